@@ -1,0 +1,164 @@
+// Generates the API client from `openapi/insights.yaml` with progenitor, into OUT_DIR.
+// Also derives from the same spec the table of response property names the casing normalizer needs.
+
+use std::collections::BTreeMap;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::{env, fs, process};
+
+use openapiv3::{OpenAPI, ReferenceOr, Schema, SchemaKind, Type};
+use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TypeImpl};
+
+const SPEC: &str = "openapi/insights.yaml";
+
+fn main() {
+    println!("cargo:rerun-if-changed={SPEC}");
+    println!("cargo:rerun-if-changed=build.rs");
+
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let spec = load_spec(Path::new(SPEC));
+    write(&out_dir.join("codegen.rs"), &generate_client(&spec));
+    write(&out_dir.join("response_keys.rs"), &response_keys(&spec));
+}
+
+/// Stops the build with a message that names the spec, the way a compiler error names a file.
+fn fail(message: impl std::fmt::Display) -> ! {
+    eprintln!("error: {SPEC}: {message}");
+    process::exit(1);
+}
+
+fn load_spec(path: &Path) -> OpenAPI {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| fail(format_args!("cannot read: {e}")));
+    serde_norway::from_str(&text)
+        .unwrap_or_else(|e| fail(format_args!("not a valid OpenAPI 3.0 document: {e}")))
+}
+
+fn settings() -> GenerationSettings {
+    let mut settings = GenerationSettings::new();
+    settings
+        .with_interface(InterfaceStyle::Builder)
+        .with_inner_type("crate::config::ClientState".parse().expect("type path"))
+        .with_hooks(HooksMode::Expected)
+        .with_derive("PartialEq")
+        .with_derive("schemars::JsonSchema");
+    // Hand-written types where generated ones fall short of what the service sends or of clear input errors:
+    // enums that match case-insensitively and keep unknown values, ids that cannot escape their path segment,
+    // and validated request fields whose errors say what is wrong.
+    let enum_impls = || [TypeImpl::Display, TypeImpl::FromStr].into_iter();
+    for name in ["ReportStatus", "ExecutionStatus", "ReportFormat", "CallbackMethod"] {
+        settings.with_replacement(name, format!("crate::{name}"), enum_impls());
+    }
+    for name in ["ReportId", "QueryId", "ReportName", "RecurrenceInterval"] {
+        settings.with_replacement(name, format!("crate::{name}"), [TypeImpl::Display].into_iter());
+    }
+    // Every `date-time` string, nullable or not, becomes the lenient `Timestamp` (the service has been seen to drop
+    // the `Z`). typify matches conversions ignoring descriptions, so one entry per shape covers every field.
+    for nullable in [false, true] {
+        settings.with_conversion(date_time_schema(nullable), "crate::Timestamp", [TypeImpl::Display].into_iter());
+    }
+    settings
+}
+
+fn date_time_schema(nullable: bool) -> schemars::schema::SchemaObject {
+    use schemars::schema::{InstanceType, SchemaObject, SingleOrVec};
+    let instance_type = if nullable {
+        SingleOrVec::Vec(vec![InstanceType::String, InstanceType::Null])
+    } else {
+        SingleOrVec::Single(Box::new(InstanceType::String))
+    };
+    SchemaObject {
+        instance_type: Some(instance_type),
+        format: Some("date-time".to_owned()),
+        ..Default::default()
+    }
+}
+
+fn generate_client(spec: &OpenAPI) -> String {
+    let settings = settings();
+    // progenitor reports some unsupported constructs by panicking; either way the message must name the spec.
+    let generated = panic::catch_unwind(AssertUnwindSafe(|| Generator::new(&settings).generate_tokens(spec)));
+    let tokens = match generated {
+        Ok(Ok(tokens)) => tokens,
+        Ok(Err(e)) => fail(format_args!("progenitor cannot generate a client: {e}")),
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown reason");
+            fail(format_args!("progenitor cannot generate a client (it panicked: {reason})"))
+        }
+    };
+    let file: syn::File =
+        syn::parse2(tokens).unwrap_or_else(|e| fail(format_args!("progenitor produced code that does not parse: {e}")));
+    prettyplease::unparse(&file)
+}
+
+/// Every property name of every response schema (the envelopes and the items inside them), keyed by its
+/// lower-case form, so responses in any casing can be rewritten to the spec's names before decoding.
+fn response_keys(spec: &OpenAPI) -> String {
+    let components = spec.components.as_ref().unwrap_or_else(|| fail("has no components"));
+    let mut keys = BTreeMap::new();
+    for response in components.responses.values() {
+        let ReferenceOr::Item(response) = response else { continue };
+        for media in response.content.values() {
+            if let Some(schema) = &media.schema {
+                collect_keys(spec, schema, 0, &mut keys);
+            }
+        }
+    }
+    let mut out = String::from(
+        "/// Response property names from the spec: (lower-case form, name as the spec spells it), sorted.\n\
+         pub(crate) static RESPONSE_KEYS: &[(&str, &str)] = &[\n",
+    );
+    for (lower, canonical) in &keys {
+        out.push_str(&format!("    ({lower:?}, {canonical:?}),\n"));
+    }
+    out.push_str("];\n");
+    out
+}
+
+fn collect_keys(spec: &OpenAPI, schema: &ReferenceOr<Schema>, depth: usize, keys: &mut BTreeMap<String, String>) {
+    if depth > 4 {
+        return;
+    }
+    let schema = resolve(spec, schema);
+    match &schema.schema_kind {
+        SchemaKind::Type(Type::Object(object)) => {
+            for (name, property) in &object.properties {
+                let lower = name.to_lowercase();
+                if let Some(previous) = keys.insert(lower, name.clone()) {
+                    if &previous != name {
+                        fail(format_args!("response properties `{previous}` and `{name}` differ only in case"));
+                    }
+                }
+                collect_keys(spec, &property.clone().unbox(), depth + 1, keys);
+            }
+        }
+        SchemaKind::Type(Type::Array(array)) => {
+            if let Some(items) = &array.items {
+                collect_keys(spec, &items.clone().unbox(), depth + 1, keys);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn resolve<'a>(spec: &'a OpenAPI, schema: &'a ReferenceOr<Schema>) -> &'a Schema {
+    match schema {
+        ReferenceOr::Item(schema) => schema,
+        ReferenceOr::Reference { reference } => {
+            let name = reference
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| fail(format_args!("unsupported reference `{reference}`")));
+            match spec.components.as_ref().and_then(|c| c.schemas.get(name)) {
+                Some(ReferenceOr::Item(schema)) => schema,
+                _ => fail(format_args!("unresolved reference `{reference}`")),
+            }
+        }
+    }
+}
+
+fn write(path: &Path, content: &str) {
+    fs::write(path, content).unwrap_or_else(|e| fail(format_args!("cannot write {}: {e}", path.display())));
+}

@@ -1,0 +1,29 @@
+// A fixed bearer token: for short scripts, tests, and tokens obtained elsewhere.
+// It is never refreshed; use a refreshing provider for anything that runs longer than the token lives.
+
+use std::future::Future;
+
+use super::{AccessToken, AuthError, TokenProvider};
+
+/// A token that never changes.
+///
+/// ```
+/// use partner_center_insights::StaticToken;
+/// let provider = StaticToken::new("eyJ0eXAi.secret");
+/// assert!(!format!("{provider:?}").contains("secret"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct StaticToken(AccessToken);
+
+impl StaticToken {
+    /// Uses `token` for every request.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(AccessToken::new(token, None))
+    }
+}
+
+impl TokenProvider for StaticToken {
+    fn token(&self) -> impl Future<Output = Result<AccessToken, AuthError>> + Send {
+        std::future::ready(Ok(self.0.clone()))
+    }
+}

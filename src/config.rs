@@ -1,0 +1,252 @@
+// Building a client: which program (or base URL) it talks to, its token source, timeouts and user agent.
+// Everything that can be decided once is decided here, so the per-request hooks only copy prepared values.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderValue;
+
+use crate::auth::{DynTokenProvider, StaticToken, TokenProvider};
+use crate::{Client, Error};
+
+/// The two programs that expose the Insights API; each has its own base URL and authentication model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Program {
+    /// Partner insights (Microsoft AI Cloud Partner Program): `/insights/v1/mpn`, app + user tokens.
+    Partner,
+    /// Commercial marketplace publisher analytics: `/insights/v1.1/cmp`, app-only tokens.
+    Marketplace,
+}
+
+impl Program {
+    /// The program's base URL on the public cloud.
+    pub const fn base_url(self) -> &'static str {
+        match self {
+            Self::Partner => "https://api.partnercenter.microsoft.com/insights/v1/mpn",
+            Self::Marketplace => "https://api.partnercenter.microsoft.com/insights/v1.1/cmp",
+        }
+    }
+}
+
+/// Default time allowed to open a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time allowed for one request, from sending to the last byte of the response.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time allowed for try-query, which the service itself stops after 100 seconds.
+pub const DEFAULT_TRY_QUERY_TIMEOUT: Duration = Duration::from_secs(130);
+
+/// Configures and builds a [`Client`].
+///
+/// ```
+/// use std::time::Duration;
+/// use partner_center_insights::{Client, Program, StaticToken};
+///
+/// let client = Client::builder(Program::Marketplace)
+///     .token_provider(StaticToken::new("eyJ0eXAi..."))
+///     .request_timeout(Duration::from_secs(30))
+///     .build()?;
+/// assert_eq!(client.baseurl(), "https://api.partnercenter.microsoft.com/insights/v1.1/cmp");
+/// # Ok::<(), partner_center_insights::Error>(())
+/// ```
+#[must_use]
+pub struct ClientBuilder {
+    base_url: String,
+    tokens: Option<Arc<dyn DynTokenProvider>>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    try_query_timeout: Duration,
+    user_agent: Option<String>,
+    http_client: Option<reqwest::Client>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("token_provider", &self.tokens.as_ref().map(|_| "[set]"))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("try_query_timeout", &self.try_query_timeout)
+            .field("user_agent", &self.user_agent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Starts configuring a client for `target`: a [`Program`], or any base URL (a test server, a sovereign
+    /// cloud), given with or without a trailing slash.
+    pub fn builder(target: impl Into<BaseUrl>) -> ClientBuilder {
+        ClientBuilder {
+            base_url: target.into().0,
+            tokens: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            try_query_timeout: DEFAULT_TRY_QUERY_TIMEOUT,
+            user_agent: None,
+            http_client: None,
+        }
+    }
+}
+
+/// Where a client sends its requests: a [`Program`] or a base URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseUrl(String);
+
+impl From<Program> for BaseUrl {
+    fn from(program: Program) -> Self {
+        Self(program.base_url().to_owned())
+    }
+}
+
+impl From<&str> for BaseUrl {
+    fn from(url: &str) -> Self {
+        Self(url.to_owned())
+    }
+}
+
+impl From<String> for BaseUrl {
+    fn from(url: String) -> Self {
+        Self(url)
+    }
+}
+
+impl From<&String> for BaseUrl {
+    fn from(url: &String) -> Self {
+        Self(url.clone())
+    }
+}
+
+impl ClientBuilder {
+    /// Asks `provider` for a token before every request.
+    pub fn token_provider(mut self, provider: impl TokenProvider) -> Self {
+        self.tokens = Some(Arc::new(provider));
+        self
+    }
+
+    /// Sends this fixed token with every request (shorthand for a [`StaticToken`]).
+    pub fn bearer_token(self, token: impl Into<String>) -> Self {
+        self.token_provider(StaticToken::new(token))
+    }
+
+    /// Time allowed to open a connection (default 10 s). Not applied to a client given with
+    /// [`http_client`](Self::http_client), which keeps its own.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for one request, until the last byte of the response (default 60 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for try-query (default 130 s: the service stops the query after 100 s).
+    pub fn try_query_timeout(mut self, timeout: Duration) -> Self {
+        self.try_query_timeout = timeout;
+        self
+    }
+
+    /// Replaces the `User-Agent` (default `partner-center-insights/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// Sends requests through this `reqwest::Client` (for proxies, custom roots, shared pools). Its own
+    /// connect timeout and redirect policy apply; request timeouts are still set per request.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// Checks the configuration and builds the client.
+    ///
+    /// # Errors
+    /// When the base URL is not an absolute http(s) URL, when a token would be sent over plain `http://` to a host
+    /// other than loopback, when the user agent is not a valid header value, or when the TLS backend cannot start.
+    pub fn build(self) -> Result<Client, Error> {
+        let base_url = checked_base_url(&self.base_url, self.tokens.is_some())?;
+        let user_agent = self.user_agent.unwrap_or_else(|| concat!("partner-center-insights/", env!("CARGO_PKG_VERSION")).to_owned());
+        let user_agent = HeaderValue::from_str(&user_agent)
+            .map_err(|_| Error::invalid_argument("user agent is not a valid header value"))?;
+        let http = match self.http_client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout)
+                // The API never redirects; refusing redirects means a token can never follow one elsewhere.
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| Error::configuration("could not build the HTTP client", e))?,
+        };
+        let state = ClientState(Arc::new(State {
+            tokens: self.tokens,
+            user_agent,
+            request_timeout: self.request_timeout,
+            try_query_timeout: self.try_query_timeout,
+        }));
+        Ok(Client::new_with_client(&base_url, http, state))
+    }
+}
+
+fn checked_base_url(raw: &str, sends_token: bool) -> Result<String, Error> {
+    let url = reqwest::Url::parse(raw.trim())
+        .map_err(|e| Error::invalid_argument(format!("base URL `{raw}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(Error::invalid_argument(format!("base URL `{raw}` must be an absolute http(s) URL")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::invalid_argument(format!("base URL `{raw}` must not have a query or fragment")));
+    }
+    if sends_token && url.scheme() == "http" && !is_loopback(&url) {
+        return Err(Error::invalid_argument(format!(
+            "base URL `{raw}` is plain http: a bearer token is only sent over http to loopback hosts"
+        )));
+    }
+    // Generated paths start with `/`; a trailing slash on the base would double it.
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Per-client settings the generated client carries and its hooks read; built by [`ClientBuilder`] only.
+#[derive(Clone)]
+pub struct ClientState(Arc<State>);
+
+pub(crate) struct State {
+    pub(crate) tokens: Option<Arc<dyn DynTokenProvider>>,
+    pub(crate) user_agent: HeaderValue,
+    pub(crate) request_timeout: Duration,
+    pub(crate) try_query_timeout: Duration,
+}
+
+impl ClientState {
+    pub(crate) fn get(&self) -> &State {
+        &self.0
+    }
+}
+
+impl State {
+    pub(crate) fn timeout_for(&self, operation_id: &str) -> Duration {
+        if operation_id == "try_query" { self.try_query_timeout } else { self.request_timeout }
+    }
+}
+
+impl fmt::Debug for ClientState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientState")
+            .field("token_provider", &self.0.tokens.as_ref().map(|_| "[set]"))
+            .field("user_agent", &self.0.user_agent)
+            .field("request_timeout", &self.0.request_timeout)
+            .field("try_query_timeout", &self.0.try_query_timeout)
+            .finish()
+    }
+}

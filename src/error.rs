@@ -1,0 +1,259 @@
+// The crate's one error type: every failure, from a rejected argument to an HTML 502, with its HTTP status, the
+// service's message and the request id when there are any, printed on one line and never with a secret.
+
+use std::fmt;
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+
+use crate::hooks::{BodyProblem, ReceivedBody};
+use crate::{ValidationError, types};
+
+/// What kind of failure an [`Error`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// An argument or setting was rejected before anything was sent.
+    InvalidArgument,
+    /// No access token could be had from the token provider.
+    Authentication,
+    /// The connection could not be opened.
+    Connect,
+    /// A timeout elapsed.
+    Timeout,
+    /// The connection failed while sending or receiving.
+    Transport,
+    /// The service answered with an error status (see [`Error::status`] and [`Error::message`]).
+    Service,
+    /// The service answered, but the body is not what the status promises (not JSON, or not the expected shape).
+    InvalidResponse,
+    /// The client could not be set up.
+    Configuration,
+}
+
+/// Everything that can go wrong, with what is known about it.
+///
+/// `?` converts the generated operations' errors into this type:
+///
+/// ```no_run
+/// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
+/// let resumed = client.resume_report().report_id("0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44").send().await?;
+/// # Ok(()) }
+/// ```
+///
+/// and then a failure reads, on one line:
+/// `HTTP 404 Not Found: No item found with given filters. (request id 8a3c…)`.
+pub struct Error {
+    kind: ErrorKind,
+    status: Option<StatusCode>,
+    message: Option<String>,
+    request_id: Option<String>,
+    body: Option<Bytes>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Error {
+    fn new(kind: ErrorKind) -> Self {
+        Self { kind, status: None, message: None, request_id: None, body: None, source: None }
+    }
+
+    pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
+        Self { message: Some(message.into()), ..Self::new(ErrorKind::InvalidArgument) }
+    }
+
+    pub(crate) fn configuration(message: &str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self { message: Some(message.to_owned()), source: Some(Box::new(source)), ..Self::new(ErrorKind::Configuration) }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The HTTP status of the response, for every failure where the service answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.status
+    }
+
+    /// The service's explanation (the envelope's `message`) when it gave one; otherwise this crate's.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// The response's `MS-RequestId` (or `request-id`) header, to quote to Microsoft support.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// The raw response body, when the service answered with one.
+    pub fn body(&self) -> Option<&[u8]> {
+        self.body.as_deref()
+    }
+
+    fn from_response(status: StatusCode, headers: &HeaderMap, body: Option<Bytes>) -> Self {
+        let kind = if status.is_success() { ErrorKind::InvalidResponse } else { ErrorKind::Service };
+        Self {
+            status: Some(status),
+            request_id: request_id(headers).map(str::to_owned),
+            message: body.as_deref().and_then(message_in),
+            body: body.filter(|b| !b.is_empty()),
+            ..Self::new(kind)
+        }
+    }
+}
+
+/// The request id a response carries, if any.
+pub(crate) fn request_id(headers: &HeaderMap) -> Option<&str> {
+    ["ms-requestid", "request-id", "x-ms-request-id"]
+        .iter()
+        .find_map(|name| headers.get(*name))
+        .and_then(|value| value.to_str().ok())
+}
+
+/// The `message` of a body that is an envelope, whatever its casing; `None` for anything else.
+fn message_in(body: &[u8]) -> Option<String> {
+    let normalized = crate::casing::normalize(&Bytes::copy_from_slice(body), crate::casing::Items::Typed).ok()?;
+    let envelope: types::ErrorEnvelope = serde_json::from_slice(&normalized).ok()?;
+    envelope.message.filter(|m| !m.trim().is_empty())
+}
+
+impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
+    fn from(error: progenitor_client::Error<types::ErrorEnvelope>) -> Self {
+        use progenitor_client::Error as E;
+        match error {
+            E::InvalidRequest(message) => Self::invalid_argument(readable_conversion_error(&message)),
+            E::CommunicationError(e) | E::InvalidUpgrade(e) | E::ResponseBodyError(e) => Self::from(e),
+            E::ErrorResponse(response) => Self {
+                status: Some(response.status()),
+                request_id: request_id(response.headers()).map(str::to_owned),
+                message: response.message.clone().filter(|m| !m.trim().is_empty()),
+                ..Self::new(ErrorKind::Service)
+            },
+            // The hooks turn every body that cannot decode under an error status into `UnexpectedResponse`, and
+            // every operation's only success status is 200, so a payload error here is a 200 whose body is JSON
+            // of the wrong shape.
+            E::InvalidResponsePayload(body, e) => Self {
+                source: Some(Box::new(e)),
+                ..Self::from_response(StatusCode::OK, &HeaderMap::new(), Some(body))
+            },
+            E::UnexpectedResponse(response) => {
+                let received = response.extensions().get::<ReceivedBody>();
+                let mut error = Self::from_response(
+                    response.status(),
+                    response.headers(),
+                    received.map(|r| r.bytes.clone()),
+                );
+                match received.and_then(|r| r.problem.as_ref()) {
+                    Some(BodyProblem::NotJson(malformed)) if response.status().is_success() => {
+                        error.message = Some(format!("response body is not JSON ({})", malformed.reason));
+                    }
+                    Some(BodyProblem::NotAnEnvelope(reason)) if error.message.is_none() => {
+                        error.message = Some(format!("response body is not the service's envelope ({reason})"));
+                    }
+                    _ => {}
+                }
+                error
+            }
+            E::Custom(message) => Self { message: Some(message), ..Self::new(ErrorKind::Authentication) },
+        }
+    }
+}
+
+/// progenitor reports a failed argument conversion as "conversion to `crate :: ReportId` for report_id failed",
+/// without the reason; the only reasons our id types have are their documented rules, so name them.
+fn readable_conversion_error(message: &str) -> String {
+    let message = message.replace("crate :: ", "");
+    if message.contains("`ReportId`") || message.contains("`QueryId`") {
+        format!("{message}: an id must not be empty, only whitespace, `.` or `..`")
+    } else {
+        message
+    }
+}
+
+impl From<reqwest::Error> for Error {
+    fn from(error: reqwest::Error) -> Self {
+        let kind = if error.is_timeout() {
+            ErrorKind::Timeout
+        } else if error.is_connect() {
+            ErrorKind::Connect
+        } else {
+            ErrorKind::Transport
+        };
+        Self { status: error.status(), source: Some(Box::new(error.without_url())), ..Self::new(kind) }
+    }
+}
+
+impl From<ValidationError> for Error {
+    fn from(error: ValidationError) -> Self {
+        Self::invalid_argument(error.to_string())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.kind, self.status) {
+            (_, Some(status)) => write!(f, "HTTP {status}")?,
+            (ErrorKind::InvalidArgument, _) => f.write_str("invalid argument")?,
+            (ErrorKind::Authentication, _) => f.write_str("authentication failed")?,
+            (ErrorKind::Connect, _) => f.write_str("could not connect")?,
+            (ErrorKind::Timeout, _) => f.write_str("timed out")?,
+            (ErrorKind::Configuration, _) => f.write_str("invalid configuration")?,
+            _ => f.write_str("transport error")?,
+        }
+        match &self.message {
+            Some(message) => write!(f, ": {}", OneLine(message))?,
+            None if self.status.is_some() => match self.body.as_ref().map(Bytes::len) {
+                Some(len) => write!(f, ": {len}-byte body without a message")?,
+                None => f.write_str(": empty body")?,
+            },
+            None => {}
+        }
+        // The cause, flattened into the same line (reqwest's chain ends with the OS error, which is the useful part).
+        let mut source = self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static));
+        while let Some(cause) = source {
+            write!(f, ": {}", OneLine(&cause.to_string()))?;
+            source = cause.source();
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " (request id {})", OneLine(id))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("status", &self.status)
+            .field("message", &self.message)
+            .field("request_id", &self.request_id)
+            .field("body_len", &self.body.as_ref().map(Bytes::len))
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Text with line breaks and other control characters shown as spaces, cut at 500 characters.
+struct OneLine<'a>(&'a str);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const LIMIT: usize = 500;
+        let text = self.0.trim();
+        for (i, c) in text.chars().enumerate() {
+            if i == LIMIT {
+                return f.write_str("…");
+            }
+            fmt::Write::write_char(f, if c.is_control() { ' ' } else { c })?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+// What happens around every generated call: request hygiene and the bearer token before sending, and after
+// receiving, the body read once, normalized to the spec's casing, and checked so that no failure loses its status.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use progenitor_client::{ClientHooks, ClientInfo, Error as GeneratedError, OperationInfo};
+use reqwest::header::{self, HeaderName, HeaderValue};
+use reqwest::{Method, Request, Response};
+
+use crate::casing::{self, Items, Malformed};
+use crate::config::ClientState;
+use crate::{Client, types};
+
+pub(crate) const MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
+pub(crate) const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
+
+/// The response body as received, kept on the response so errors can be built from it without reading again.
+#[derive(Clone, Debug)]
+pub(crate) struct ReceivedBody {
+    pub(crate) bytes: Bytes,
+    /// Set when the body cannot decode into what its status promises; the call then fails with the status kept.
+    pub(crate) problem: Option<BodyProblem>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum BodyProblem {
+    /// Not JSON at all, or structurally broken (truncated, HTML, empty).
+    NotJson(Malformed),
+    /// An error status whose body is JSON but not the service's error envelope.
+    NotAnEnvelope(String),
+}
+
+impl ClientHooks<ClientState> for Client {
+    async fn pre<E>(&self, request: &mut Request, info: &OperationInfo) -> Result<(), GeneratedError<E>> {
+        let state = self.inner().get();
+        let headers = request.headers_mut();
+        // progenitor sends the spec's version as `api-version`; Partner Center has no such header.
+        headers.remove("api-version");
+        headers.insert(MS_REQUEST_ID, uuid_header());
+        headers.insert(MS_CORRELATION_ID, uuid_header());
+        headers.entry(header::USER_AGENT).or_insert_with(|| state.user_agent.clone());
+        if request.body().is_none() && matches!(*request.method(), Method::PUT | Method::POST | Method::DELETE) {
+            // Without a body reqwest sends no length at all, and Microsoft's front ends answer 411.
+            request.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        }
+        *request.timeout_mut() = Some(state.timeout_for(info.operation_id));
+        if let Some(tokens) = &state.tokens {
+            let token = tokens.token().await.map_err(|e| GeneratedError::Custom(e.to_string()))?;
+            request.headers_mut().insert(header::AUTHORIZATION, bearer(&token));
+        }
+        Ok(())
+    }
+
+    async fn exec(&self, request: Request, info: &OperationInfo) -> reqwest::Result<Response> {
+        let started = Instant::now();
+        let response = self.client().execute(request).await?;
+        let response = with_received_body(response, info).await?;
+        tracing::debug!(
+            operation = info.operation_id,
+            status = response.status().as_u16(),
+            request_id = crate::error::request_id(response.headers()),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "partner center call"
+        );
+        Ok(response)
+    }
+
+    async fn post<E>(
+        &self,
+        result: &reqwest::Result<Response>,
+        _info: &OperationInfo,
+    ) -> Result<(), GeneratedError<E>> {
+        // A body that cannot decode into what its status promises would reach the generated code as a payload
+        // error without the status; hand it over as an unexpected response instead, which keeps everything.
+        if let Ok(response) = result {
+            if let Some(received) = response.extensions().get::<ReceivedBody>() {
+                if received.problem.is_some() {
+                    return Err(GeneratedError::UnexpectedResponse(copy_response(response, received)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn uuid_header() -> HeaderValue {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    HeaderValue::from_str(id).expect("a UUID is a valid header value")
+}
+
+fn bearer(token: &crate::AccessToken) -> HeaderValue {
+    use secrecy::ExposeSecret;
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.secret().expose_secret()))
+        .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid-token"));
+    value.set_sensitive(true);
+    value
+}
+
+/// Reads the whole body (the generated code would anyway), normalizes its casing, and records whether it can
+/// decode, then puts it back on an otherwise identical response.
+async fn with_received_body(response: Response, info: &OperationInfo) -> reqwest::Result<Response> {
+    let (mut parts, body) = http::Response::from(response).into_parts();
+    let bytes = body.collect().await?.to_bytes();
+    let items = if info.operation_id == "try_query" { Items::Rows } else { Items::Typed };
+    let (bytes, problem) = match casing::normalize(&bytes, items) {
+        Ok(normalized) => {
+            let problem = if parts.status.is_success() {
+                None
+            } else {
+                serde_json::from_slice::<types::ErrorEnvelope>(&normalized)
+                    .err()
+                    .map(|e| BodyProblem::NotAnEnvelope(e.to_string()))
+            };
+            (normalized, problem)
+        }
+        Err(malformed) => (bytes, Some(BodyProblem::NotJson(malformed))),
+    };
+    parts.extensions.insert(ReceivedBody { bytes: bytes.clone(), problem });
+    Ok(Response::from(http::Response::from_parts(parts, bytes)))
+}
+
+fn copy_response(response: &Response, received: &ReceivedBody) -> Response {
+    use reqwest::ResponseBuilderExt;
+    let mut copy = http::Response::builder()
+        .status(response.status())
+        .version(response.version())
+        .url(response.url().clone())
+        .extension(received.clone());
+    if let Some(headers) = copy.headers_mut() {
+        headers.extend(response.headers().iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let copy = copy.body(received.bytes.clone()).expect("parts taken from a valid response");
+    Response::from(copy)
+}

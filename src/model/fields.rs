@@ -1,0 +1,184 @@
+// Request fields whose documented limits generated types would not enforce (integer ranges) or would report
+// unclearly (a regex for `;`): checked here, so a bad value fails with a plain reason before anything is sent.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::ValidationError;
+
+/// A report name: 1 to 256 characters, without `;` (the service's limits).
+///
+/// ```
+/// use partner_center_insights::ReportName;
+/// assert!(ReportName::new("Monthly usage").is_ok());
+/// assert!(ReportName::new("x".repeat(257)).is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ReportName(String);
+
+impl ReportName {
+    /// Longest name the service accepts, in characters.
+    pub const MAX_CHARS: usize = 256;
+
+    /// Checks `name` and wraps it.
+    ///
+    /// # Errors
+    /// When `name` is empty, longer than 256 characters, or contains `;`.
+    pub fn new(name: impl Into<String>) -> Result<Self, ValidationError> {
+        let name = name.into();
+        let chars = name.chars().count();
+        if name.trim().is_empty() {
+            return Err(ValidationError::new("report name", "must not be empty"));
+        }
+        if chars > Self::MAX_CHARS {
+            return Err(ValidationError::new(
+                "report name",
+                format!("is {chars} characters long; at most {} are allowed", Self::MAX_CHARS),
+            ));
+        }
+        if name.contains(';') {
+            return Err(ValidationError::new("report name", "must not contain `;`"));
+        }
+        Ok(Self(name))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ReportName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<&str> for ReportName {
+    type Error = ValidationError;
+    fn try_from(name: &str) -> Result<Self, Self::Error> {
+        Self::new(name)
+    }
+}
+
+impl TryFrom<&String> for ReportName {
+    type Error = ValidationError;
+    fn try_from(name: &String) -> Result<Self, Self::Error> {
+        Self::new(name.as_str())
+    }
+}
+
+impl TryFrom<String> for ReportName {
+    type Error = ValidationError;
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        Self::new(name)
+    }
+}
+
+impl<'de> Deserialize<'de> for ReportName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        super::deserialize_str(deserializer, |value| Self::new(value))
+    }
+}
+
+impl schemars::JsonSchema for ReportName {
+    fn schema_name() -> String {
+        "ReportName".to_owned()
+    }
+
+    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        schemars::schema::SchemaObject {
+            instance_type: Some(schemars::schema::InstanceType::String.into()),
+            string: Some(Box::new(schemars::schema::StringValidation {
+                min_length: Some(1),
+                max_length: Some(Self::MAX_CHARS as u32),
+                pattern: Some("^[^;]*$".to_owned()),
+            })),
+            ..Default::default()
+        }
+        .into()
+    }
+}
+
+/// Hours between two executions of a report: 4 to 2160 (90 days).
+///
+/// ```
+/// use partner_center_insights::RecurrenceInterval;
+/// assert_eq!(RecurrenceInterval::new(24).unwrap().hours(), 24);
+/// assert!(RecurrenceInterval::new(3).is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct RecurrenceInterval(i32);
+
+impl RecurrenceInterval {
+    /// Shortest interval the service accepts, in hours.
+    pub const MIN_HOURS: i32 = 4;
+    /// Longest interval the service accepts, in hours.
+    pub const MAX_HOURS: i32 = 2160;
+
+    /// Checks `hours` and wraps it.
+    ///
+    /// # Errors
+    /// When `hours` is outside 4..=2160.
+    pub fn new(hours: i64) -> Result<Self, ValidationError> {
+        match i32::try_from(hours) {
+            Ok(h) if (Self::MIN_HOURS..=Self::MAX_HOURS).contains(&h) => Ok(Self(h)),
+            _ => Err(ValidationError::new(
+                "recurrence interval",
+                format!("{hours} hours is outside {}..={} hours", Self::MIN_HOURS, Self::MAX_HOURS),
+            )),
+        }
+    }
+
+    /// The interval in hours.
+    pub fn hours(self) -> i32 {
+        self.0
+    }
+}
+
+impl fmt::Display for RecurrenceInterval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+macro_rules! interval_from {
+    ($($int:ty),*) => {$(
+        impl TryFrom<$int> for RecurrenceInterval {
+            type Error = ValidationError;
+            fn try_from(hours: $int) -> Result<Self, Self::Error> {
+                Self::new(i64::from(hours))
+            }
+        }
+    )*};
+}
+interval_from!(i32, u32, i64, u16, i16);
+
+impl<'de> Deserialize<'de> for RecurrenceInterval {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::new(i64::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for RecurrenceInterval {
+    fn schema_name() -> String {
+        "RecurrenceInterval".to_owned()
+    }
+
+    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        schemars::schema::SchemaObject {
+            instance_type: Some(schemars::schema::InstanceType::Integer.into()),
+            format: Some("int32".to_owned()),
+            number: Some(Box::new(schemars::schema::NumberValidation {
+                minimum: Some(f64::from(Self::MIN_HOURS)),
+                maximum: Some(f64::from(Self::MAX_HOURS)),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+        .into()
+    }
+}

@@ -1,0 +1,128 @@
+// Ids that go into a URL path segment. progenitor percent-encodes `/ ? # %` and non-ASCII, but `.` and `..`
+// would still be resolved as dot segments by URL parsing and reach another route, so they are refused here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::ValidationError;
+
+macro_rules! path_id {
+    ($(#[$meta:meta])* $name:ident, $what:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks `id` and wraps it.
+            ///
+            /// # Errors
+            /// When `id` is empty, only whitespace, `.` or `..`.
+            pub fn new(id: impl Into<String>) -> Result<Self, ValidationError> {
+                let id = id.into();
+                if id.trim().is_empty() {
+                    return Err(ValidationError::new($what, "must not be empty or only whitespace"));
+                }
+                if id == "." || id == ".." {
+                    return Err(ValidationError::new($what, "must not be `.` or `..`"));
+                }
+                Ok(Self(id))
+            }
+
+            /// The id as given.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValidationError;
+            fn from_str(id: &str) -> Result<Self, Self::Err> {
+                Self::new(id)
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = ValidationError;
+            fn try_from(id: &str) -> Result<Self, Self::Error> {
+                Self::new(id)
+            }
+        }
+
+        impl TryFrom<&String> for $name {
+            type Error = ValidationError;
+            fn try_from(id: &String) -> Result<Self, Self::Error> {
+                Self::new(id.as_str())
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = ValidationError;
+            fn try_from(id: String) -> Result<Self, Self::Error> {
+                Self::new(id)
+            }
+        }
+
+        impl TryFrom<&$name> for $name {
+            type Error = std::convert::Infallible;
+            fn try_from(id: &$name) -> Result<Self, Self::Error> {
+                Ok(id.clone())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                super::deserialize_str(deserializer, |value| Self::new(value))
+            }
+        }
+
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> String {
+                stringify!($name).to_owned()
+            }
+
+            fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+                schemars::schema::SchemaObject {
+                    instance_type: Some(schemars::schema::InstanceType::String.into()),
+                    string: Some(Box::new(schemars::schema::StringValidation {
+                        min_length: Some(1),
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                }
+                .into()
+            }
+        }
+    };
+}
+
+path_id! {
+    /// Id of a scheduled report, as used in a URL path.
+    ///
+    /// ```
+    /// use partner_center_insights::ReportId;
+    /// assert!(ReportId::new("0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44").is_ok());
+    /// assert!(ReportId::new("  ").is_err());
+    /// assert!(ReportId::new("..").is_err());
+    /// ```
+    ReportId, "report id"
+}
+
+path_id! {
+    /// Id of a report query, as used in a URL path.
+    QueryId, "query id"
+}

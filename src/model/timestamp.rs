@@ -1,0 +1,96 @@
+// UTC timestamps as the service writes them (`yyyy-MM-ddTHH:mm:ssZ`), read leniently: the service has been seen
+// to drop the `Z`, and Microsoft's own sample writes a space instead of `T`; such values are UTC as well.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::ValidationError;
+
+/// A UTC time, written as `yyyy-MM-ddTHH:mm:ssZ` (sub-seconds are dropped, as the service wants).
+///
+/// ```
+/// use partner_center_insights::Timestamp;
+/// let with_z: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+/// let without_z: Timestamp = "2026-12-01T00:00:00".parse().unwrap();
+/// assert_eq!(with_z, without_z);
+/// assert_eq!(with_z.to_string(), "2026-12-01T00:00:00Z");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp(DateTime<Utc>);
+
+impl Timestamp {
+    /// The time as a chrono value.
+    pub fn as_datetime(&self) -> DateTime<Utc> {
+        self.0
+    }
+
+    /// Now, to the second.
+    pub fn now() -> Self {
+        Self(Utc::now())
+    }
+}
+
+impl From<DateTime<Utc>> for Timestamp {
+    fn from(time: DateTime<Utc>) -> Self {
+        Self(time)
+    }
+}
+
+impl From<Timestamp> for DateTime<Utc> {
+    fn from(time: Timestamp) -> Self {
+        time.0
+    }
+}
+
+impl std::str::FromStr for Timestamp {
+    type Err = ValidationError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+            return Ok(Self(time.with_timezone(&Utc)));
+        }
+        // No offset (or a bare `Z` after a space-separated date): the docs say every time is UTC.
+        let naive = text.strip_suffix(['Z', 'z']).unwrap_or(text);
+        ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+            .iter()
+            .find_map(|format| NaiveDateTime::parse_from_str(naive, format).ok())
+            .map(|time| Self(time.and_utc()))
+            .ok_or_else(|| ValidationError::new("timestamp", format!("`{text}` is not yyyy-MM-ddTHH:mm:ssZ")))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Secs, true))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        super::deserialize_str(deserializer, str::parse)
+    }
+}
+
+impl schemars::JsonSchema for Timestamp {
+    fn schema_name() -> String {
+        "Timestamp".to_owned()
+    }
+
+    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        schemars::schema::SchemaObject {
+            instance_type: Some(schemars::schema::InstanceType::String.into()),
+            format: Some("date-time".to_owned()),
+            ..Default::default()
+        }
+        .into()
+    }
+}
