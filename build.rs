@@ -29,8 +29,7 @@ fn fail(message: impl std::fmt::Display) -> ! {
 
 fn load_spec(path: &Path) -> OpenAPI {
     let text = fs::read_to_string(path).unwrap_or_else(|e| fail(format_args!("cannot read: {e}")));
-    serde_norway::from_str(&text)
-        .unwrap_or_else(|e| fail(format_args!("not a valid OpenAPI 3.0 document: {e}")))
+    serde_norway::from_str(&text).unwrap_or_else(|e| fail(format_args!("not a valid OpenAPI 3.0 document: {e}")))
 }
 
 fn settings() -> GenerationSettings {
@@ -66,11 +65,7 @@ fn date_time_schema(nullable: bool) -> schemars::schema::SchemaObject {
     } else {
         SingleOrVec::Single(Box::new(InstanceType::String))
     };
-    SchemaObject {
-        instance_type: Some(instance_type),
-        format: Some("date-time".to_owned()),
-        ..Default::default()
-    }
+    SchemaObject { instance_type: Some(instance_type), format: Some("date-time".to_owned()), ..Default::default() }
 }
 
 fn generate_client(spec: &OpenAPI) -> String {
@@ -127,10 +122,10 @@ fn collect_keys(spec: &OpenAPI, schema: &ReferenceOr<Schema>, depth: usize, keys
         SchemaKind::Type(Type::Object(object)) => {
             for (name, property) in &object.properties {
                 let lower = name.to_lowercase();
-                if let Some(previous) = keys.insert(lower, name.clone()) {
-                    if &previous != name {
-                        fail(format_args!("response properties `{previous}` and `{name}` differ only in case"));
-                    }
+                if let Some(previous) = keys.insert(lower, name.clone())
+                    && &previous != name
+                {
+                    fail(format_args!("response properties `{previous}` and `{name}` differ only in case"));
                 }
                 collect_keys(spec, &property.clone().unbox(), depth + 1, keys);
             }

@@ -117,10 +117,10 @@ impl Scan<'_> {
             let Some(&byte) = self.input.get(self.pos) else {
                 return self.fail("unexpected end of body");
             };
-            if let Some(comma) = pending_comma.take() {
-                if matches!(byte, b'}' | b']') {
-                    self.edit(comma, comma + 1, b""); // a trailing comma, as in the docs' samples
-                }
+            if let Some(comma) = pending_comma.take()
+                && matches!(byte, b'}' | b']')
+            {
+                self.edit(comma, comma + 1, b""); // a trailing comma, as in the docs' samples
             }
             match byte {
                 b'{' | b'[' => {
@@ -163,12 +163,12 @@ impl Scan<'_> {
                     if expect_key {
                         expect_key = false;
                         let normalized = objects == 1 || (objects == 2 && items == Items::Typed);
-                        if normalized && !escaped {
-                            if let Some(canonical) = canonical_key(&self.input[start..end]) {
-                                if canonical.as_bytes() != &self.input[start..end] {
-                                    self.edit(start, end, canonical.as_bytes());
-                                }
-                            }
+                        if normalized
+                            && !escaped
+                            && let Some(canonical) = canonical_key(&self.input[start..end])
+                            && canonical.as_bytes() != &self.input[start..end]
+                        {
+                            self.edit(start, end, canonical.as_bytes());
                         }
                     }
                 }
@@ -191,9 +191,7 @@ impl Scan<'_> {
 fn canonical_key(key: &[u8]) -> Option<&'static str> {
     let key = key.trim_ascii();
     RESPONSE_KEYS
-        .binary_search_by(|(lower, _)| {
-            lower.bytes().cmp(key.iter().map(u8::to_ascii_lowercase))
-        })
+        .binary_search_by(|(lower, _)| lower.bytes().cmp(key.iter().map(u8::to_ascii_lowercase)))
         .ok()
         .map(|i| RESPONSE_KEYS[i].1)
 }
@@ -215,7 +213,10 @@ mod tests {
 
     #[test]
     fn pascal_case_and_stray_spaces_become_the_spec_names() {
-        let out = run(r#"{"Value":[{"ReportId":"a"," RecurrenceCount":2,"DatasetName ":"d","CALLBACKURL":null}],"TotalCount":1}"#, Items::Typed);
+        let out = run(
+            r#"{"Value":[{"ReportId":"a"," RecurrenceCount":2,"DatasetName ":"d","CALLBACKURL":null}],"TotalCount":1}"#,
+            Items::Typed,
+        );
         assert_eq!(
             out.unwrap(),
             r#"{"value":[{"reportId":"a","recurrenceCount":2,"datasetName":"d","callbackUrl":null}],"totalCount":1}"#
@@ -231,7 +232,10 @@ mod tests {
     #[test]
     fn row_keys_are_data() {
         let json = r#"{"Value":[{"Description":"x","CustomerName":"y"}],"TotalCount":1}"#;
-        assert_eq!(run(json, Items::Rows).unwrap(), r#"{"value":[{"Description":"x","CustomerName":"y"}],"totalCount":1}"#);
+        assert_eq!(
+            run(json, Items::Rows).unwrap(),
+            r#"{"value":[{"Description":"x","CustomerName":"y"}],"totalCount":1}"#
+        );
     }
 
     #[test]

@@ -168,7 +168,9 @@ impl ClientBuilder {
     /// other than loopback, when the user agent is not a valid header value, or when the TLS backend cannot start.
     pub fn build(self) -> Result<Client, Error> {
         let base_url = checked_base_url(&self.base_url, self.tokens.is_some())?;
-        let user_agent = self.user_agent.unwrap_or_else(|| concat!("partner-center-insights/", env!("CARGO_PKG_VERSION")).to_owned());
+        let user_agent = self
+            .user_agent
+            .unwrap_or_else(|| concat!("partner-center-insights/", env!("CARGO_PKG_VERSION")).to_owned());
         let user_agent = HeaderValue::from_str(&user_agent)
             .map_err(|_| Error::invalid_argument("user agent is not a valid header value"))?;
         let http = match self.http_client {

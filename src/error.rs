@@ -63,7 +63,11 @@ impl Error {
     }
 
     pub(crate) fn configuration(message: &str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self { message: Some(message.to_owned()), source: Some(Box::new(source)), ..Self::new(ErrorKind::Configuration) }
+        Self {
+            message: Some(message.to_owned()),
+            source: Some(Box::new(source)),
+            ..Self::new(ErrorKind::Configuration)
+        }
     }
 
     /// What kind of failure this is.
@@ -133,17 +137,13 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
             // The hooks turn every body that cannot decode under an error status into `UnexpectedResponse`, and
             // every operation's only success status is 200, so a payload error here is a 200 whose body is JSON
             // of the wrong shape.
-            E::InvalidResponsePayload(body, e) => Self {
-                source: Some(Box::new(e)),
-                ..Self::from_response(StatusCode::OK, &HeaderMap::new(), Some(body))
-            },
+            E::InvalidResponsePayload(body, e) => {
+                Self { source: Some(Box::new(e)), ..Self::from_response(StatusCode::OK, &HeaderMap::new(), Some(body)) }
+            }
             E::UnexpectedResponse(response) => {
                 let received = response.extensions().get::<ReceivedBody>();
-                let mut error = Self::from_response(
-                    response.status(),
-                    response.headers(),
-                    received.map(|r| r.bytes.clone()),
-                );
+                let mut error =
+                    Self::from_response(response.status(), response.headers(), received.map(|r| r.bytes.clone()));
                 match received.and_then(|r| r.problem.as_ref()) {
                     Some(BodyProblem::NotJson(malformed)) if response.status().is_success() => {
                         error.message = Some(format!("response body is not JSON ({})", malformed.reason));

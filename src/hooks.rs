@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use progenitor_client::{ClientHooks, ClientInfo, Error as GeneratedError, OperationInfo};
 use reqwest::header::{self, HeaderName, HeaderValue};
-use reqwest::{Method, Request, Response};
+use reqwest::{Method, Request, Response, StatusCode};
 
 use crate::casing::{self, Items, Malformed};
 use crate::config::ClientState;
@@ -55,7 +55,24 @@ impl ClientHooks<ClientState> for Client {
 
     async fn exec(&self, request: Request, info: &OperationInfo) -> reqwest::Result<Response> {
         let started = Instant::now();
-        let response = self.client().execute(request).await?;
+        let state = self.inner().get();
+        let retry = request.try_clone();
+        let sent_token = request.headers().get(header::AUTHORIZATION).cloned();
+        let mut response = self.client().execute(request).await?;
+        // A rejected token may just have been revoked or rotated early: drop it, get a fresh one, try once more.
+        if response.status() == StatusCode::UNAUTHORIZED
+            && let (Some(tokens), Some(mut retry), Some(sent)) = (&state.tokens, retry, sent_token)
+        {
+            if let Some(rejected) = token_in(&sent) {
+                tokens.invalidate(&rejected);
+            }
+            if let Ok(fresh) = tokens.token().await
+                && bearer(&fresh) != sent
+            {
+                retry.headers_mut().insert(header::AUTHORIZATION, bearer(&fresh));
+                response = self.client().execute(retry).await?;
+            }
+        }
         let response = with_received_body(response, info).await?;
         tracing::debug!(
             operation = info.operation_id,
@@ -74,12 +91,11 @@ impl ClientHooks<ClientState> for Client {
     ) -> Result<(), GeneratedError<E>> {
         // A body that cannot decode into what its status promises would reach the generated code as a payload
         // error without the status; hand it over as an unexpected response instead, which keeps everything.
-        if let Ok(response) = result {
-            if let Some(received) = response.extensions().get::<ReceivedBody>() {
-                if received.problem.is_some() {
-                    return Err(GeneratedError::UnexpectedResponse(copy_response(response, received)));
-                }
-            }
+        if let Ok(response) = result
+            && let Some(received) = response.extensions().get::<ReceivedBody>()
+            && received.problem.is_some()
+        {
+            return Err(GeneratedError::UnexpectedResponse(copy_response(response, received)));
         }
         Ok(())
     }
@@ -89,6 +105,12 @@ fn uuid_header() -> HeaderValue {
     let mut buffer = uuid::Uuid::encode_buffer();
     let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
     HeaderValue::from_str(id).expect("a UUID is a valid header value")
+}
+
+/// The token inside a `Bearer` header value.
+fn token_in(header: &HeaderValue) -> Option<crate::AccessToken> {
+    let token = header.to_str().ok()?.strip_prefix("Bearer ")?;
+    Some(crate::AccessToken::new(token, None))
 }
 
 fn bearer(token: &crate::AccessToken) -> HeaderValue {

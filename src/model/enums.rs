@@ -6,7 +6,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-
 use super::ValidationError;
 
 /// A value of a service enum that this version of the crate does not know; [`UnknownValue::as_str`] gives it back.

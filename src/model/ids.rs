@@ -77,10 +77,9 @@ macro_rules! path_id {
             }
         }
 
-        impl TryFrom<&$name> for $name {
-            type Error = std::convert::Infallible;
-            fn try_from(id: &$name) -> Result<Self, Self::Error> {
-                Ok(id.clone())
+        impl From<&$name> for $name {
+            fn from(id: &$name) -> Self {
+                id.clone()
             }
         }
 
