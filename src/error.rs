@@ -115,11 +115,18 @@ pub(crate) fn request_id(headers: &HeaderMap) -> Option<&str> {
         .and_then(|value| value.to_str().ok())
 }
 
-/// The `message` of a body that is an envelope, whatever its casing; `None` for anything else.
+/// What a failure body says, in any of the shapes seen in front of Microsoft APIs: the service's envelope (any
+/// casing), `{"error":{"message":…}}` (Azure gateways), OAuth's `error_description`, or problem+json's `detail`.
 fn message_in(body: &[u8]) -> Option<String> {
     let normalized = crate::casing::normalize(&Bytes::copy_from_slice(body), crate::casing::Items::Typed).ok()?;
-    let envelope: types::ErrorEnvelope = serde_json::from_slice(&normalized).ok()?;
-    envelope.message.filter(|m| !m.trim().is_empty())
+    let json: serde_json::Value = serde_json::from_slice(&normalized).ok()?;
+    let text = |value: &serde_json::Value| value.as_str().map(str::trim).filter(|m| !m.is_empty()).map(str::to_owned);
+    text(&json["message"])
+        .or_else(|| text(&json["error"]["message"]))
+        .or_else(|| text(&json["error_description"]))
+        .or_else(|| text(&json["detail"]))
+        .or_else(|| text(&json["title"]))
+        .or_else(|| text(&json["error"]))
 }
 
 impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
@@ -165,7 +172,7 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
 fn readable_conversion_error(message: &str) -> String {
     let message = message.replace("crate :: ", "");
     if message.contains("`ReportId`") || message.contains("`QueryId`") {
-        format!("{message}: an id must not be empty, only whitespace, `.` or `..`")
+        format!("{message}: an id must not be empty, only whitespace, `.` or `..`, or contain `\\`")
     } else {
         message
     }

@@ -129,19 +129,26 @@ async fn with_received_body(response: Response, info: &OperationInfo) -> reqwest
     let items = if info.operation_id == "try_query" { Items::Rows } else { Items::Typed };
     let (bytes, problem) = match casing::normalize(&bytes, items) {
         Ok(normalized) => {
-            let problem = if parts.status.is_success() {
-                None
-            } else {
-                serde_json::from_slice::<types::ErrorEnvelope>(&normalized)
-                    .err()
-                    .map(|e| BodyProblem::NotAnEnvelope(e.to_string()))
-            };
+            let problem = if parts.status.is_success() { None } else { envelope_problem(&normalized) };
             (normalized, problem)
         }
         Err(malformed) => (bytes, Some(BodyProblem::NotJson(malformed))),
     };
     parts.extensions.insert(ReceivedBody { bytes: bytes.clone(), problem });
     Ok(Response::from(http::Response::from_parts(parts, bytes)))
+}
+
+/// Why an error body is not the service's envelope, if it is not: it must decode, and carry at least one of the
+/// envelope's fields (all are optional, so any other JSON object, such as a gateway's `{"error":…}`, would decode
+/// as an empty envelope and lose what it says).
+fn envelope_problem(body: &[u8]) -> Option<BodyProblem> {
+    match serde_json::from_slice::<types::ErrorEnvelope>(body) {
+        Err(e) => Some(BodyProblem::NotAnEnvelope(e.to_string())),
+        Ok(types::ErrorEnvelope { message: None, status_code: None, total_count: None, value: None, .. }) => {
+            Some(BodyProblem::NotAnEnvelope("it has none of the envelope's fields".to_owned()))
+        }
+        Ok(_) => None,
+    }
 }
 
 fn copy_response(response: &Response, received: &ReceivedBody) -> Response {

@@ -1,5 +1,5 @@
-// Ids that go into a URL path segment. progenitor percent-encodes `/ ? # %` and non-ASCII, but `.` and `..`
-// would still be resolved as dot segments by URL parsing and reach another route, so they are refused here.
+// Ids that go into a URL path segment. progenitor percent-encodes `/ ? # %` and non-ASCII, but `.` and `..` would
+// still be resolved as dot segments, and `\` read as `/`, by URL parsing and reach another route: refused here.
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,7 +19,7 @@ macro_rules! path_id {
             /// Checks `id` and wraps it.
             ///
             /// # Errors
-            /// When `id` is empty, only whitespace, `.` or `..`.
+            /// When `id` is empty, only whitespace, `.` or `..`, or contains `\`.
             pub fn new(id: impl Into<String>) -> Result<Self, ValidationError> {
                 let id = id.into();
                 if id.trim().is_empty() {
@@ -27,6 +27,10 @@ macro_rules! path_id {
                 }
                 if id == "." || id == ".." {
                     return Err(ValidationError::new($what, "must not be `.` or `..`"));
+                }
+                if id.contains('\\') {
+                    // progenitor leaves `\` unencoded and URL parsing turns it into `/`.
+                    return Err(ValidationError::new($what, "must not contain `\\`"));
                 }
                 Ok(Self(id))
             }

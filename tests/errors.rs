@@ -1,0 +1,224 @@
+// Every kind of failure response keeps its HTTP status, the service's message and the request id, prints as one
+// readable line, and never shows the token — documented statuses, undocumented ones, and bodies that are not JSON.
+
+mod common;
+
+use common::{Reply, TEST_TOKEN, TestServer, client, mpn};
+use partner_center_insights::{Error, ErrorKind, ReportStatus, types};
+
+const REPORT_ID: &str = "0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44";
+const REQUEST_ID: &str = "7d3f1e52-6a0b-4c7e-9d21-52f0c1a3b6e4";
+
+/// The outcome of resume-report against a server that answers `reply` once.
+async fn resume_with(reply: Reply) -> (Error, TestServer) {
+    let server = TestServer::always(reply).await;
+    let error = client(&mpn(&server))
+        .resume_report()
+        .report_id(REPORT_ID)
+        .send()
+        .await
+        .map(drop)
+        .map_err(Error::from)
+        .expect_err("the call fails");
+    assert_eq!(server.request_count(), 1);
+    (error, server)
+}
+
+/// What every error must satisfy, whatever it is.
+fn assert_well_formed(error: &Error) -> String {
+    let line = error.to_string();
+    assert!(!line.contains('\n') && !line.contains('\r'), "one line: {line:?}");
+    assert!(!line.is_empty());
+    for shown in [line.clone(), format!("{error:?}"), format!("{error:#}")] {
+        assert!(!shown.contains(TEST_TOKEN), "no token in {shown}");
+    }
+    line
+}
+
+fn envelope(status: u16, message: &str) -> String {
+    format!(r#"{{"value":[],"totalCount":0,"message":"{message}","statusCode":{status}}}"#)
+}
+
+#[tokio::test]
+async fn documented_error_statuses_keep_status_message_and_request_id() {
+    for (status, message) in [
+        (400, "Recurrence Interval must be between 4 and 2160"),
+        (401, "Unauthorized"),
+        (403, "Forbidden"),
+        (404, "No item found with given filters."),
+        (500, "Internal error encountered while creating report. Correlation ID 7f3e2a10"),
+    ] {
+        let reply = Reply::json(status, &envelope(status, message)).with_header("MS-RequestId", REQUEST_ID);
+        let (error, _) = resume_with(reply).await;
+        assert_eq!(error.kind(), ErrorKind::Service);
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(status));
+        assert_eq!(error.message(), Some(message));
+        assert_eq!(error.request_id(), Some(REQUEST_ID));
+        let line = assert_well_formed(&error);
+        assert!(line.starts_with(&format!("HTTP {status} ")), "{line}");
+        assert!(line.contains(message) && line.contains(REQUEST_ID), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn pascal_case_error_envelope_keeps_its_message() {
+    let body = r#"{"Value":[],"TotalCount":0,"Message":"Invalid QueryId","StatusCode":400}"#;
+    let (error, _) = resume_with(Reply::json(400, body).with_header("request-id", REQUEST_ID)).await;
+    assert_eq!(error.message(), Some("Invalid QueryId"));
+    assert_eq!(error.request_id(), Some(REQUEST_ID), "the plain request-id header is read too");
+}
+
+#[tokio::test]
+async fn undocumented_statuses_keep_status_and_message() {
+    for status in [429, 502, 503] {
+        let reply =
+            Reply::json(status, &envelope(status, "Too many requests, slow down")).with_header("Retry-After", "1");
+        let (error, _) = resume_with(reply).await;
+        assert_eq!(error.kind(), ErrorKind::Service);
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(status));
+        assert_eq!(error.message(), Some("Too many requests, slow down"));
+        assert_well_formed(&error);
+    }
+}
+
+#[tokio::test]
+async fn empty_bodies_keep_the_status() {
+    for status in [401, 500, 503] {
+        let reply =
+            Reply::body(status, "text/plain", "").with_header("WWW-Authenticate", r#"Bearer error="invalid_token""#);
+        let (error, _) = resume_with(reply).await;
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(status));
+        assert_eq!(error.message(), None);
+        let line = assert_well_formed(&error);
+        assert!(line.ends_with("empty body"), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn html_bodies_keep_the_status_and_the_body() {
+    let html = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>upstream failed</body></html>";
+    for status in [400, 404, 500, 502] {
+        let (error, _) = resume_with(Reply::body(status, "text/html", html)).await;
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(status));
+        assert_eq!(error.body(), Some(html.as_bytes()), "the raw body is kept");
+        assert_eq!(error.message(), None, "HTML carries no service message");
+        assert_well_formed(&error);
+    }
+}
+
+#[tokio::test]
+async fn json_that_is_not_an_envelope_keeps_status_and_message() {
+    let gateway = r#"{"error":{"code":"ServiceUnavailable","message":"The gateway could not reach the backend."}}"#;
+    let (error, _) = resume_with(Reply::json(404, gateway)).await;
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(404));
+    assert_eq!(error.message(), Some("The gateway could not reach the backend."));
+    assert_eq!(error.body(), Some(gateway.as_bytes()));
+
+    let array = r#"["not", "an", "envelope"]"#;
+    let (error, _) = resume_with(Reply::json(500, array)).await;
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(500));
+    assert_eq!(error.body(), Some(array.as_bytes()));
+    assert_well_formed(&error);
+}
+
+/// The seed page's own sample, trailing comma included: invalid JSON, which the docs really show.
+const SEED_SAMPLE: &str = r#"{
+  "Value": [
+    {
+      "ReportId": "string", "ReportName": "string", "Description": "string", "QueryId": "string",
+      "Query": "string", "User": "string", "CreatedTime": "string", "ModifiedTime": "string",
+      "ExecuteNow": true, "StartTime": "string", "ReportStatus": "string", "RecurrenceInterval": 0,
+      "RecurrenceCount": 0, "CallbackUrl": "string", "CallbackMethod": "string", "Format": "string"
+    }
+  ],
+  "TotalCount": 0,
+  "Message": "string",
+  "StatusCode": 0,
+}"#;
+
+#[tokio::test]
+async fn the_seed_sample_with_its_trailing_comma() {
+    // As an error body, the trailing comma does not hide the message.
+    let as_error = SEED_SAMPLE.replace(r#""Message": "string""#, r#""Message": "Invalid report parameters""#);
+    let (error, _) = resume_with(Reply::json(400, &as_error)).await;
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(400));
+    assert_eq!(error.message(), Some("Invalid report parameters"));
+
+    // As a success body, its placeholder "string" timestamps cannot decode: a 200 that fails, status kept.
+    let (error, _) = resume_with(Reply::json(200, SEED_SAMPLE)).await;
+    assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(200));
+    let line = assert_well_formed(&error);
+    assert!(line.contains("is not yyyy-MM-ddTHH:mm:ssZ"), "{line}");
+}
+
+#[tokio::test]
+async fn success_bodies_that_cannot_decode_keep_status_and_request_id() {
+    for (body, expected) in [
+        (r#"{"value":[{"reportId":"a"#.to_owned(), "response body is not JSON (unterminated string)"),
+        (String::new(), "response body is not JSON (empty body)"),
+        ("<html>maintenance</html>".to_owned(), "response body is not JSON (not a JSON object or array)"),
+    ] {
+        let reply = Reply::json(200, &body).with_header("MS-RequestId", REQUEST_ID);
+        let (error, _) = resume_with(reply).await;
+        assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(200));
+        assert_eq!(error.message(), Some(expected));
+        assert_eq!(error.request_id(), Some(REQUEST_ID));
+        assert_well_formed(&error);
+    }
+}
+
+#[tokio::test]
+async fn wrong_field_types_and_invalid_utf8_fail_with_status_200() {
+    let wrong_type = r#"{"value":[{"reportId":"a","recurrenceInterval":"ninety-six"}],"message":"ok"}"#;
+    let mut invalid_utf8 = br#"{"value":[{"reportId":""#.to_vec();
+    invalid_utf8.extend_from_slice(&[0xff, 0xfe]);
+    invalid_utf8.extend_from_slice(br#""}]}"#);
+    for body in [wrong_type.as_bytes().to_vec(), invalid_utf8] {
+        let (error, _) = resume_with(Reply::body(200, "application/json", body)).await;
+        assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(200));
+        assert!(std::error::Error::source(&error).is_some(), "the decode error is the source");
+        assert_well_formed(&error);
+    }
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_connect_error_on_one_line() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let error = client(&format!("http://127.0.0.1:{port}/insights/v1/mpn"))
+        .resume_report()
+        .report_id(REPORT_ID)
+        .send()
+        .await
+        .map_err(Error::from)
+        .expect_err("nothing listens");
+    assert_eq!(error.kind(), ErrorKind::Connect);
+    assert_eq!(error.status(), None);
+    let line = assert_well_formed(&error);
+    assert!(line.starts_with("could not connect"), "{line}");
+}
+
+/// What the service really sends decodes: unknown fields ignored, unknown enum values kept, lower-case enum
+/// values, timestamps without `Z`, nulls in nullable fields.
+#[tokio::test]
+async fn lenient_decoding_of_real_responses() {
+    let body = r#"{"value":[{"reportId":"r1","reportStatus":"Archived","format":"CSV","callbackMethod":"post",
+        "createdTime":"2026-11-20T10:20:00","modifiedTime":null,"callbackUrl":null,"recurrenceCount":null,
+        "isPublicInOrg":true,"executionStatus":"Completed"}],"totalCount":1,"message":null,"statusCode":200,
+        "nextLink":null,"dataRedacted":false,"somethingNew":{"a":[1,2]}}"#;
+    let server = TestServer::always(Reply::json(200, body)).await;
+    let envelope: types::ReportEnvelope =
+        client(&mpn(&server)).get_reports().send().await.expect("decodes").into_inner();
+    let report = &envelope.value[0];
+    assert_eq!(report.report_status.as_ref().map(ReportStatus::as_str), Some("Archived"));
+    assert!(matches!(report.report_status, Some(ReportStatus::Unknown(_))));
+    assert_eq!(report.format, Some(partner_center_insights::ReportFormat::Csv));
+    assert_eq!(report.callback_method, Some(partner_center_insights::CallbackMethod::Post));
+    assert_eq!(report.created_time.unwrap().to_string(), "2026-11-20T10:20:00Z");
+    assert_eq!(report.modified_time, None);
+    assert_eq!(report.recurrence_count, None);
+}

@@ -1,0 +1,158 @@
+// Bad input is refused before anything is sent, with a reason; ids that need escaping are percent-encoded into a
+// single path segment and can never reach another route (checked on the raw request line a real server received).
+
+mod common;
+
+use common::{Reply, TestServer, client, mpn, response_example};
+use partner_center_insights::{
+    Client, ClientInfo, Error, ErrorKind, Program, RecurrenceInterval, ReportId, ReportName,
+};
+
+async fn server() -> TestServer {
+    TestServer::always(Reply::json(200, &response_example("Reports").to_string())).await
+}
+
+fn expect_invalid(result: Result<(), Error>, reason: &str) {
+    let error = result.expect_err("refused");
+    assert_eq!(error.kind(), ErrorKind::InvalidArgument, "{error}");
+    let line = error.to_string();
+    assert!(line.starts_with("invalid argument: ") && line.contains(reason), "{line}");
+}
+
+#[tokio::test]
+async fn blank_and_dot_ids_are_refused_before_sending() {
+    let server = server().await;
+    let client = client(&mpn(&server));
+    for id in ["", " ", "\t\n", ".", "..", "a\\b", "..\\..\\ScheduledQueries"] {
+        let reason = "an id must not be empty, only whitespace, `.` or `..`, or contain `\\`";
+        expect_invalid(client.resume_report().report_id(id).send().await.map(drop).map_err(Error::from), reason);
+        expect_invalid(client.pause_report().report_id(id).send().await.map(drop).map_err(Error::from), reason);
+        expect_invalid(client.delete_report().report_id(id).send().await.map(drop).map_err(Error::from), reason);
+        expect_invalid(
+            client.get_report_executions().report_id(id).send().await.map(drop).map_err(Error::from),
+            reason,
+        );
+        expect_invalid(client.delete_query().query_id(id).send().await.map(drop).map_err(Error::from), reason);
+        assert!(ReportId::new(id).is_err());
+    }
+    expect_invalid(client.resume_report().send().await.map(drop).map_err(Error::from), "report_id was not initialized");
+    assert_eq!(server.request_count(), 0, "nothing was sent");
+}
+
+#[tokio::test]
+async fn report_fields_are_checked_before_sending() {
+    let server = server().await;
+    let client = client(&mpn(&server));
+    let long = "x".repeat(257);
+    for (name, reason) in [
+        ("usage;daily", "invalid report name: must not contain `;`"),
+        (long.as_str(), "invalid report name: is 257 characters long; at most 256 are allowed"),
+        ("", "invalid report name: must not be empty"),
+    ] {
+        let result = client
+            .create_report()
+            .body_map(|body| body.report_name(name).query_id("5d5a7c5e-6f4e-4f0a-9f3e-4b7c2b1a9e10").execute_now(true))
+            .send()
+            .await;
+        expect_invalid(result.map(drop).map_err(Error::from), reason);
+        assert_eq!(ReportName::new(name).unwrap_err().to_string(), reason);
+    }
+    // 256 characters, multi-byte ones included, are fine.
+    assert!(ReportName::new("é".repeat(256)).is_ok());
+    let long_description = "d".repeat(257);
+    let error = partner_center_insights::types::ReportDescription::try_from(long_description).unwrap_err();
+    assert_eq!(error.to_string(), "longer than 256 characters");
+    assert_eq!(server.request_count(), 0, "nothing was sent");
+}
+
+#[test]
+fn recurrence_interval_is_4_to_2160_hours() {
+    for hours in [4, 24, 2160] {
+        assert_eq!(RecurrenceInterval::new(hours).unwrap().hours() as i64, hours);
+    }
+    for hours in [i64::MIN, -4, 0, 3, 2161, i64::from(i32::MAX) + 1] {
+        let error = RecurrenceInterval::new(hours).unwrap_err();
+        assert_eq!(error.to_string(), format!("invalid recurrence interval: {hours} hours is outside 4..=2160 hours"));
+    }
+    // A request body read from JSON is held to the same rule.
+    let json = r#"{"ReportName":"r","QueryId":"q","RecurrenceInterval":3}"#;
+    let error = serde_json::from_str::<partner_center_insights::types::CreateReportRequest>(json).unwrap_err();
+    assert!(error.to_string().contains("outside 4..=2160"), "{error}");
+}
+
+#[tokio::test]
+async fn ids_that_need_escaping_stay_inside_their_path_segment() {
+    let server = server().await;
+    let client = client(&mpn(&server));
+    let prefix = "/insights/v1/mpn/ScheduledReport/resume/";
+    for id in [
+        "a/../b",
+        "../../ScheduledQueries",
+        "x?reportId=1",
+        "x#frag",
+        "100%",
+        "%2e%2e",
+        "a b",
+        "résumé-報告",
+        "...",
+        ";",
+        "a\tb\nc",
+    ] {
+        client.resume_report().report_id(id).send().await.unwrap_or_else(|e| panic!("{id}: {}", Error::from(e)));
+        let sent = server.requests().pop().unwrap();
+        let segment = sent.target.strip_prefix(prefix).unwrap_or_else(|| panic!("{id}: went to {}", sent.request_line));
+        assert!(!segment.contains(['/', '?', '#', '\\', ' ', '\t', '\n']), "{id}: {segment}");
+        let decoded = percent_decode(segment);
+        assert_eq!(decoded, id, "{id}: the segment decodes back to the id");
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn a_base_url_with_a_trailing_slash_works() {
+    let server = server().await;
+    let client = client(&format!("{}/", mpn(&server)));
+    client.pause_report().report_id("r1").send().await.unwrap();
+    assert_eq!(server.requests()[0].target, "/insights/v1/mpn/ScheduledReport/pause/r1");
+}
+
+#[test]
+fn bad_client_settings_are_refused() {
+    for (url, reason) in [
+        ("not a url", "is not a URL"),
+        ("ftp://example.com/insights", "must be an absolute http(s) URL"),
+        ("https://example.com/insights?x=1", "must not have a query or fragment"),
+        ("http://api.example.com/insights/v1/mpn", "a bearer token is only sent over http to loopback hosts"),
+    ] {
+        let error = Client::builder(url).bearer_token("t").build().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidArgument);
+        assert!(error.to_string().contains(reason), "{url}: {error}");
+    }
+    assert!(Client::builder("http://localhost:8080/x").bearer_token("t").build().is_ok());
+    assert!(Client::builder("http://[::1]:8080/x").bearer_token("t").build().is_ok());
+    let error = Client::builder(Program::Partner).user_agent("bad\nagent").build().unwrap_err();
+    assert!(error.to_string().contains("user agent"), "{error}");
+}
+
+#[test]
+fn programs_have_their_documented_base_urls() {
+    let partner = Client::builder(Program::Partner).bearer_token("t").build().unwrap();
+    let marketplace = Client::builder(Program::Marketplace).bearer_token("t").build().unwrap();
+    assert_eq!(partner.baseurl(), "https://api.partnercenter.microsoft.com/insights/v1/mpn");
+    assert_eq!(marketplace.baseurl(), "https://api.partnercenter.microsoft.com/insights/v1.1/cmp");
+}
