@@ -47,7 +47,7 @@ fn settings() -> GenerationSettings {
     for name in ["ReportStatus", "ExecutionStatus", "ReportFormat", "CallbackMethod"] {
         settings.with_replacement(name, format!("crate::{name}"), enum_impls());
     }
-    for name in ["ReportId", "QueryId", "ReportName", "RecurrenceInterval"] {
+    for name in ["ReportId", "QueryId", "ReportName", "ReportDescription", "RecurrenceInterval"] {
         settings.with_replacement(name, format!("crate::{name}"), [TypeImpl::Display].into_iter());
     }
     // Every `date-time` string, nullable or not, becomes the lenient `Timestamp` (the service has been seen to drop

@@ -24,9 +24,13 @@ pub use config::{
 pub use error::{Error, ErrorKind};
 pub use generated::{Client, ClientInfo, ResponseValue, builder, types};
 pub use model::{
-    CallbackMethod, ExecutionStatus, QueryId, RecurrenceInterval, ReportFormat, ReportId, ReportName, ReportStatus,
-    Timestamp, UnknownValue, ValidationError,
+    CallbackMethod, ExecutionStatus, QueryId, RecurrenceInterval, ReportDescription, ReportFormat, ReportId,
+    ReportName, ReportStatus, Timestamp, UnknownValue, ValidationError,
 };
+
+/// The code `build.rs` generated from the spec, for the API-surface snapshot test.
+#[doc(hidden)]
+pub const GENERATED_CODE: &str = include_str!(concat!(env!("OUT_DIR"), "/codegen.rs"));
 
 /// The error type the generated operations return; `?` turns it into [`Error`].
 pub type OperationError = progenitor_client::Error<types::ErrorEnvelope>;

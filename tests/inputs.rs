@@ -60,8 +60,8 @@ async fn report_fields_are_checked_before_sending() {
     // 256 characters, multi-byte ones included, are fine.
     assert!(ReportName::new("é".repeat(256)).is_ok());
     let long_description = "d".repeat(257);
-    let error = partner_center_insights::types::ReportDescription::try_from(long_description).unwrap_err();
-    assert_eq!(error.to_string(), "longer than 256 characters");
+    let error = partner_center_insights::ReportDescription::new(long_description).unwrap_err();
+    assert_eq!(error.to_string(), "invalid report description: is 257 characters long; at most 256 are allowed");
     assert_eq!(server.request_count(), 0, "nothing was sent");
 }
 

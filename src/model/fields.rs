@@ -7,99 +7,133 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::ValidationError;
 
-/// A report name: 1 to 256 characters, without `;` (the service's limits).
-///
-/// ```
-/// use partner_center_insights::ReportName;
-/// assert!(ReportName::new("Monthly usage").is_ok());
-/// assert!(ReportName::new("x".repeat(257)).is_err());
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct ReportName(String);
+macro_rules! limited_text {
+    (
+        $(#[$meta:meta])*
+        $name:ident, $what:literal, min $min:literal, forbid $forbidden:expr, pattern $pattern:expr
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
 
-impl ReportName {
-    /// Longest name the service accepts, in characters.
-    pub const MAX_CHARS: usize = 256;
+        impl $name {
+            /// Longest text the service accepts, in characters.
+            pub const MAX_CHARS: usize = 256;
 
-    /// Checks `name` and wraps it.
+            /// Checks `text` and wraps it.
+            ///
+            /// # Errors
+            /// When `text` is longer than 256 characters, blank where a value is required, or contains a
+            /// forbidden character.
+            pub fn new(text: impl Into<String>) -> Result<Self, ValidationError> {
+                let text = text.into();
+                let chars = text.chars().count();
+                if $min > 0 && text.trim().is_empty() {
+                    return Err(ValidationError::new($what, "must not be empty"));
+                }
+                if chars > Self::MAX_CHARS {
+                    return Err(ValidationError::new(
+                        $what,
+                        format!("is {chars} characters long; at most {} are allowed", Self::MAX_CHARS),
+                    ));
+                }
+                let forbidden: Option<char> = $forbidden;
+                if let Some(c) = forbidden.filter(|c| text.contains(*c)) {
+                    return Err(ValidationError::new($what, format!("must not contain `{c}`")));
+                }
+                Ok(Self(text))
+            }
+
+            /// The text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = ValidationError;
+            fn try_from(text: &str) -> Result<Self, Self::Error> {
+                Self::new(text)
+            }
+        }
+
+        impl TryFrom<&String> for $name {
+            type Error = ValidationError;
+            fn try_from(text: &String) -> Result<Self, Self::Error> {
+                Self::new(text.as_str())
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = ValidationError;
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                Self::new(text)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = ValidationError;
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                Self::new(text)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                super::deserialize_str(deserializer, |text| Self::new(text))
+            }
+        }
+
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> String {
+                stringify!($name).to_owned()
+            }
+
+            fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+                let pattern: Option<&str> = $pattern;
+                schemars::schema::SchemaObject {
+                    instance_type: Some(schemars::schema::InstanceType::String.into()),
+                    string: Some(Box::new(schemars::schema::StringValidation {
+                        min_length: ($min > 0).then_some($min),
+                        max_length: Some(Self::MAX_CHARS as u32),
+                        pattern: pattern.map(str::to_owned),
+                    })),
+                    ..Default::default()
+                }
+                .into()
+            }
+        }
+    };
+}
+
+limited_text! {
+    /// A report name: 1 to 256 characters, without `;` (the service's limits).
     ///
-    /// # Errors
-    /// When `name` is empty, longer than 256 characters, or contains `;`.
-    pub fn new(name: impl Into<String>) -> Result<Self, ValidationError> {
-        let name = name.into();
-        let chars = name.chars().count();
-        if name.trim().is_empty() {
-            return Err(ValidationError::new("report name", "must not be empty"));
-        }
-        if chars > Self::MAX_CHARS {
-            return Err(ValidationError::new(
-                "report name",
-                format!("is {chars} characters long; at most {} are allowed", Self::MAX_CHARS),
-            ));
-        }
-        if name.contains(';') {
-            return Err(ValidationError::new("report name", "must not contain `;`"));
-        }
-        Ok(Self(name))
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+    /// ```
+    /// use partner_center_insights::ReportName;
+    /// assert!(ReportName::new("Monthly usage").is_ok());
+    /// assert!(ReportName::new("x".repeat(257)).is_err());
+    /// assert!(ReportName::new("usage;daily").is_err());
+    /// ```
+    ReportName, "report name", min 1, forbid Some(';'), pattern Some("^[^;]*$")
 }
 
-impl fmt::Display for ReportName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<&str> for ReportName {
-    type Error = ValidationError;
-    fn try_from(name: &str) -> Result<Self, Self::Error> {
-        Self::new(name)
-    }
-}
-
-impl TryFrom<&String> for ReportName {
-    type Error = ValidationError;
-    fn try_from(name: &String) -> Result<Self, Self::Error> {
-        Self::new(name.as_str())
-    }
-}
-
-impl TryFrom<String> for ReportName {
-    type Error = ValidationError;
-    fn try_from(name: String) -> Result<Self, Self::Error> {
-        Self::new(name)
-    }
-}
-
-impl<'de> Deserialize<'de> for ReportName {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        super::deserialize_str(deserializer, |value| Self::new(value))
-    }
-}
-
-impl schemars::JsonSchema for ReportName {
-    fn schema_name() -> String {
-        "ReportName".to_owned()
-    }
-
-    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
-        schemars::schema::SchemaObject {
-            instance_type: Some(schemars::schema::InstanceType::String.into()),
-            string: Some(Box::new(schemars::schema::StringValidation {
-                min_length: Some(1),
-                max_length: Some(Self::MAX_CHARS as u32),
-                pattern: Some("^[^;]*$".to_owned()),
-            })),
-            ..Default::default()
-        }
-        .into()
-    }
+limited_text! {
+    /// A report description: at most 256 characters (the service's limit).
+    ///
+    /// ```
+    /// use partner_center_insights::ReportDescription;
+    /// assert!(ReportDescription::new("Normalized usage, every 4 days").is_ok());
+    /// assert!(ReportDescription::new("d".repeat(257)).is_err());
+    /// ```
+    ReportDescription, "report description", min 0, forbid None, pattern None
 }
 
 /// Hours between two executions of a report: 4 to 2160 (90 days).

@@ -7,7 +7,7 @@ mod ids;
 mod timestamp;
 
 pub use enums::{CallbackMethod, ExecutionStatus, ReportFormat, ReportStatus, UnknownValue};
-pub use fields::{RecurrenceInterval, ReportName};
+pub use fields::{RecurrenceInterval, ReportDescription, ReportName};
 pub use ids::{QueryId, ReportId};
 pub use timestamp::Timestamp;
 

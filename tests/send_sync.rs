@@ -1,0 +1,24 @@
+// Compile-time guarantees: the client can be shared across tasks, and the futures of its operations can be spawned.
+
+use partner_center_insights::{Client, Error, OperationError};
+
+fn assert_send_sync<T: Send + Sync + 'static>() {}
+fn assert_send<T: Send>(_: &T) {}
+
+#[test]
+fn client_and_errors_are_send_and_sync() {
+    assert_send_sync::<Client>();
+    assert_send_sync::<Error>();
+    assert_send_sync::<OperationError>();
+    assert_send_sync::<partner_center_insights::ClientBuilder>();
+}
+
+#[test]
+fn operation_futures_are_send() {
+    let client = Client::builder("http://127.0.0.1:9/insights/v1/mpn").bearer_token("t").build().unwrap();
+    // Built, never polled: only the type is checked.
+    assert_send(&client.resume_report().report_id("r").send());
+    assert_send(&client.create_report().body_map(|b| b.report_name("n").query_id("q")).send());
+    assert_send(&client.get_report_executions().report_id("r").send());
+    assert_send(&client.try_query().query_id("q").send());
+}
