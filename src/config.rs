@@ -40,7 +40,7 @@ pub const DEFAULT_TRY_QUERY_TIMEOUT: Duration = Duration::from_secs(130);
 ///
 /// ```
 /// use std::time::Duration;
-/// use partner_center_insights::{Client, Program, StaticToken};
+/// use partner_center_insights::{Client, ClientInfo, Program, StaticToken};
 ///
 /// let client = Client::builder(Program::Marketplace)
 ///     .token_provider(StaticToken::new("eyJ0eXAi..."))

@@ -18,8 +18,8 @@ pub use static_token::StaticToken;
 ///
 /// ```
 /// use partner_center_insights::AccessToken;
-/// let token = AccessToken::new("eyJ0eXAi.secret", None);
-/// assert!(!format!("{token:?}").contains("secret"));
+/// let token = AccessToken::new("eyJ0eXAi.hunter2", None);
+/// assert!(!format!("{token:?}").contains("hunter2"));
 /// ```
 #[derive(Clone)]
 pub struct AccessToken {

@@ -9,8 +9,8 @@ use super::{AccessToken, AuthError, TokenProvider};
 ///
 /// ```
 /// use partner_center_insights::StaticToken;
-/// let provider = StaticToken::new("eyJ0eXAi.secret");
-/// assert!(!format!("{provider:?}").contains("secret"));
+/// let provider = StaticToken::new("eyJ0eXAi.hunter2");
+/// assert!(!format!("{provider:?}").contains("hunter2"));
 /// ```
 #[derive(Clone, Debug)]
 pub struct StaticToken(AccessToken);

@@ -32,6 +32,15 @@ impl Timestamp {
     }
 }
 
+/// A later time: `Timestamp::now() + Duration::from_secs(5 * 3600)`.
+impl std::ops::Add<std::time::Duration> for Timestamp {
+    type Output = Self;
+
+    fn add(self, duration: std::time::Duration) -> Self {
+        Self(self.0 + chrono::TimeDelta::from_std(duration).unwrap_or(chrono::TimeDelta::MAX))
+    }
+}
+
 impl From<DateTime<Utc>> for Timestamp {
     fn from(time: DateTime<Utc>) -> Self {
         Self(time)
