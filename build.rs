@@ -18,7 +18,7 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let spec = load_spec(Path::new(SPEC));
     write(&out_dir.join("codegen.rs"), &generate_client(&spec));
-    write(&out_dir.join("response_keys.rs"), &response_keys(&spec));
+    write(&out_dir.join("spec_tables.rs"), &format!("{}{}", response_keys(&spec), operation_ids(&spec)));
 }
 
 /// Stops the build with a message that names the spec, the way a compiler error names a file.
@@ -108,6 +108,31 @@ fn response_keys(spec: &OpenAPI) -> String {
     );
     for (lower, canonical) in &keys {
         out.push_str(&format!("    ({lower:?}, {canonical:?}),\n"));
+    }
+    out.push_str("];\n");
+    out
+}
+
+/// The operation ids as the generated code names them (snake_case), for settings that name an operation.
+fn operation_ids(spec: &OpenAPI) -> String {
+    let mut ids: Vec<String> = spec
+        .operations()
+        .filter_map(|(_, _, operation)| operation.operation_id.as_deref())
+        .map(|id| {
+            id.chars().fold(String::new(), |mut out, c| {
+                if c.is_ascii_uppercase() {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+                out
+            })
+        })
+        .collect();
+    ids.sort();
+    let mut out = String::from("/// Every operation id, snake_case as in `OperationInfo::operation_id`, sorted.\n");
+    out.push_str("pub(crate) static OPERATION_IDS: &[&str] = &[\n");
+    for id in ids {
+        out.push_str(&format!("    {id:?},\n"));
     }
     out.push_str("];\n");
     out

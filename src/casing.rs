@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-include!(concat!(env!("OUT_DIR"), "/response_keys.rs"));
+use crate::spec_tables::RESPONSE_KEYS;
 
 /// Where and why a body is not JSON that could decode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use reqwest::header::HeaderValue;
 
-use crate::auth::{DynTokenProvider, StaticToken, TokenProvider};
-use crate::{Client, Error};
+use crate::auth::{DynTokenProvider, StaticToken, TokenCache, TokenProvider};
+use crate::{Client, Error, RetryPolicy};
 
 /// The two programs that expose the Insights API; each has its own base URL and authentication model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,10 +31,12 @@ impl Program {
 
 /// Default time allowed to open a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default time allowed for one request, from sending to the last byte of the response.
+/// Default time allowed for one attempt of a call, from sending to the last byte of the response.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default time allowed for try-query, which the service itself stops after 100 seconds.
+/// Default time allowed for one attempt of try-query, which the service itself stops after 100 seconds.
 pub const DEFAULT_TRY_QUERY_TIMEOUT: Duration = Duration::from_secs(130);
+/// Default time allowed for a whole call, retries and their waits included.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Configures and builds a [`Client`].
 ///
@@ -55,7 +57,9 @@ pub struct ClientBuilder {
     tokens: Option<Arc<dyn DynTokenProvider>>,
     connect_timeout: Duration,
     request_timeout: Duration,
-    try_query_timeout: Duration,
+    operation_timeouts: Vec<(String, Duration)>,
+    call_timeout: Duration,
+    retry: RetryPolicy,
     user_agent: Option<String>,
     http_client: Option<reqwest::Client>,
 }
@@ -67,7 +71,9 @@ impl fmt::Debug for ClientBuilder {
             .field("token_provider", &self.tokens.as_ref().map(|_| "[set]"))
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
-            .field("try_query_timeout", &self.try_query_timeout)
+            .field("operation_timeouts", &self.operation_timeouts)
+            .field("call_timeout", &self.call_timeout)
+            .field("retry", &self.retry)
             .field("user_agent", &self.user_agent)
             .finish_non_exhaustive()
     }
@@ -82,7 +88,9 @@ impl Client {
             tokens: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            try_query_timeout: DEFAULT_TRY_QUERY_TIMEOUT,
+            operation_timeouts: vec![("try_query".to_owned(), DEFAULT_TRY_QUERY_TIMEOUT)],
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            retry: RetryPolicy::default(),
             user_agent: None,
             http_client: None,
         }
@@ -118,9 +126,11 @@ impl From<&String> for BaseUrl {
 }
 
 impl ClientBuilder {
-    /// Asks `provider` for a token before every request.
+    /// Gets tokens from `provider`. Tokens with an expiry are cached and refreshed ahead of it (one refresh at a
+    /// time; a still-valid token is kept when a refresh fails); tokens without one are asked for before every
+    /// request.
     pub fn token_provider(mut self, provider: impl TokenProvider) -> Self {
-        self.tokens = Some(Arc::new(provider));
+        self.tokens = Some(Arc::new(TokenCache::new(Arc::new(provider))));
         self
     }
 
@@ -136,15 +146,28 @@ impl ClientBuilder {
         self
     }
 
-    /// Time allowed for one request, until the last byte of the response (default 60 s).
+    /// Time allowed for one attempt of a call, until the last byte of the response (default 60 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
-    /// Time allowed for try-query (default 130 s: the service stops the query after 100 s).
-    pub fn try_query_timeout(mut self, timeout: Duration) -> Self {
-        self.try_query_timeout = timeout;
+    /// Time allowed for one attempt of the operation `operation_id` (`"tryQuery"` or `"try_query"`), instead of
+    /// the request timeout. Try-query has 130 s by default, as the service stops the query after 100 s.
+    pub fn operation_timeout(mut self, operation_id: &str, timeout: Duration) -> Self {
+        self.operation_timeouts.push((snake_case(operation_id), timeout));
+        self
+    }
+
+    /// Time allowed for a whole call, every attempt and wait included (default 300 s).
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// How failed calls are retried (default [`RetryPolicy::default`]; [`RetryPolicy::none`] turns retries off).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
         self
     }
 
@@ -165,9 +188,17 @@ impl ClientBuilder {
     ///
     /// # Errors
     /// When the base URL is not an absolute http(s) URL, when a token would be sent over plain `http://` to a host
-    /// other than loopback, when the user agent is not a valid header value, or when the TLS backend cannot start.
+    /// other than loopback, when an operation timeout names no operation, when the user agent is not a valid
+    /// header value, or when the TLS backend cannot start.
     pub fn build(self) -> Result<Client, Error> {
         let base_url = checked_base_url(&self.base_url, self.tokens.is_some())?;
+        let mut attempt_timeouts = Vec::with_capacity(self.operation_timeouts.len());
+        for (operation, timeout) in self.operation_timeouts {
+            let Ok(index) = crate::spec_tables::OPERATION_IDS.binary_search(&operation.as_str()) else {
+                return Err(Error::invalid_argument(format!("operation timeout: there is no operation `{operation}`")));
+            };
+            attempt_timeouts.push((crate::spec_tables::OPERATION_IDS[index], timeout));
+        }
         let user_agent = self
             .user_agent
             .unwrap_or_else(|| concat!("partner-center-insights/", env!("CARGO_PKG_VERSION")).to_owned());
@@ -186,7 +217,9 @@ impl ClientBuilder {
             tokens: self.tokens,
             user_agent,
             request_timeout: self.request_timeout,
-            try_query_timeout: self.try_query_timeout,
+            attempt_timeouts,
+            call_timeout: self.call_timeout,
+            retry: self.retry,
         }));
         Ok(Client::new_with_client(&base_url, http, state))
     }
@@ -210,6 +243,17 @@ fn checked_base_url(raw: &str, sends_token: bool) -> Result<String, Error> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
+/// `tryQuery` → `try_query`, the form the generated code uses; snake_case input is returned as it is.
+fn snake_case(operation_id: &str) -> String {
+    operation_id.chars().fold(String::new(), |mut out, c| {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+        out
+    })
+}
+
 pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
@@ -226,8 +270,11 @@ pub struct ClientState(Arc<State>);
 pub(crate) struct State {
     pub(crate) tokens: Option<Arc<dyn DynTokenProvider>>,
     pub(crate) user_agent: HeaderValue,
-    pub(crate) request_timeout: Duration,
-    pub(crate) try_query_timeout: Duration,
+    request_timeout: Duration,
+    /// Per-operation attempt timeouts; the last setting for an operation wins.
+    attempt_timeouts: Vec<(&'static str, Duration)>,
+    pub(crate) call_timeout: Duration,
+    pub(crate) retry: RetryPolicy,
 }
 
 impl ClientState {
@@ -237,8 +284,9 @@ impl ClientState {
 }
 
 impl State {
-    pub(crate) fn timeout_for(&self, operation_id: &str) -> Duration {
-        if operation_id == "try_query" { self.try_query_timeout } else { self.request_timeout }
+    pub(crate) fn attempt_timeout(&self, operation_id: &str) -> Duration {
+        let chosen = self.attempt_timeouts.iter().rev().find(|(operation, _)| *operation == operation_id);
+        chosen.map_or(self.request_timeout, |(_, timeout)| *timeout)
     }
 }
 
@@ -248,7 +296,9 @@ impl fmt::Debug for ClientState {
             .field("token_provider", &self.0.tokens.as_ref().map(|_| "[set]"))
             .field("user_agent", &self.0.user_agent)
             .field("request_timeout", &self.0.request_timeout)
-            .field("try_query_timeout", &self.0.try_query_timeout)
+            .field("attempt_timeouts", &self.0.attempt_timeouts)
+            .field("call_timeout", &self.0.call_timeout)
+            .field("retry", &self.0.retry)
             .finish()
     }
 }

@@ -50,12 +50,13 @@ pub struct Error {
     message: Option<String>,
     request_id: Option<String>,
     body: Option<Bytes>,
+    attempts: u32,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl Error {
     fn new(kind: ErrorKind) -> Self {
-        Self { kind, status: None, message: None, request_id: None, body: None, source: None }
+        Self { kind, status: None, message: None, request_id: None, body: None, attempts: 1, source: None }
     }
 
     pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
@@ -95,11 +96,27 @@ impl Error {
         self.body.as_deref()
     }
 
+    /// How many attempts the call made before giving up (1 when it was not retried).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Whether trying the same call again later may succeed: connection failures, timeouts, and HTTP 408, 429,
+    /// 500, 502, 503, 504 (the client has already retried these as far as its [`RetryPolicy`](crate::RetryPolicy) allows).
+    pub fn is_transient(&self) -> bool {
+        match self.kind {
+            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Transport => true,
+            ErrorKind::Service => self.status.is_some_and(|s| matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)),
+            _ => false,
+        }
+    }
+
     fn from_response(status: StatusCode, headers: &HeaderMap, body: Option<Bytes>) -> Self {
         let kind = if status.is_success() { ErrorKind::InvalidResponse } else { ErrorKind::Service };
         Self {
             status: Some(status),
             request_id: request_id(headers).map(str::to_owned),
+            attempts: attempts_in(headers),
             message: body.as_deref().and_then(message_in),
             body: body.filter(|b| !b.is_empty()),
             ..Self::new(kind)
@@ -113,6 +130,11 @@ pub(crate) fn request_id(headers: &HeaderMap) -> Option<&str> {
         .iter()
         .find_map(|name| headers.get(*name))
         .and_then(|value| value.to_str().ok())
+}
+
+/// The number of attempts the hooks recorded on a failed response (1 when none is recorded).
+fn attempts_in(headers: &HeaderMap) -> u32 {
+    headers.get(&crate::hooks::ATTEMPTS).and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(1)
 }
 
 /// What a failure body says, in any of the shapes seen in front of Microsoft APIs: the service's envelope (any
@@ -138,6 +160,7 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
             E::ErrorResponse(response) => Self {
                 status: Some(response.status()),
                 request_id: request_id(response.headers()).map(str::to_owned),
+                attempts: attempts_in(response.headers()),
                 message: response.message.clone().filter(|m| !m.trim().is_empty()),
                 ..Self::new(ErrorKind::Service)
             },
@@ -187,7 +210,9 @@ impl From<reqwest::Error> for Error {
         } else {
             ErrorKind::Transport
         };
-        Self { status: error.status(), source: Some(Box::new(error.without_url())), ..Self::new(kind) }
+        // The hooks write `#attempts=N` on the URL of a transport error after retries.
+        let attempts = error.url().and_then(|url| url.fragment()?.strip_prefix("attempts=")?.parse().ok()).unwrap_or(1);
+        Self { status: error.status(), attempts, source: Some(Box::new(error.without_url())), ..Self::new(kind) }
     }
 }
 
@@ -222,8 +247,11 @@ impl fmt::Display for Error {
             write!(f, ": {}", OneLine(&cause.to_string()))?;
             source = cause.source();
         }
-        if let Some(id) = &self.request_id {
-            write!(f, " (request id {})", OneLine(id))?;
+        match (&self.request_id, self.attempts) {
+            (Some(id), 1) => write!(f, " (request id {})", OneLine(id))?,
+            (Some(id), n) => write!(f, " (request id {}; after {n} attempts)", OneLine(id))?,
+            (None, 1) => {}
+            (None, n) => write!(f, " (after {n} attempts)")?,
         }
         Ok(())
     }
@@ -237,6 +265,7 @@ impl fmt::Debug for Error {
             .field("message", &self.message)
             .field("request_id", &self.request_id)
             .field("body_len", &self.body.as_ref().map(Bytes::len))
+            .field("attempts", &self.attempts)
             .field("source", &self.source)
             .finish()
     }

@@ -1,20 +1,25 @@
-// What happens around every generated call: request hygiene and the bearer token before sending, and after
-// receiving, the body read once, normalized to the spec's casing, and checked so that no failure loses its status.
+// What happens around every generated call: request hygiene and the bearer token before sending; then attempts
+// with retries, 401 refresh and timeouts; and the body read once, normalized, and checked so no failure loses its status.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use progenitor_client::{ClientHooks, ClientInfo, Error as GeneratedError, OperationInfo};
 use reqwest::header::{self, HeaderName, HeaderValue};
 use reqwest::{Method, Request, Response, StatusCode};
+use secrecy::ExposeSecret;
+use tracing::Instrument;
 
 use crate::casing::{self, Items, Malformed};
-use crate::config::ClientState;
-use crate::{Client, types};
+use crate::config::{ClientState, State};
+use crate::{AccessToken, Client, retry, types};
 
 pub(crate) const MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
 pub(crate) const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
+/// Set on a failed response, and as `#attempts=N` on a transport error's URL, when a call took more than one
+/// attempt: the only places that reach `Error::from` unchanged through the generated code.
+pub(crate) const ATTEMPTS: HeaderName = HeaderName::from_static("x-partner-center-insights-attempts");
 
 /// The response body as received, kept on the response so errors can be built from it without reading again.
 #[derive(Clone, Debug)]
@@ -33,11 +38,12 @@ pub(crate) enum BodyProblem {
 }
 
 impl ClientHooks<ClientState> for Client {
-    async fn pre<E>(&self, request: &mut Request, info: &OperationInfo) -> Result<(), GeneratedError<E>> {
+    async fn pre<E>(&self, request: &mut Request, _info: &OperationInfo) -> Result<(), GeneratedError<E>> {
         let state = self.inner().get();
         let headers = request.headers_mut();
         // progenitor sends the spec's version as `api-version`; Partner Center has no such header.
         headers.remove("api-version");
+        // One id per call, sent again on every retry: Partner Center's idempotency key.
         headers.insert(MS_REQUEST_ID, uuid_header());
         headers.insert(MS_CORRELATION_ID, uuid_header());
         headers.entry(header::USER_AGENT).or_insert_with(|| state.user_agent.clone());
@@ -45,7 +51,6 @@ impl ClientHooks<ClientState> for Client {
             // Without a body reqwest sends no length at all, and Microsoft's front ends answer 411.
             request.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         }
-        *request.timeout_mut() = Some(state.timeout_for(info.operation_id));
         if let Some(tokens) = &state.tokens {
             let token = tokens.token().await.map_err(|e| GeneratedError::Custom(e.to_string()))?;
             request.headers_mut().insert(header::AUTHORIZATION, bearer(&token));
@@ -54,34 +59,16 @@ impl ClientHooks<ClientState> for Client {
     }
 
     async fn exec(&self, request: Request, info: &OperationInfo) -> reqwest::Result<Response> {
-        let started = Instant::now();
-        let state = self.inner().get();
-        let retry = request.try_clone();
-        let sent_token = request.headers().get(header::AUTHORIZATION).cloned();
-        let mut response = self.client().execute(request).await?;
-        // A rejected token may just have been revoked or rotated early: drop it, get a fresh one, try once more.
-        if response.status() == StatusCode::UNAUTHORIZED
-            && let (Some(tokens), Some(mut retry), Some(sent)) = (&state.tokens, retry, sent_token)
-        {
-            if let Some(rejected) = token_in(&sent) {
-                tokens.invalidate(&rejected);
-            }
-            if let Ok(fresh) = tokens.token().await
-                && bearer(&fresh) != sent
-            {
-                retry.headers_mut().insert(header::AUTHORIZATION, bearer(&fresh));
-                response = self.client().execute(retry).await?;
-            }
-        }
-        let response = with_received_body(response, info).await?;
-        tracing::debug!(
+        let request_id = request.headers().get(&MS_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let span = tracing::info_span!(
+            "partner_center_call",
             operation = info.operation_id,
-            status = response.status().as_u16(),
-            request_id = crate::error::request_id(response.headers()),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "partner center call"
+            request_id,
+            attempts = tracing::field::Empty,
+            status = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
         );
-        Ok(response)
+        Call { client: self, state: self.inner().get(), info }.run(request).instrument(span).await
     }
 
     async fn post<E>(
@@ -101,6 +88,129 @@ impl ClientHooks<ClientState> for Client {
     }
 }
 
+/// One call: its attempts, until success, a final failure, or the deadline.
+struct Call<'a> {
+    client: &'a Client,
+    state: &'a State,
+    info: &'a OperationInfo,
+}
+
+impl Call<'_> {
+    async fn run(&self, mut request: Request) -> reqwest::Result<Response> {
+        let started = Instant::now();
+        let deadline = started + self.state.call_timeout;
+        let method = request.method().clone();
+        let mut attempt = 1;
+        let mut refreshed_after_401 = false;
+        let outcome = loop {
+            let spare = request.try_clone();
+            let sent_token = request.headers().get(header::AUTHORIZATION).cloned();
+            let outcome = self.attempt(request, deadline).await;
+            let Some(mut next) = spare else { break outcome };
+
+            // A rejected token may have been revoked or rotated early: drop it, get a fresh one, try once more.
+            if !refreshed_after_401
+                && let Ok(response) = &outcome
+                && response.status() == StatusCode::UNAUTHORIZED
+                && let Some(fresh) = self.replace_rejected(sent_token.as_ref()).await
+            {
+                tracing::debug!(attempt, "401: retrying once with a fresh token");
+                refreshed_after_401 = true;
+                next.headers_mut().insert(header::AUTHORIZATION, fresh);
+                request = next;
+                attempt += 1;
+                continue;
+            }
+
+            let Some(transient) = retry::transient(&method, &outcome) else { break outcome };
+            if attempt >= self.state.retry.attempts() {
+                break outcome;
+            }
+            let wait = self.state.retry.wait(attempt, transient.hint);
+            if Instant::now() + wait >= deadline {
+                tracing::debug!(attempt, reason = %transient.reason, "not retrying: the call timeout would pass");
+                break outcome;
+            }
+            tracing::warn!(attempt, reason = %transient.reason, wait_ms = wait.as_millis() as u64, "retrying");
+            tokio::time::sleep(wait).await;
+            // The token may have been refreshed (or expired) meanwhile.
+            if let Some(tokens) = &self.state.tokens
+                && let Ok(token) = tokens.token().await
+            {
+                next.headers_mut().insert(header::AUTHORIZATION, bearer(&token));
+            }
+            request = next;
+            attempt += 1;
+        };
+        let span = tracing::Span::current();
+        span.record("attempts", attempt);
+        span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+        match &outcome {
+            Ok(response) => {
+                span.record("status", response.status().as_u16());
+                tracing::debug!(request_id = crate::error::request_id(response.headers()), "answered");
+            }
+            Err(error) => tracing::debug!(error = %error.without_url_ref(), "failed"),
+        }
+        with_attempts(outcome, attempt)
+    }
+
+    /// One attempt, its body read in full, within the attempt timeout and what is left of the call's.
+    async fn attempt(&self, mut request: Request, deadline: Instant) -> reqwest::Result<Response> {
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        *request.timeout_mut() = Some(self.state.attempt_timeout(self.info.operation_id).min(left));
+        let response = self.client.client().execute(request).await?;
+        with_received_body(response, self.info).await
+    }
+
+    /// After a 401: invalidates the token that was sent and returns a header with a different one, if any.
+    async fn replace_rejected(&self, sent: Option<&HeaderValue>) -> Option<HeaderValue> {
+        let tokens = self.state.tokens.as_ref()?;
+        let sent = sent?;
+        if let Some(rejected) = token_in(sent) {
+            tokens.invalidate(&rejected);
+        }
+        let fresh = bearer(&tokens.token().await.ok()?);
+        (fresh != sent).then_some(fresh)
+    }
+}
+
+/// Marks a call's outcome with its number of attempts, where `Error::from` can read it.
+fn with_attempts(outcome: reqwest::Result<Response>, attempts: u32) -> reqwest::Result<Response> {
+    if attempts < 2 {
+        return outcome;
+    }
+    match outcome {
+        Ok(mut response) if !response.status().is_success() => {
+            response.headers_mut().insert(ATTEMPTS, HeaderValue::from(attempts));
+            Ok(response)
+        }
+        Err(error) => match error.url().cloned() {
+            Some(mut url) => {
+                url.set_fragment(Some(&format!("attempts={attempts}")));
+                Err(error.with_url(url))
+            }
+            None => Err(error),
+        },
+        done => done,
+    }
+}
+
+/// A view of a reqwest error without its URL, for logs.
+trait WithoutUrlRef {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrlRef for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let mut text = self.to_string();
+        if let Some(url) = self.url() {
+            text = text.replace(url.as_str(), "…");
+        }
+        text
+    }
+}
+
 fn uuid_header() -> HeaderValue {
     let mut buffer = uuid::Uuid::encode_buffer();
     let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
@@ -108,13 +218,12 @@ fn uuid_header() -> HeaderValue {
 }
 
 /// The token inside a `Bearer` header value.
-fn token_in(header: &HeaderValue) -> Option<crate::AccessToken> {
+fn token_in(header: &HeaderValue) -> Option<AccessToken> {
     let token = header.to_str().ok()?.strip_prefix("Bearer ")?;
-    Some(crate::AccessToken::new(token, None))
+    Some(AccessToken::new(token, None))
 }
 
-fn bearer(token: &crate::AccessToken) -> HeaderValue {
-    use secrecy::ExposeSecret;
+fn bearer(token: &AccessToken) -> HeaderValue {
     let mut value = HeaderValue::from_str(&format!("Bearer {}", token.secret().expose_secret()))
         .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid-token"));
     value.set_sensitive(true);

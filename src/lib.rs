@@ -15,11 +15,17 @@ mod config;
 mod error;
 mod hooks;
 mod model;
+mod retry;
+
+// Tables `build.rs` derives from the spec: response property names and operation ids.
+mod spec_tables {
+    include!(concat!(env!("OUT_DIR"), "/spec_tables.rs"));
+}
 
 pub use auth::{AccessToken, AuthError, ExposeSecret, SecretString, StaticToken, TokenProvider};
 pub use config::{
-    BaseUrl, ClientBuilder, ClientState, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TRY_QUERY_TIMEOUT,
-    Program,
+    BaseUrl, ClientBuilder, ClientState, DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_TRY_QUERY_TIMEOUT, Program,
 };
 pub use error::{Error, ErrorKind};
 pub use generated::{Client, ClientInfo, ResponseValue, builder, types};
@@ -27,6 +33,7 @@ pub use model::{
     CallbackMethod, ExecutionStatus, QueryId, RecurrenceInterval, ReportDescription, ReportFormat, ReportId,
     ReportName, ReportStatus, Timestamp, UnknownValue, ValidationError,
 };
+pub use retry::RetryPolicy;
 
 /// The code `build.rs` generated from the spec, for the API-surface snapshot test.
 #[doc(hidden)]

@@ -1,6 +1,7 @@
 // Where access tokens come from: the `TokenProvider` trait the client asks before every request, the token type
 // that keeps the secret out of logs, and the simplest provider, a fixed token.
 
+mod cache;
 mod static_token;
 
 use std::fmt;
@@ -9,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+pub(crate) use cache::TokenCache;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use static_token::StaticToken;
 

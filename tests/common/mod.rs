@@ -202,8 +202,13 @@ pub fn cmp(server: &TestServer) -> String {
 
 pub const TEST_TOKEN: &str = "test-bearer-token-4f1c9a7e-secret";
 
+/// A client for tests about one exchange: retries off, so every call is exactly one request.
 pub fn client(base_url: &str) -> partner_center_insights::Client {
-    partner_center_insights::Client::builder(base_url).bearer_token(TEST_TOKEN).build().expect("client builds")
+    partner_center_insights::Client::builder(base_url)
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(partner_center_insights::RetryPolicy::none())
+        .build()
+        .expect("client builds")
 }
 
 /// `json` with every object key's first letter upper-cased, as the docs' samples spell them.

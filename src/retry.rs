@@ -1,0 +1,180 @@
+// When a failed call is tried again and after how long: which failures are transient, which methods may be
+// repeated, exponential backoff with full jitter, and the server's Retry-After hints, within a call's deadline.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, Response, StatusCode};
+
+/// How calls are retried. On by default: up to 4 attempts, backoff from 500 ms doubling to at most 30 s (full
+/// jitter), server hints honoured up to 60 s, all within the client's call timeout.
+///
+/// Transient failures are connection failures, timeouts, connections reset before the response completed, and
+/// HTTP 408, 429, 500, 502, 503 and 504. GET, PUT and DELETE are retried on any of them; POST (create query,
+/// create report) only when it certainly was not processed: the connection could not be opened, or the service
+/// answered 429 or 503. Every attempt of a call carries the same `MS-RequestId`.
+///
+/// ```
+/// use std::time::Duration;
+/// use partner_center_insights::RetryPolicy;
+/// let patient = RetryPolicy::default().max_attempts(6).max_backoff(Duration::from_secs(60));
+/// let once = RetryPolicy::none();
+/// # let _ = (patient, once);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries: every call is tried once.
+    pub fn none() -> Self {
+        Self { max_attempts: 1, ..Self::default() }
+    }
+
+    /// Attempts per call, the first included (at least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Upper bound of the first backoff; each retry doubles it.
+    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
+    }
+
+    /// Cap of the backoff.
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
+    }
+
+    /// Longest server hint (`Retry-After` and friends) that is honoured; longer hints are cut to this.
+    pub fn max_retry_after(mut self, ceiling: Duration) -> Self {
+        self.max_retry_after = ceiling;
+        self
+    }
+
+    pub(crate) fn attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The wait before retry number `retry` (1 for the first): the larger of the server's hint (capped) and a
+    /// full-jitter backoff, uniform in `0..=min(max_backoff, initial_backoff * 2^(retry-1))`.
+    pub(crate) fn wait(&self, retry: u32, hint: Option<Duration>) -> Duration {
+        let ceiling =
+            self.initial_backoff.saturating_mul(1u32 << (retry.saturating_sub(1)).min(20)).min(self.max_backoff);
+        let backoff = ceiling.mul_f64(fastrand::f64());
+        hint.map_or(backoff, |hint| hint.min(self.max_retry_after).max(backoff))
+    }
+}
+
+/// Why a call should be tried again, with the server's hint if it gave one.
+#[derive(Debug)]
+pub(crate) struct Transient {
+    pub(crate) reason: String,
+    pub(crate) hint: Option<Duration>,
+}
+
+/// Whether this outcome of an attempt is a transient failure that `method` may be repeated after.
+pub(crate) fn transient(method: &Method, outcome: &reqwest::Result<Response>) -> Option<Transient> {
+    let idempotent = matches!(*method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
+    match outcome {
+        Ok(response) => {
+            let status = response.status();
+            let retryable = match status {
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => true,
+                StatusCode::REQUEST_TIMEOUT
+                | StatusCode::INTERNAL_SERVER_ERROR
+                | StatusCode::BAD_GATEWAY
+                | StatusCode::GATEWAY_TIMEOUT => idempotent,
+                _ => false,
+            };
+            retryable.then(|| Transient { reason: format!("HTTP {status}"), hint: retry_after(response.headers()) })
+        }
+        // Nothing reached the service: safe to repeat whatever the method.
+        Err(error) if error.is_connect() => Some(Transient { reason: "connection failed".to_owned(), hint: None }),
+        Err(error) if idempotent && error.is_timeout() => {
+            Some(Transient { reason: "timed out".to_owned(), hint: None })
+        }
+        Err(error) if idempotent && (error.is_request() || error.is_body() || error.is_decode()) => {
+            Some(Transient { reason: "connection broke".to_owned(), hint: None })
+        }
+        Err(_) => None,
+    }
+}
+
+/// The server's hint, from `retry-after-ms`, `x-ms-retry-after-ms` (milliseconds) or `Retry-After` (seconds or
+/// an HTTP date), the way Azure services send them.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
+        if let Some(ms) = text(name).and_then(|v| v.parse::<f64>().ok()).filter(|ms| ms.is_finite() && *ms >= 0.0) {
+            return Some(Duration::from_secs_f64(ms / 1000.0));
+        }
+    }
+    let value = text("retry-after")?;
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(1e9)));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let at = SystemTime::from(date.with_timezone(&chrono::Utc));
+    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (reqwest::header::HeaderName::from_static(k), HeaderValue::from_str(v).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn hints_in_every_form() {
+        assert_eq!(retry_after(&headers(&[("retry-after", "3")])), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(&headers(&[("retry-after-ms", "1500")])), Some(Duration::from_millis(1500)));
+        assert_eq!(retry_after(&headers(&[("x-ms-retry-after-ms", "20")])), Some(Duration::from_millis(20)));
+        let soon = chrono::Utc::now() + chrono::Duration::seconds(30);
+        let date = soon.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        let hint = retry_after(&headers(&[("retry-after", &date)])).unwrap();
+        assert!(hint > Duration::from_secs(27) && hint <= Duration::from_secs(30), "{hint:?}");
+        assert_eq!(retry_after(&headers(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")])), Some(Duration::ZERO));
+        assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
+        assert_eq!(retry_after(&headers(&[("retry-after", "-1")])), None);
+        assert_eq!(retry_after(&headers(&[])), None);
+    }
+
+    #[test]
+    fn waits_take_the_larger_of_hint_and_backoff_and_cap_the_hint() {
+        let policy =
+            RetryPolicy::default().initial_backoff(Duration::from_millis(100)).max_backoff(Duration::from_secs(1));
+        for retry in 1..=10 {
+            let wait = policy.wait(retry, None);
+            let ceiling = Duration::from_millis(100 * (1 << (retry - 1))).min(Duration::from_secs(1));
+            assert!(wait <= ceiling, "retry {retry}: {wait:?} > {ceiling:?}");
+        }
+        assert!(policy.wait(1, Some(Duration::from_secs(5))) == Duration::from_secs(5));
+        assert_eq!(policy.wait(1, Some(Duration::from_secs(3600))), Duration::from_secs(60), "absurd hints are capped");
+        assert!(RetryPolicy::none().attempts() == 1 && RetryPolicy::default().max_attempts(0).attempts() == 1);
+    }
+}
