@@ -16,7 +16,8 @@ mod error;
 mod hooks;
 mod model;
 
-pub use auth::{AccessToken, AuthError, ExposeSecret, SecretString, StaticToken, TokenProvider};
+pub use auth::entra::{ClientCredentials, PasswordCredential, RefreshTokenCredential};
+pub use auth::{AccessToken, AuthError, ExposeSecret, SecretString, StaticToken, TokenProvider, entra};
 pub use config::{
     BaseUrl, ClientBuilder, ClientState, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TRY_QUERY_TIMEOUT,
     Program,
