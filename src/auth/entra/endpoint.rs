@@ -189,7 +189,9 @@ impl Answer {
         if let Some(token_type) = non_empty_text(&fields, "token_type")
             && !token_type.eq_ignore_ascii_case("bearer")
         {
-            return Err(self.malformed(&format!("a `{token_type}` token, where a Bearer token is needed"), secrets));
+            return Err(
+                self.malformed(&format!("with a `{token_type}` token, where a Bearer token is needed"), secrets)
+            );
         }
         let expires_at = expiry(&fields, requested_at).map_err(|why| self.malformed(why, secrets))?;
         if expires_at.is_none() {
@@ -322,12 +324,15 @@ fn non_empty_text<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a 
 fn expiry(fields: &Map<String, Value>, requested_at: SystemTime) -> Result<Option<SystemTime>, &'static str> {
     let field = |name: &str| fields.get(name).filter(|value| !value.is_null());
     if let Some(expires_in) = field("expires_in") {
-        let seconds = seconds(expires_in).ok_or("a token whose expires_in is not a number of seconds")?;
-        return requested_at.checked_add(Duration::from_secs(seconds)).map(Some).ok_or("an out-of-range expires_in");
+        let seconds = seconds(expires_in).ok_or("with a token whose expires_in is not a number of seconds")?;
+        return requested_at
+            .checked_add(Duration::from_secs(seconds))
+            .map(Some)
+            .ok_or("with an out-of-range expires_in");
     }
     if let Some(expires_on) = field("expires_on") {
-        let seconds = seconds(expires_on).ok_or("a token whose expires_on is not a Unix time")?;
-        return UNIX_EPOCH.checked_add(Duration::from_secs(seconds)).map(Some).ok_or("an out-of-range expires_on");
+        let seconds = seconds(expires_on).ok_or("with a token whose expires_on is not a Unix time")?;
+        return UNIX_EPOCH.checked_add(Duration::from_secs(seconds)).map(Some).ok_or("with an out-of-range expires_on");
     }
     Ok(None)
 }
