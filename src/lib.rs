@@ -22,7 +22,8 @@ mod spec_tables {
     include!(concat!(env!("OUT_DIR"), "/spec_tables.rs"));
 }
 
-pub use auth::{AccessToken, AuthError, ExposeSecret, SecretString, StaticToken, TokenProvider};
+pub use auth::entra::{ClientCredentials, PasswordCredential, RefreshTokenCredential};
+pub use auth::{AccessToken, AuthError, ExposeSecret, SecretString, StaticToken, TokenProvider, entra};
 pub use config::{
     BaseUrl, ClientBuilder, ClientState, DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_TRY_QUERY_TIMEOUT, Program,

@@ -1,7 +1,8 @@
-// Where access tokens come from: the `TokenProvider` trait the client asks before every request, the token type
-// that keeps the secret out of logs, and the simplest provider, a fixed token.
+// Where access tokens come from: the `TokenProvider` trait asked before every request, the token type that keeps
+// the secret out of logs, the error providers report, the cache in front of them, a fixed token, and Entra ID.
 
 mod cache;
+pub mod entra;
 mod static_token;
 
 use std::fmt;
@@ -53,21 +54,90 @@ impl fmt::Debug for AccessToken {
 }
 
 /// Why no token could be had. The message must never contain a secret; the built-in providers guarantee it.
+///
+/// When a token endpoint answered, the error also carries what it said: the HTTP [`status`](Self::status), the
+/// OAuth [`error`](Self::oauth_error) code, Entra's `AADSTS` [`error codes`](Self::error_codes) and the
+/// [`correlation id`](Self::correlation_id) to quote to Microsoft support.
 #[derive(Debug)]
 pub struct AuthError {
     message: String,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// Boxed so that a `Result<_, AuthError>` stays small on the success path.
+    answer: Option<Box<TokenEndpointAnswer>>,
+}
+
+/// What a token endpoint said when it refused.
+#[derive(Debug, Default)]
+struct TokenEndpointAnswer {
+    status: Option<http::StatusCode>,
+    oauth_error: Option<String>,
+    error_codes: Vec<u32>,
+    correlation_id: Option<String>,
+    trace_id: Option<String>,
 }
 
 impl AuthError {
     /// An error with a message (which must not contain a secret).
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), source: None }
+        Self { message: message.into(), source: None, answer: None }
     }
 
     /// An error with a message and the error that caused it.
     pub fn with_source(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self { message: message.into(), source: Some(Box::new(source)) }
+        Self { source: Some(Box::new(source)), ..Self::new(message) }
+    }
+
+    /// The HTTP status the token endpoint answered with, when it answered.
+    pub fn status(&self) -> Option<http::StatusCode> {
+        self.answer.as_ref().and_then(|a| a.status)
+    }
+
+    /// The OAuth `error` code the token endpoint gave (`invalid_client`, `invalid_grant`, ...), if any.
+    pub fn oauth_error(&self) -> Option<&str> {
+        self.answer.as_ref().and_then(|a| a.oauth_error.as_deref())
+    }
+
+    /// Entra's numeric `AADSTS` codes (`error_codes`; `7000215` means an invalid client secret), if any.
+    pub fn error_codes(&self) -> &[u32] {
+        self.answer.as_ref().map_or(&[], |a| &a.error_codes)
+    }
+
+    /// The first `AADSTS` code, which names the failure (see [`error_codes`](Self::error_codes)).
+    pub fn aadsts_code(&self) -> Option<u32> {
+        self.error_codes().first().copied()
+    }
+
+    /// The correlation id of the failed token request, to quote to Microsoft support.
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.answer.as_ref().and_then(|a| a.correlation_id.as_deref())
+    }
+
+    /// The token endpoint's trace id (its `x-ms-request-id`), if it gave one.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.answer.as_ref().and_then(|a| a.trace_id.as_deref())
+    }
+
+    fn answer_mut(&mut self) -> &mut TokenEndpointAnswer {
+        self.answer.get_or_insert_default()
+    }
+
+    pub(crate) fn with_status(mut self, status: http::StatusCode) -> Self {
+        self.answer_mut().status = Some(status);
+        self
+    }
+
+    pub(crate) fn with_oauth_error(mut self, error: Option<String>, codes: Vec<u32>) -> Self {
+        let answer = self.answer_mut();
+        answer.oauth_error = error;
+        answer.error_codes = codes;
+        self
+    }
+
+    pub(crate) fn with_ids(mut self, correlation_id: Option<String>, trace_id: Option<String>) -> Self {
+        let answer = self.answer_mut();
+        answer.correlation_id = correlation_id;
+        answer.trace_id = trace_id;
+        self
     }
 }
 
