@@ -36,6 +36,8 @@ pub enum Reply {
     Raw(Vec<u8>),
     /// The connection is reset (RST) without a response.
     Reset,
+    /// These bytes (say, headers and half a body), then a reset.
+    RawThenReset(Vec<u8>),
     /// Nothing is ever sent; the connection stays open.
     Hang,
 }
@@ -139,16 +141,24 @@ async fn serve(mut stream: TcpStream, recorded: Arc<Mutex<Vec<Recorded>>>, handl
             let _ = stream.write_all(&bytes).await;
             let _ = stream.shutdown().await;
         }
-        Reply::Reset => {
-            // A zero linger makes the close send RST; it does not block (the deprecation is about non-zero values).
-            #[allow(deprecated)]
-            let _ = stream.set_linger(Some(Duration::ZERO));
-            drop(stream);
+        Reply::Reset => reset(stream),
+        Reply::RawThenReset(bytes) => {
+            let _ = stream.write_all(&bytes).await;
+            let _ = stream.flush().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            reset(stream);
         }
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
     }
+}
+
+fn reset(stream: TcpStream) {
+    // A zero linger makes the close send RST; it does not block (the deprecation is about non-zero values).
+    #[allow(deprecated)]
+    let _ = stream.set_linger(Some(Duration::ZERO));
+    drop(stream);
 }
 
 async fn read_request(stream: &mut TcpStream) -> Option<Recorded> {

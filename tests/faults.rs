@@ -1,0 +1,461 @@
+// The fault matrix: real sockets on 127.0.0.1 misbehaving the ways networks and services do. Each case checks the
+// outcome, that the HTTP status survives, and how many requests the server saw (so retries are counted, not guessed).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use common::{Reply, TEST_TOKEN, TestServer, mpn, response_example};
+use partner_center_insights::entra::{Authority, ClientCredentials};
+use partner_center_insights::{
+    AccessToken, AuthError, Client, Error, ErrorKind, ReportStatus, RetryPolicy, TokenProvider, types,
+};
+
+const REPORT_ID: &str = "0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44";
+
+/// Retries on, with short waits so the suite stays fast.
+fn quick_retries() -> RetryPolicy {
+    RetryPolicy::default().initial_backoff(Duration::from_millis(5)).max_backoff(Duration::from_millis(20))
+}
+
+fn client(server: &TestServer) -> Client {
+    Client::builder(mpn(server)).bearer_token(TEST_TOKEN).retry_policy(quick_retries()).build().unwrap()
+}
+
+fn reports() -> String {
+    response_example("Reports").to_string()
+}
+
+fn status(error: &Error) -> Option<u16> {
+    error.status().map(|s| s.as_u16())
+}
+
+async fn get(client: &Client) -> Result<types::ReportEnvelope, Error> {
+    Ok(client.get_reports().report_id(REPORT_ID).send().await?.into_inner())
+}
+
+async fn resume(client: &Client) -> Result<types::ReportEnvelope, Error> {
+    Ok(client.resume_report().report_id(REPORT_ID).send().await?.into_inner())
+}
+
+async fn create(client: &Client) -> Result<types::ReportEnvelope, Error> {
+    let body = client.create_report().body_map(|r| r.report_name("Usage").query_id("q1").execute_now(true));
+    Ok(body.send().await?.into_inner())
+}
+
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn connection_refused_is_retried_then_reported() {
+    let client = Client::builder(format!("http://127.0.0.1:{}/insights/v1/mpn", closed_port()))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(quick_retries())
+        .build()
+        .unwrap();
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Connect);
+    assert_eq!(error.status(), None);
+    assert_eq!(error.attempts(), 4, "{error}");
+    assert!(error.to_string().ends_with("(after 4 attempts)"), "{error}");
+    // A POST that never reached the service is safe to repeat as well.
+    assert_eq!(create(&client).await.unwrap_err().attempts(), 4);
+}
+
+#[tokio::test]
+async fn reset_mid_body_is_retried_for_idempotent_calls() {
+    let half = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n{}",
+        &reports()[..100]
+    );
+    let server = TestServer::sequence(vec![Reply::RawThenReset(half.into_bytes()), Reply::json(200, &reports())]).await;
+    let envelope = get(&client(&server)).await.expect("the second attempt succeeds");
+    assert_eq!(envelope.value.len(), 1);
+    assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
+async fn headers_never_sent_time_out_within_the_configured_time() {
+    let server = TestServer::always(Reply::Hang).await;
+    let client = Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(RetryPolicy::none())
+        .request_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    assert_eq!(server.request_count(), 1);
+
+    // With retries, every attempt times out, and the call deadline bounds them all.
+    let client = Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(quick_retries().max_attempts(50))
+        .request_timeout(Duration::from_millis(200))
+        .call_timeout(Duration::from_millis(700))
+        .build()
+        .unwrap();
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    let attempts = error.attempts() as usize;
+    assert!((2..=5).contains(&attempts), "a 700 ms deadline allows 2..=5 attempts of ≤200 ms, made {attempts}");
+    assert_eq!(server.request_count(), 1 + attempts);
+}
+
+#[tokio::test]
+async fn throttled_with_retry_after_seconds_then_ok() {
+    let server = TestServer::sequence(vec![
+        Reply::json(429, r#"{"message":"Too many requests","statusCode":429}"#).with_header("Retry-After", "1"),
+        Reply::json(200, &reports()),
+    ])
+    .await;
+    let started = std::time::Instant::now();
+    resume(&client(&server)).await.expect("succeeds after the hinted wait");
+    assert_eq!(server.request_count(), 2);
+    // The hint (1 s) outweighs the backoff (≤ 5 ms): it was honoured, not replaced.
+    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn throttled_with_an_http_date_then_ok() {
+    let when = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let date = when.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let server = TestServer::sequence(vec![
+        Reply::json(429, r#"{"message":"Too many requests"}"#).with_header("Retry-After", &date),
+        Reply::json(200, &reports()),
+    ])
+    .await;
+    resume(&client(&server)).await.expect("succeeds after the date");
+    assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
+async fn unavailable_three_times_then_ok_with_one_request_id() {
+    let unavailable = Reply::json(503, r#"{"message":"Service unavailable","statusCode":503}"#);
+    let server =
+        TestServer::sequence(vec![unavailable.clone(), unavailable.clone(), unavailable, Reply::json(200, &reports())])
+            .await;
+    resume(&client(&server)).await.expect("the fourth attempt succeeds");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 4);
+    let ids: std::collections::BTreeSet<_> =
+        requests.iter().map(|r| r.header("ms-requestid").unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 1, "every attempt carries the same MS-RequestId: {ids:?}");
+}
+
+#[tokio::test]
+async fn unavailable_forever_stops_at_the_attempt_cap() {
+    let server = TestServer::always(Reply::json(503, r#"{"message":"Service unavailable","statusCode":503}"#)).await;
+    let client = Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(quick_retries().max_attempts(3))
+        .build()
+        .unwrap();
+    let error = resume(&client).await.unwrap_err();
+    assert_eq!(status(&error), Some(503));
+    assert_eq!(error.message(), Some("Service unavailable"));
+    assert_eq!(error.attempts(), 3);
+    assert_eq!(server.request_count(), 3);
+    assert!(error.to_string().contains("after 3 attempts"), "{error}");
+}
+
+#[tokio::test]
+async fn unavailable_forever_stops_at_the_call_deadline() {
+    let server = TestServer::always(Reply::json(503, r#"{"message":"Service unavailable"}"#)).await;
+    let client = Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(
+            RetryPolicy::default()
+                .max_attempts(1000)
+                .initial_backoff(Duration::from_millis(50))
+                .max_backoff(Duration::from_millis(100)),
+        )
+        .call_timeout(Duration::from_millis(600))
+        .build()
+        .unwrap();
+    let error = resume(&client).await.unwrap_err();
+    assert_eq!(status(&error), Some(503));
+    let seen = server.request_count();
+    assert!(seen >= 2 && seen < 100, "the deadline, not the attempt cap, ended it after {seen} requests");
+    assert_eq!(error.attempts() as usize, seen);
+}
+
+#[tokio::test]
+async fn html_500_is_retried_then_kept() {
+    let html = "<html><body><h1>500 - Internal server error.</h1></body></html>";
+    let server = TestServer::always(Reply::body(500, "text/html", html)).await;
+    let error = get(&client(&server)).await.unwrap_err();
+    assert_eq!(status(&error), Some(500));
+    assert_eq!(error.body(), Some(html.as_bytes()));
+    assert_eq!(error.attempts(), 4);
+    assert_eq!(server.request_count(), 4);
+}
+
+#[tokio::test]
+async fn empty_401_with_a_challenge_is_returned_after_one_request_for_a_fixed_token() {
+    let reply = Reply::body(401, "text/plain", "").with_header("WWW-Authenticate", r#"Bearer error="invalid_token""#);
+    let server = TestServer::always(reply).await;
+    let error = get(&client(&server)).await.unwrap_err();
+    assert_eq!(status(&error), Some(401));
+    assert_eq!(error.kind(), ErrorKind::Service);
+    // A fixed token cannot be refreshed: there is nothing different to retry with.
+    assert_eq!(server.request_count(), 1);
+}
+
+/// Hands out `token-1`, `token-2`, … valid for an hour, counting requests; can be told to fail.
+#[derive(Default)]
+struct CountingProvider {
+    issued: AtomicUsize,
+    failing: std::sync::atomic::AtomicBool,
+    delay: Duration,
+    lifetime: Option<Duration>,
+}
+
+impl TokenProvider for CountingProvider {
+    async fn token(&self) -> Result<AccessToken, AuthError> {
+        tokio::time::sleep(self.delay).await;
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(AuthError::new("token endpoint unavailable"));
+        }
+        let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        let lifetime = self.lifetime.unwrap_or(Duration::from_secs(3600));
+        Ok(AccessToken::new(format!("token-{n}"), Some(SystemTime::now() + lifetime)))
+    }
+}
+
+#[tokio::test]
+async fn a_401_refreshes_the_token_once_and_retries_once() {
+    let server = TestServer::start(|request, _| {
+        if request.header("authorization") == Some("Bearer token-1") {
+            Reply::json(401, r#"{"message":"Unauthorized","statusCode":401}"#)
+        } else {
+            Reply::json(200, &response_example("Reports").to_string())
+        }
+    })
+    .await;
+    let provider = Arc::new(CountingProvider::default());
+    let client =
+        Client::builder(mpn(&server)).token_provider(provider.clone()).retry_policy(quick_retries()).build().unwrap();
+    resume(&client).await.expect("the retry with the fresh token succeeds");
+    let sent: Vec<_> = server.requests().iter().map(|r| r.header("authorization").unwrap().to_owned()).collect();
+    assert_eq!(sent, ["Bearer token-1", "Bearer token-2"]);
+    assert_eq!(provider.issued.load(Ordering::SeqCst), 2);
+
+    // The fresh token is cached: the next call asks nobody.
+    resume(&client).await.unwrap();
+    assert_eq!(provider.issued.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_second_401_is_returned() {
+    let server = TestServer::always(Reply::json(401, r#"{"message":"Unauthorized","statusCode":401}"#)).await;
+    let provider = Arc::new(CountingProvider::default());
+    let client =
+        Client::builder(mpn(&server)).token_provider(provider.clone()).retry_policy(quick_retries()).build().unwrap();
+    let error = resume(&client).await.unwrap_err();
+    assert_eq!(status(&error), Some(401));
+    assert_eq!(error.message(), Some("Unauthorized"));
+    assert_eq!(server.request_count(), 2, "one refresh, one retry, no more");
+    assert_eq!(provider.issued.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_thousand_calls_on_a_cold_cache_fetch_one_token() {
+    let server = TestServer::always(Reply::json(200, &reports())).await;
+    let provider = Arc::new(CountingProvider { delay: Duration::from_millis(50), ..Default::default() });
+    let client = Client::builder(mpn(&server)).token_provider(provider.clone()).build().unwrap();
+    let calls = (0..1000).map(|_| {
+        let client = client.clone();
+        tokio::spawn(async move { client.resume_report().report_id(REPORT_ID).send().await.map(drop) })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(provider.issued.load(Ordering::SeqCst), 1);
+    assert_eq!(server.request_count(), 1000);
+}
+
+#[tokio::test]
+async fn a_failed_refresh_keeps_serving_a_still_valid_token() {
+    let server = TestServer::always(Reply::json(200, &reports())).await;
+    // Valid 3 s: due for refresh after half of that.
+    let provider = Arc::new(CountingProvider { lifetime: Some(Duration::from_secs(3)), ..Default::default() });
+    let client = Client::builder(mpn(&server)).token_provider(provider.clone()).build().unwrap();
+    resume(&client).await.unwrap();
+    provider.failing.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    resume(&client).await.expect("the cached token is still valid");
+    assert_eq!(server.requests().last().unwrap().header("authorization"), Some("Bearer token-1"));
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let error = resume(&client).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Authentication, "once expired, the failure shows: {error}");
+    assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
+async fn truncated_json_keeps_status_200_and_is_not_retried() {
+    let server = TestServer::always(Reply::json(200, &reports()[..60])).await;
+    let error = get(&client(&server)).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+    assert_eq!(status(&error), Some(200));
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn the_seed_sample_with_its_trailing_comma_fails_with_its_status() {
+    let seed = r#"{ "Value": [ { "ReportId": "string", "CreatedTime": "string", "ReportStatus": "string" } ],
+        "TotalCount": 0, "Message": "string", "StatusCode": 0, }"#;
+    let server = TestServer::always(Reply::json(200, seed)).await;
+    let error = get(&client(&server)).await.unwrap_err();
+    assert_eq!((error.kind(), status(&error)), (ErrorKind::InvalidResponse, Some(200)));
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn wrong_field_types_fail_with_status_200() {
+    let server = TestServer::always(Reply::json(200, r#"{"value":[{"reportId":42}],"totalCount":"one"}"#)).await;
+    let error = get(&client(&server)).await.unwrap_err();
+    assert_eq!((error.kind(), status(&error)), (ErrorKind::InvalidResponse, Some(200)));
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_multi_megabyte_body_decodes() {
+    let report = response_example("Reports")["value"][0].clone();
+    let many: Vec<_> = (0..10_000)
+        .map(|i| {
+            let mut r = report.clone();
+            r["reportId"] = format!("report-{i}").into();
+            r
+        })
+        .collect();
+    let body = serde_json::json!({"value": many, "totalCount": 10_000}).to_string();
+    assert!(body.len() > 5_000_000, "{} bytes", body.len());
+    let server = TestServer::always(Reply::json(200, &body)).await;
+    let envelope = get(&client(&server)).await.unwrap();
+    assert_eq!(envelope.value.len(), 10_000);
+    assert_eq!(envelope.value[9_999].report_id, "report-9999");
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn invalid_utf8_fails_with_status_200() {
+    let mut body = br#"{"value":[{"reportId":""#.to_vec();
+    body.extend_from_slice(&[0xc3, 0x28]);
+    body.extend_from_slice(br#""}]}"#);
+    let server = TestServer::always(Reply::body(200, "application/json", body)).await;
+    let error = get(&client(&server)).await.unwrap_err();
+    assert_eq!((error.kind(), status(&error)), (ErrorKind::InvalidResponse, Some(200)));
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_enum_value_is_kept() {
+    let server =
+        TestServer::always(Reply::json(200, r#"{"value":[{"reportId":"r","reportStatus":"Archived"}]}"#)).await;
+    let envelope = get(&client(&server)).await.unwrap();
+    assert_eq!(envelope.value[0].report_status.as_ref().map(ReportStatus::as_str), Some("Archived"));
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_cross_host_redirect_is_not_followed_and_never_gets_the_token() {
+    let elsewhere = TestServer::always(Reply::json(200, &reports())).await;
+    let location = elsewhere.url("/insights/v1/mpn/ScheduledReport");
+    let server = TestServer::always(Reply::body(307, "text/plain", "").with_header("Location", &location)).await;
+    let error = get(&client(&server)).await.unwrap_err();
+    assert_eq!(status(&error), Some(307));
+    assert_eq!((server.request_count(), elsewhere.request_count()), (1, 0));
+
+    // A caller's own client that follows redirects still drops the token when the host changes.
+    let following = reqwest::Client::builder().build().unwrap();
+    let client = Client::builder(mpn(&server)).bearer_token(TEST_TOKEN).http_client(following).build().unwrap();
+    get(&client).await.unwrap();
+    let forwarded = elsewhere.requests();
+    assert_eq!(forwarded.len(), 1);
+    assert_eq!(forwarded[0].header("authorization"), None, "no token after a cross-host redirect");
+}
+
+#[tokio::test]
+async fn a_token_endpoint_that_is_down_fails_the_call_before_sending() {
+    let server = TestServer::always(Reply::json(200, &reports())).await;
+    let authority = Authority::parse(&format!("http://127.0.0.1:{}", closed_port())).unwrap();
+    let credential = ClientCredentials::builder("contoso.onmicrosoft.com", "app-id", "client-secret-value-123")
+        .authority(authority)
+        .build()
+        .unwrap();
+    let client = Client::builder(mpn(&server)).token_provider(credential).build().unwrap();
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Authentication, "{error}");
+    assert!(!error.to_string().contains("client-secret-value-123"));
+    assert_eq!(server.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_token_endpoint_aadsts_error_is_clear_and_secret_free() {
+    let aadsts = r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value.\r\nTrace ID: 1\r\nCorrelation ID: 2f0e","error_codes":[7000215],"correlation_id":"2f0e"}"#;
+    let token_endpoint = TestServer::always(Reply::json(401, aadsts)).await;
+    let server = TestServer::always(Reply::json(200, &reports())).await;
+    let credential = ClientCredentials::builder("contoso.onmicrosoft.com", "app-id", "client-secret-value-123")
+        .authority(Authority::parse(&token_endpoint.url("")).unwrap())
+        .build()
+        .unwrap();
+    let client = Client::builder(mpn(&server)).token_provider(credential).build().unwrap();
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Authentication);
+    let line = error.to_string();
+    assert!(line.contains("AADSTS7000215") && line.contains("invalid_client"), "{line}");
+    assert!(!line.contains("client-secret-value-123") && !format!("{error:?}").contains("client-secret-value-123"));
+    assert_eq!(token_endpoint.request_count(), 1);
+    assert_eq!(server.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_create_report_reset_after_sending_is_not_retried() {
+    let server = TestServer::always(Reply::Reset).await;
+    let error = create(&client(&server)).await.unwrap_err();
+    assert_eq!(error.attempts(), 1, "{error}");
+    assert_eq!(server.request_count(), 1, "the POST may have been processed: never repeated");
+}
+
+#[tokio::test]
+async fn a_create_report_refused_with_503_is_retried_but_not_a_500() {
+    let server =
+        TestServer::sequence(vec![Reply::json(503, r#"{"message":"busy"}"#), Reply::json(200, &reports())]).await;
+    create(&client(&server)).await.expect("503 means not processed: retried");
+    assert_eq!(server.request_count(), 2);
+
+    let server = TestServer::always(Reply::json(500, r#"{"message":"Internal error"}"#)).await;
+    let error = create(&client(&server)).await.unwrap_err();
+    assert_eq!(status(&error), Some(500));
+    assert_eq!(server.request_count(), 1, "a 500 may have created the report: not repeated");
+}
+
+#[tokio::test]
+async fn retries_can_be_turned_off() {
+    let server = TestServer::always(Reply::json(503, r#"{"message":"busy"}"#)).await;
+    let client =
+        Client::builder(mpn(&server)).bearer_token(TEST_TOKEN).retry_policy(RetryPolicy::none()).build().unwrap();
+    assert_eq!(status(&resume(&client).await.unwrap_err()), Some(503));
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_per_operation_timeout_applies_to_that_operation_only() {
+    let server = TestServer::always(Reply::Hang).await;
+    let client = Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(RetryPolicy::none())
+        .request_timeout(Duration::from_secs(30))
+        .operation_timeout("resumeReport", Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let error = resume(&client).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    let unknown = Client::builder(mpn(&server)).operation_timeout("resumeReports", Duration::from_secs(1)).build();
+    assert!(unknown.unwrap_err().to_string().contains("there is no operation `resume_reports`"));
+}
