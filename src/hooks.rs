@@ -236,15 +236,21 @@ async fn with_received_body(response: Response, info: &OperationInfo) -> reqwest
     let (mut parts, body) = http::Response::from(response).into_parts();
     let bytes = body.collect().await?.to_bytes();
     let items = if info.operation_id == "try_query" { Items::Rows } else { Items::Typed };
-    let (bytes, problem) = match casing::normalize(&bytes, items) {
-        Ok(normalized) => {
-            let problem = if parts.status.is_success() { None } else { envelope_problem(&normalized) };
-            (normalized, problem)
-        }
-        Err(malformed) => (bytes, Some(BodyProblem::NotJson(malformed))),
-    };
-    parts.extensions.insert(ReceivedBody { bytes: bytes.clone(), problem });
+    let received = inspect(parts.status, bytes, items);
+    let bytes = received.bytes.clone();
+    parts.extensions.insert(received);
     Ok(Response::from(http::Response::from_parts(parts, bytes)))
+}
+
+/// The body with its keys normalized, and whether it can decode into what `status` promises.
+pub(crate) fn inspect(status: StatusCode, bytes: Bytes, items: Items) -> ReceivedBody {
+    match casing::normalize(&bytes, items) {
+        Ok(normalized) => {
+            let problem = if status.is_success() { None } else { envelope_problem(&normalized) };
+            ReceivedBody { bytes: normalized, problem }
+        }
+        Err(malformed) => ReceivedBody { bytes, problem: Some(BodyProblem::NotJson(malformed)) },
+    }
 }
 
 /// Why an error body is not the service's envelope, if it is not: it must decode, and carry at least one of the

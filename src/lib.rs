@@ -12,6 +12,8 @@ mod generated {
 mod auth;
 mod casing;
 mod config;
+#[cfg(test)]
+mod decode_fuzz;
 mod error;
 mod hooks;
 mod model;

@@ -1,0 +1,106 @@
+// Secrets never reach logs: the client's flows (calls, retries, 401 refresh, each Entra grant and its failures)
+// run under a TRACE subscriber that also captures dependencies' `log` records, and no secret may show up in it.
+
+mod common;
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::{Reply, TestServer, mpn, response_example};
+use partner_center_insights::entra::{
+    Authority, ClientCredentials, EndpointVersion, PasswordCredential, RefreshTokenCredential,
+};
+use partner_center_insights::{Client, RetryPolicy};
+
+static CAPTURED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        CAPTURED.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const CLIENT_SECRET: &str = "client-secret-Zq8~x";
+const PASSWORD: &str = "p4ssw0rd-Kq2!";
+const REFRESH_TOKEN: &str = "refresh-token-0.AAAA";
+const ROTATED_REFRESH_TOKEN: &str = "refresh-token-1.BBBB";
+const ACCESS_TOKENS: [&str; 2] = ["access-token-eyJ-first", "access-token-eyJ-second"];
+
+#[tokio::test]
+async fn no_secret_appears_in_trace_logs() {
+    tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(|| Capture).with_ansi(false).init();
+
+    // A token endpoint that issues two access tokens, rotates the refresh token, and then refuses everything with
+    // a description that echoes the secret (as a badly behaved endpoint might).
+    let token_endpoint = TestServer::start(|request, n| {
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        if n >= 3 {
+            let echo = format!(
+                r#"{{"error":"invalid_grant","error_description":"AADSTS50126: bad credentials {CLIENT_SECRET} {PASSWORD}","error_codes":[50126]}}"#
+            );
+            return Reply::json(400, &echo);
+        }
+        let refresh = if body.contains("grant_type=refresh_token") { ROTATED_REFRESH_TOKEN } else { REFRESH_TOKEN };
+        Reply::json(
+            200,
+            &format!(
+                r#"{{"token_type":"Bearer","expires_in":3599,"access_token":"{}","refresh_token":"{refresh}"}}"#,
+                ACCESS_TOKENS[n.min(1)]
+            ),
+        )
+    })
+    .await;
+    let authority = || Authority::parse(&token_endpoint.url("")).unwrap();
+
+    // The API: rejects the first access token once (401 → refresh), is unavailable once (retry), then answers.
+    let api = TestServer::start(|request, n| match (request.header("authorization"), n) {
+        (Some(token), _) if token.ends_with(ACCESS_TOKENS[0]) => Reply::json(401, r#"{"message":"Unauthorized"}"#),
+        (_, 1) => Reply::json(503, r#"{"message":"busy"}"#).with_header("Retry-After", "0"),
+        _ => Reply::json(200, &response_example("Reports").to_string()),
+    })
+    .await;
+    let quick = RetryPolicy::default().initial_backoff(Duration::from_millis(1));
+
+    let credentials = ClientCredentials::builder("contoso.onmicrosoft.com", "app", CLIENT_SECRET)
+        .authority(authority())
+        .build()
+        .unwrap();
+    let client = Client::builder(mpn(&api)).token_provider(credentials).retry_policy(quick.clone()).build().unwrap();
+    client.resume_report().report_id("r1").send().await.expect("401 refresh and 503 retry, then success");
+
+    let refresh = RefreshTokenCredential::builder("contoso.onmicrosoft.com", "app", REFRESH_TOKEN)
+        .client_secret(CLIENT_SECRET)
+        .endpoint_version(EndpointVersion::v1())
+        .authority(authority())
+        .build()
+        .unwrap();
+    let client = Client::builder(mpn(&api)).token_provider(refresh).retry_policy(quick.clone()).build().unwrap();
+    client.get_reports().send().await.unwrap();
+
+    let password = PasswordCredential::builder("contoso.onmicrosoft.com", "app", "user@contoso.com", PASSWORD)
+        .client_secret(CLIENT_SECRET)
+        .authority(authority())
+        .build()
+        .unwrap();
+    let client = Client::builder(mpn(&api)).token_provider(password).retry_policy(quick).build().unwrap();
+    let error = client.get_reports().send().await.map_err(partner_center_insights::Error::from).unwrap_err();
+    tracing::error!(%error, ?error, "reported to the application");
+
+    let logs = String::from_utf8(CAPTURED.lock().unwrap().clone()).unwrap();
+    // The capture works: the client's own events and spans are in it, and so are dependencies' records.
+    for expected in ["partner_center_call", "retrying", "401: retrying once with a fresh token", "AADSTS50126"] {
+        assert!(logs.contains(expected), "`{expected}` was logged:\n{logs}");
+    }
+    for secret in [CLIENT_SECRET, PASSWORD, REFRESH_TOKEN, ROTATED_REFRESH_TOKEN, ACCESS_TOKENS[0], ACCESS_TOKENS[1]] {
+        assert!(!logs.contains(secret), "`{secret}` leaked into the logs");
+        assert!(!logs.contains(&secret.replace('~', "%7E").replace('!', "%21")), "`{secret}`, URL-encoded, leaked");
+    }
+}
