@@ -216,6 +216,12 @@ impl From<reqwest::Error> for Error {
     }
 }
 
+impl From<crate::AuthError> for Error {
+    fn from(error: crate::AuthError) -> Self {
+        Self { message: Some(error.to_string()), source: Some(Box::new(error)), ..Self::new(ErrorKind::Authentication) }
+    }
+}
+
 impl From<ValidationError> for Error {
     fn from(error: ValidationError) -> Self {
         Self::invalid_argument(error.to_string())
@@ -241,8 +247,12 @@ impl fmt::Display for Error {
             },
             None => {}
         }
-        // The cause, flattened into the same line (reqwest's chain ends with the OS error, which is the useful part).
+        // The cause, flattened into the same line (reqwest's chain ends with the OS error, which is the useful part);
+        // skipped where the message already is the cause's text.
         let mut source = self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static));
+        if source.is_some_and(|cause| self.message.as_deref() == Some(&cause.to_string())) {
+            source = source.and_then(std::error::Error::source);
+        }
         while let Some(cause) = source {
             write!(f, ": {}", OneLine(&cause.to_string()))?;
             source = cause.source();
