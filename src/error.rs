@@ -30,6 +30,8 @@ pub enum ErrorKind {
     InvalidResponse,
     /// The client could not be set up.
     Configuration,
+    /// A report execution ended in a state other than completed.
+    ExecutionFailed,
 }
 
 /// Everything that can go wrong, with what is known about it.
@@ -61,6 +63,14 @@ impl Error {
 
     pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
         Self { message: Some(message.into()), ..Self::new(ErrorKind::InvalidArgument) }
+    }
+
+    pub(crate) fn timed_out(message: String) -> Self {
+        Self { message: Some(message), ..Self::new(ErrorKind::Timeout) }
+    }
+
+    pub(crate) fn execution_failed(message: String) -> Self {
+        Self { message: Some(message), ..Self::new(ErrorKind::ExecutionFailed) }
     }
 
     pub(crate) fn configuration(message: &str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
@@ -111,7 +121,11 @@ impl Error {
         }
     }
 
-    fn from_response(status: StatusCode, headers: &HeaderMap, body: Option<Bytes>) -> Self {
+    pub(crate) fn io(message: &str, source: std::io::Error) -> Self {
+        Self { message: Some(message.to_owned()), source: Some(Box::new(source)), ..Self::new(ErrorKind::Transport) }
+    }
+
+    pub(crate) fn from_response(status: StatusCode, headers: &HeaderMap, body: Option<Bytes>) -> Self {
         let kind = if status.is_success() { ErrorKind::InvalidResponse } else { ErrorKind::Service };
         Self {
             status: Some(status),
@@ -237,6 +251,7 @@ impl fmt::Display for Error {
             (ErrorKind::Connect, _) => f.write_str("could not connect")?,
             (ErrorKind::Timeout, _) => f.write_str("timed out")?,
             (ErrorKind::Configuration, _) => f.write_str("invalid configuration")?,
+            (ErrorKind::ExecutionFailed, _) => f.write_str("execution failed")?,
             _ => f.write_str("transport error")?,
         }
         match &self.message {

@@ -18,6 +18,7 @@ mod error;
 mod hooks;
 mod model;
 mod retry;
+mod workflow;
 
 // Tables `build.rs` derives from the spec: response property names and operation ids.
 mod spec_tables {
@@ -37,6 +38,7 @@ pub use model::{
     ReportName, ReportStatus, Timestamp, UnknownValue, ValidationError,
 };
 pub use retry::RetryPolicy;
+pub use workflow::{DownloadProgress, ExecutionWait, Page, Pages, ReportDownload, WaitProgress};
 
 /// The code `build.rs` generated from the spec, for the API-surface snapshot test.
 #[doc(hidden)]

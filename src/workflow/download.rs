@@ -1,0 +1,122 @@
+// Downloading a completed execution's file from its secure link: streamed to any writer (memory stays flat),
+// gzip-decoded, with progress, and never with the bearer token, which belongs to the API and not to storage.
+
+use std::path::{Path, PathBuf};
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::{Client, ClientInfo, Error, types};
+
+/// How far a download has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DownloadProgress {
+    /// Bytes received so far (after gzip decoding).
+    pub bytes: u64,
+    /// The size the server announced, if it did (absent for gzip-encoded transfers).
+    pub total: Option<u64>,
+}
+
+/// A finished download.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReportDownload {
+    /// Bytes written.
+    pub bytes: u64,
+    /// The server's `Content-Type`, if any.
+    pub content_type: Option<String>,
+}
+
+impl Client {
+    /// Streams the file of a completed `execution` into `writer`, calling `on_progress` as bytes arrive.
+    ///
+    /// The link is fetched without the API's bearer token (the secure link carries its own signature), over https
+    /// (or http to a loopback host). Gzip transfer encoding is decoded. Not retried: a writer cannot be rewound.
+    ///
+    /// ```no_run
+    /// # async fn run(client: partner_center_insights::Client, execution: partner_center_insights::types::Execution) -> Result<(), partner_center_insights::Error> {
+    /// let mut file = tokio::fs::File::create("report.csv").await.expect("writable");
+    /// let done = client.download_execution(&execution, &mut file, |p| eprintln!("{} bytes", p.bytes)).await?;
+    /// println!("{} bytes", done.bytes);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// When the execution has no link yet, the link is not https, the server answers with an error status
+    /// (status and body kept), or reading or writing fails.
+    pub async fn download_execution<W>(
+        &self,
+        execution: &types::Execution,
+        writer: &mut W,
+        mut on_progress: impl FnMut(DownloadProgress),
+    ) -> Result<ReportDownload, Error>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        let link =
+            execution.report_access_secure_link.as_deref().filter(|l| !l.trim().is_empty()).ok_or_else(|| {
+                Error::invalid_argument(format!("execution {} has no download link (yet)", execution.execution_id))
+            })?;
+        let url = reqwest::Url::parse(link)
+            .map_err(|e| Error::invalid_argument(format!("download link is not a URL: {e}")))?;
+        if url.scheme() != "https" && !(url.scheme() == "http" && crate::config::is_loopback(&url)) {
+            return Err(Error::invalid_argument("download link must be https"));
+        }
+        // A plain request on the shared connection pool: the hooks, and so the bearer token, are not involved.
+        let mut response = self.client().get(url).send().await?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.bytes().await.ok();
+            return Err(Error::from_response(status, &headers, body));
+        }
+        let total = response.content_length();
+        let content_type =
+            response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let mut bytes = 0u64;
+        while let Some(chunk) = response.chunk().await? {
+            writer.write_all(&chunk).await.map_err(|e| Error::io("could not write the download", e))?;
+            bytes += chunk.len() as u64;
+            on_progress(DownloadProgress { bytes, total });
+        }
+        writer.flush().await.map_err(|e| Error::io("could not write the download", e))?;
+        Ok(ReportDownload { bytes, content_type })
+    }
+
+    /// Downloads the file of a completed `execution` to `path`, through a `.partial` file renamed on success, so
+    /// `path` never holds half a report.
+    ///
+    /// # Errors
+    /// As [`download_execution`](Self::download_execution), and when the file cannot be created or renamed.
+    pub async fn download_execution_to_file(
+        &self,
+        execution: &types::Execution,
+        path: impl AsRef<Path>,
+        on_progress: impl FnMut(DownloadProgress),
+    ) -> Result<ReportDownload, Error> {
+        let path = path.as_ref();
+        let partial = partial_path(path);
+        let mut file = tokio::fs::File::create(&partial)
+            .await
+            .map_err(|e| Error::io(&format!("could not create {}", partial.display()), e))?;
+        let result = self.download_execution(execution, &mut file, on_progress).await;
+        drop(file);
+        match result {
+            Ok(done) => {
+                tokio::fs::rename(&partial, path)
+                    .await
+                    .map_err(|e| Error::io(&format!("could not rename {}", partial.display()), e))?;
+                Ok(done)
+            }
+            Err(error) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                Err(error)
+            }
+        }
+    }
+}
+
+fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    path.with_file_name(name)
+}

@@ -1,0 +1,149 @@
+// Walking every page of a list operation by following `nextLink`, through the same hooks as the generated calls
+// (token, retries, casing), and only to the API's own host so the token cannot be sent elsewhere.
+
+use std::collections::VecDeque;
+
+use progenitor_client::{ClientHooks, OperationInfo};
+use serde::de::DeserializeOwned;
+
+use crate::{Client, ClientInfo, Error, OperationError, types};
+
+/// An envelope of a list operation: items and, when the result is paged, the link to the next page.
+pub trait Page: DeserializeOwned + Send {
+    /// The type of the items.
+    type Item: Send;
+    /// The operation that returns this envelope (its id, snake_case).
+    const OPERATION_ID: &'static str;
+    /// The link to the next page, if any.
+    fn next_link(&self) -> Option<&str>;
+    /// The items of this page.
+    fn into_items(self) -> Vec<Self::Item>;
+}
+
+macro_rules! page {
+    ($envelope:ident, $item:ty, $operation:literal) => {
+        impl Page for types::$envelope {
+            type Item = $item;
+            const OPERATION_ID: &'static str = $operation;
+
+            fn next_link(&self) -> Option<&str> {
+                self.next_link.as_deref().filter(|link| !link.trim().is_empty())
+            }
+
+            fn into_items(self) -> Vec<Self::Item> {
+                self.value
+            }
+        }
+    };
+}
+
+page!(DatasetEnvelope, types::Dataset, "get_datasets");
+page!(QueryEnvelope, types::Query, "get_queries");
+page!(ReportEnvelope, types::Report, "get_reports");
+page!(ExecutionEnvelope, types::Execution, "get_report_executions");
+page!(QueryResultEnvelope, types::QueryResultRow, "try_query");
+
+/// Every page of a list, starting from its first; see [`Client::pages`].
+#[derive(Debug)]
+pub struct Pages<'a, P: Page> {
+    client: &'a Client,
+    pending: Option<P>,
+    next: Option<String>,
+    items: VecDeque<P::Item>,
+}
+
+impl Client {
+    /// Every page of a list, starting from the `first` one a list operation returned, following `nextLink`.
+    ///
+    /// ```no_run
+    /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
+    /// let first = client.get_reports().send().await?.into_inner();
+    /// let reports = client.pages(first).all_items().await?;
+    /// println!("{} reports", reports.len());
+    /// # Ok(()) }
+    /// ```
+    pub fn pages<P: Page>(&self, first: P) -> Pages<'_, P> {
+        Pages { client: self, pending: Some(first), next: None, items: VecDeque::new() }
+    }
+}
+
+impl<P: Page> Pages<'_, P> {
+    /// The next page, or `None` after the last.
+    ///
+    /// # Errors
+    /// When fetching a page fails (after retries), or a `nextLink` points to another host.
+    pub async fn next_page(&mut self) -> Option<Result<P, Error>> {
+        if let Some(first) = self.pending.take() {
+            self.next = first.next_link().map(str::to_owned);
+            return Some(Ok(first));
+        }
+        let link = self.next.take()?;
+        let page = self.fetch(&link).await;
+        if let Ok(page) = &page {
+            self.next = page.next_link().map(str::to_owned);
+        }
+        Some(page)
+    }
+
+    /// The next item of any page, or `None` after the last item of the last page.
+    ///
+    /// # Errors
+    /// As [`next_page`](Self::next_page).
+    pub async fn next_item(&mut self) -> Option<Result<P::Item, Error>> {
+        loop {
+            if let Some(item) = self.items.pop_front() {
+                return Some(Ok(item));
+            }
+            match self.next_page().await? {
+                Ok(page) => self.items.extend(page.into_items()),
+                Err(error) => return Some(Err(error)),
+            }
+        }
+    }
+
+    /// The items of every page.
+    ///
+    /// # Errors
+    /// As [`next_page`](Self::next_page).
+    pub async fn all_items(mut self) -> Result<Vec<P::Item>, Error> {
+        let mut all = Vec::new();
+        while let Some(page) = self.next_page().await {
+            all.extend(page?.into_items());
+        }
+        Ok(all)
+    }
+
+    async fn fetch(&self, link: &str) -> Result<P, Error> {
+        let base = reqwest::Url::parse(self.client.baseurl()).map_err(|e| Error::invalid_argument(e.to_string()))?;
+        // A relative link is resolved against the base.
+        let url =
+            base.join(link).map_err(|e| Error::invalid_argument(format!("nextLink `{link}` is not a URL: {e}")))?;
+        if url.origin() != base.origin() {
+            return Err(Error::invalid_argument(format!(
+                "nextLink `{link}` leaves the API's host; not following it with the token"
+            )));
+        }
+        let info = OperationInfo { operation_id: P::OPERATION_ID };
+        let mut request = self.client.client().get(url).header(reqwest::header::ACCEPT, "application/json").build()?;
+        self.client.pre::<types::ErrorEnvelope>(&mut request, &info).await?;
+        let result = self.client.exec(request, &info).await;
+        self.client.post::<types::ErrorEnvelope>(&result, &info).await?;
+        let response = result?;
+        // As the generated operations do: 200 decodes, documented error statuses carry the envelope.
+        let status = response.status();
+        if status == reqwest::StatusCode::OK {
+            Ok(progenitor_client::ResponseValue::<P>::from_response(response)
+                .await
+                .map_err(OperationError::from)?
+                .into_inner())
+        } else if status.is_client_error() || status.is_server_error() {
+            let envelope = progenitor_client::ResponseValue::<types::ErrorEnvelope>::from_response::<
+                types::ErrorEnvelope,
+            >(response)
+            .await?;
+            Err(OperationError::ErrorResponse(envelope).into())
+        } else {
+            Err(OperationError::UnexpectedResponse(response).into())
+        }
+    }
+}

@@ -1,0 +1,191 @@
+// Waiting for a report execution: polls the executions endpoint with growing intervals, reads the 404 the service
+// answers before a report's first run as "not yet", and stops at completion, at an unknown final state, or a deadline.
+
+use std::future::IntoFuture;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use crate::{Client, Error, ExecutionStatus, ReportId, types};
+
+/// What a wait has seen at one poll, for progress reporting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitProgress {
+    /// No execution exists yet (the service answered 404).
+    NoExecutionYet,
+    /// The latest execution and its state.
+    Execution {
+        /// The execution's id.
+        execution_id: String,
+        /// Its state.
+        status: ExecutionStatus,
+    },
+}
+
+type ProgressFn<'a> = Box<dyn FnMut(&WaitProgress) + Send + 'a>;
+
+/// A wait for an execution of a report to complete; `.await` it. Made by [`Client::wait_for_execution`].
+#[must_use = "a wait does nothing until awaited"]
+pub struct ExecutionWait<'a> {
+    client: &'a Client,
+    report_id: Result<ReportId, Error>,
+    execution_id: Option<String>,
+    first_interval: Duration,
+    max_interval: Duration,
+    timeout: Duration,
+    on_progress: Option<ProgressFn<'a>>,
+}
+
+impl Client {
+    /// Waits until an execution of `report_id` completes and returns it (with its download link).
+    ///
+    /// Polls the latest execution in any state, starting after 5 s and backing off to one poll a minute; the 404
+    /// the service answers before the first run counts as "not yet". Fails when the deadline passes (default one
+    /// hour; [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)) or the execution reaches a state the service does not document as running or
+    /// done, such as a failure ([`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed)).
+    ///
+    /// ```no_run
+    /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
+    /// use std::time::Duration;
+    /// let execution = client
+    ///     .wait_for_execution("0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44")
+    ///     .timeout(Duration::from_secs(2 * 3600))
+    ///     .on_progress(|progress| eprintln!("{progress:?}"))
+    ///     .await?;
+    /// println!("ready: {:?}", execution.report_access_secure_link);
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_for_execution<'a>(
+        &'a self,
+        report_id: impl TryInto<ReportId, Error = crate::ValidationError>,
+    ) -> ExecutionWait<'a> {
+        ExecutionWait {
+            client: self,
+            report_id: report_id.try_into().map_err(Error::from),
+            execution_id: None,
+            first_interval: Duration::from_secs(5),
+            max_interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(3600),
+            on_progress: None,
+        }
+    }
+}
+
+impl<'a> ExecutionWait<'a> {
+    /// Waits for this execution instead of the latest one.
+    pub fn execution_id(mut self, execution_id: impl Into<String>) -> Self {
+        self.execution_id = Some(execution_id.into());
+        self
+    }
+
+    /// The first wait between polls (default 5 s); each later one is 1.5 times longer, up to `max_interval`.
+    pub fn poll_interval(mut self, first: Duration) -> Self {
+        self.first_interval = first;
+        self
+    }
+
+    /// The longest wait between polls (default 60 s).
+    pub fn max_interval(mut self, max: Duration) -> Self {
+        self.max_interval = max;
+        self
+    }
+
+    /// How long to wait in all (default one hour).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Called after every poll with what it saw.
+    pub fn on_progress(mut self, on_progress: impl FnMut(&WaitProgress) + Send + 'a) -> Self {
+        self.on_progress = Some(Box::new(on_progress));
+        self
+    }
+
+    async fn run(self) -> Result<types::Execution, Error> {
+        let Self { client, report_id, execution_id, first_interval, max_interval, timeout, mut on_progress } = self;
+        let report_id = report_id?;
+        let mut report = |progress: &WaitProgress| {
+            if let Some(on_progress) = &mut on_progress {
+                on_progress(progress);
+            }
+        };
+        let started = Instant::now();
+        let mut interval = first_interval;
+        loop {
+            let request = client.get_report_executions().report_id(&report_id);
+            let request = match &execution_id {
+                Some(id) => request.execution_id(id.as_str()).get_latest_execution(false),
+                None => request.get_latest_execution(true),
+            };
+            let outcome =
+                request.execution_status("Pending;Running;Paused;Completed").send().await.map_err(Error::from);
+            let progress = match outcome {
+                Ok(envelope) => match latest(envelope.into_inner().value, execution_id.as_deref()) {
+                    Some(execution) => {
+                        let status = execution.execution_status.clone().unwrap_or(ExecutionStatus::Pending);
+                        report(&WaitProgress::Execution {
+                            execution_id: execution.execution_id.clone(),
+                            status: status.clone(),
+                        });
+                        match status {
+                            ExecutionStatus::Completed => return Ok(execution),
+                            ExecutionStatus::Unknown(state) => {
+                                return Err(Error::execution_failed(format!(
+                                    "execution {} of report {report_id} ended as `{}`",
+                                    execution.execution_id,
+                                    state.as_str()
+                                )));
+                            }
+                            status => format!("execution {} is {status}", execution.execution_id),
+                        }
+                    }
+                    None => {
+                        report(&WaitProgress::NoExecutionYet);
+                        "no execution yet".to_owned()
+                    }
+                },
+                // Before the first run the service answers 404: not yet.
+                Err(error) if error.status().map(|s| s.as_u16()) == Some(404) => {
+                    report(&WaitProgress::NoExecutionYet);
+                    "no execution yet".to_owned()
+                }
+                Err(error) => return Err(error),
+            };
+            if started.elapsed() + interval > timeout {
+                return Err(Error::timed_out(format!(
+                    "no execution of report {report_id} completed within {timeout:?} (last seen: {progress})"
+                )));
+            }
+            tokio::time::sleep(interval).await;
+            interval = interval.mul_f64(1.5).min(max_interval);
+        }
+    }
+}
+
+/// The execution to look at: the asked-for one, or the latest (the only one, with `getLatestExecution=true`).
+fn latest(executions: Vec<types::Execution>, execution_id: Option<&str>) -> Option<types::Execution> {
+    match execution_id {
+        Some(id) => executions.into_iter().find(|e| e.execution_id == id),
+        None => executions.into_iter().next(),
+    }
+}
+
+impl<'a> IntoFuture for ExecutionWait<'a> {
+    type Output = Result<types::Execution, Error>;
+    type IntoFuture = Pin<Box<dyn std::future::Future<Output = Self::Output> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+impl std::fmt::Debug for ExecutionWait<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutionWait")
+            .field("report_id", &self.report_id.as_ref().ok())
+            .field("execution_id", &self.execution_id)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,242 @@
+// The workflow helpers against real loopback servers: waiting for an execution (404 first, then states), streaming
+// a multi-megabyte gzip download without the token, and following nextLink across pages without leaving the host.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Reply, TEST_TOKEN, TestServer, client, mpn};
+use partner_center_insights::{Error, ErrorKind, ExecutionStatus, WaitProgress, types};
+
+const REPORT_ID: &str = "0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44";
+
+fn executions(status: &str, link: Option<&str>) -> String {
+    serde_json::json!({
+        "value": [{"executionId": "e1", "reportId": REPORT_ID, "executionStatus": status, "reportAccessSecureLink": link}],
+        "totalCount": 1, "message": null, "statusCode": 200
+    })
+    .to_string()
+}
+
+fn not_found() -> Reply {
+    Reply::json(
+        404,
+        r#"{"value":[],"message":"There are no executions that have occurred for the given filter conditions.","statusCode":404}"#,
+    )
+}
+
+#[tokio::test]
+async fn waiting_reads_404_as_not_yet_and_returns_the_completed_execution() {
+    let server = TestServer::sequence(vec![
+        not_found(),
+        Reply::json(200, &executions("Pending", None)),
+        Reply::json(200, &executions("Running", None)),
+        Reply::json(200, &executions("Completed", Some("https://storage.example/r.csv?sig=x"))),
+    ])
+    .await;
+    let client = client(&mpn(&server));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let execution = client
+        .wait_for_execution(REPORT_ID)
+        .poll_interval(Duration::from_millis(5))
+        .on_progress(move |p| log.lock().unwrap().push(p.clone()))
+        .await
+        .expect("completes");
+    assert_eq!(execution.execution_status, Some(ExecutionStatus::Completed));
+    assert_eq!(execution.report_access_secure_link.as_deref(), Some("https://storage.example/r.csv?sig=x"));
+    let statuses: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| match p {
+            WaitProgress::NoExecutionYet => "none".to_owned(),
+            WaitProgress::Execution { status, .. } => status.to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(statuses, ["none", "Pending", "Running", "Completed"]);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 4);
+    assert!(
+        requests[0].target.ends_with("?executionStatus=Pending%3BRunning%3BPaused%3BCompleted&getLatestExecution=true"),
+        "{}",
+        requests[0].target
+    );
+}
+
+#[tokio::test]
+async fn waiting_stops_at_an_undocumented_final_state() {
+    let server = TestServer::always(Reply::json(200, &executions("Failed", None))).await;
+    let error =
+        client(&mpn(&server)).wait_for_execution(REPORT_ID).poll_interval(Duration::from_millis(5)).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ExecutionFailed);
+    assert!(error.to_string().contains("ended as `Failed`"), "{error}");
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn waiting_times_out() {
+    let server = TestServer::always(Reply::json(200, &executions("Running", None))).await;
+    let error = client(&mpn(&server))
+        .wait_for_execution(REPORT_ID)
+        .poll_interval(Duration::from_millis(10))
+        .max_interval(Duration::from_millis(20))
+        .timeout(Duration::from_millis(150))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    assert!(error.to_string().contains("last seen: execution e1 is Running"), "{error}");
+    assert!(server.request_count() >= 2);
+}
+
+#[tokio::test]
+async fn waiting_returns_service_errors_and_refuses_bad_ids() {
+    let server = TestServer::always(Reply::json(403, r#"{"message":"Forbidden","statusCode":403}"#)).await;
+    let client = client(&mpn(&server));
+    let error = client.wait_for_execution(REPORT_ID).await.unwrap_err();
+    assert_eq!((error.status().map(|s| s.as_u16()), error.message()), (Some(403), Some("Forbidden")));
+    assert_eq!(client.wait_for_execution("..").await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(server.request_count(), 1);
+}
+
+fn csv(rows: usize) -> Vec<u8> {
+    let mut out = b"CustomerName,NormalizedUsage\n".to_vec();
+    for i in 0..rows {
+        writeln!(out, "Customer {i},{}.25", i * 7).unwrap();
+    }
+    out
+}
+
+fn execution_with(link: String) -> types::Execution {
+    serde_json::from_str(&executions("Completed", Some(&link)))
+        .map(|e: types::ExecutionEnvelope| e.value[0].clone())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_multi_megabyte_gzip_download_streams_without_the_token() {
+    let file = csv(300_000);
+    assert!(file.len() > 6_000_000, "{} bytes", file.len());
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&file).unwrap();
+    let gzipped = encoder.finish().unwrap();
+    let storage =
+        TestServer::always(Reply::body(200, "text/csv", gzipped).with_header("content-encoding", "gzip")).await;
+    let api = TestServer::always(Reply::json(500, "{}")).await;
+    let client = client(&mpn(&api));
+    let execution = execution_with(storage.url("/reports/e1.csv?sig=abc"));
+
+    let mut written = Vec::new();
+    let mut progress = Vec::new();
+    let done = client.download_execution(&execution, &mut written, |p| progress.push(p.bytes)).await.unwrap();
+    assert_eq!(done.bytes as usize, file.len());
+    assert_eq!(written, file, "gzip was decoded");
+    assert!(progress.windows(2).all(|w| w[0] < w[1]) && progress.last() == Some(&(file.len() as u64)));
+    assert!(progress.len() > 10, "streamed in chunks, not read whole ({} chunks)", progress.len());
+    let request = &storage.requests()[0];
+    assert_eq!(request.target, "/reports/e1.csv?sig=abc");
+    assert_eq!(request.header("authorization"), None, "the bearer token never goes to storage");
+    assert!(request.header("accept-encoding").is_some_and(|v| v.contains("gzip")));
+    assert!(!format!("{:?}", storage.requests()).contains(TEST_TOKEN));
+    assert_eq!(api.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_download_to_a_file_is_all_or_nothing() {
+    let dir = std::env::temp_dir().join(format!("pci-download-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let storage = TestServer::sequence(vec![
+        Reply::body(200, "text/csv", csv(1000)),
+        Reply::body(403, "application/xml", "<Error><Code>AuthenticationFailed</Code></Error>"),
+    ])
+    .await;
+    let client = client(&mpn(&storage));
+    let execution = execution_with(storage.url("/e1.csv?sig=abc"));
+    let target = dir.join("report.csv");
+    client.download_execution_to_file(&execution, &target, |_| {}).await.unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), csv(1000));
+
+    let failed = dir.join("failed.csv");
+    let error = client.download_execution_to_file(&execution, &failed, |_| {}).await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(403));
+    assert!(error.body().is_some_and(|b| b.starts_with(b"<Error>")));
+    assert!(!failed.exists() && !dir.join("failed.csv.partial").exists(), "no half file is left");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn download_links_are_checked() {
+    let client = client("http://127.0.0.1:9/insights/v1/mpn");
+    let mut sink = Vec::new();
+    for (link, reason) in [
+        (None, "has no download link"),
+        (Some("http://storage.example/r.csv"), "download link must be https"),
+        (Some("not a url"), "download link is not a URL"),
+    ] {
+        let mut execution = execution_with(String::new());
+        execution.report_access_secure_link = link.map(str::to_owned);
+        let error = client.download_execution(&execution, &mut sink, |_| {}).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidArgument);
+        assert!(error.to_string().contains(reason), "{error}");
+    }
+}
+
+fn reports_page(ids: &[&str], next: Option<String>) -> String {
+    let value: Vec<_> = ids.iter().map(|id| serde_json::json!({"reportId": id})).collect();
+    serde_json::json!({"value": value, "totalCount": ids.len(), "nextLink": next}).to_string()
+}
+
+#[tokio::test]
+async fn pages_follow_next_link_with_the_token_on_the_same_host() {
+    let server = TestServer::start(|request, _| {
+        let page = match request.target.as_str() {
+            "/insights/v1/mpn/ScheduledReport" => reports_page(&["a", "b"], Some("PLACEHOLDER_ABSOLUTE".into())),
+            "/insights/v1/mpn/ScheduledReport?page=2" => {
+                reports_page(&["c"], Some("/insights/v1/mpn/ScheduledReport?page=3".into()))
+            }
+            "/insights/v1/mpn/ScheduledReport?page=3" => reports_page(&["d"], None),
+            other => panic!("unexpected {other}"),
+        };
+        Reply::json(200, &page)
+    })
+    .await;
+    let absolute = server.url("/insights/v1/mpn/ScheduledReport?page=2");
+    let client = client(&mpn(&server));
+    let mut first = client.get_reports().send().await.unwrap().into_inner();
+    assert_eq!(first.next_link.as_deref(), Some("PLACEHOLDER_ABSOLUTE"));
+    first.next_link = Some(absolute);
+    let ids: Vec<String> = client.pages(first).all_items().await.unwrap().into_iter().map(|r| r.report_id).collect();
+    assert_eq!(ids, ["a", "b", "c", "d"]);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(requests.iter().all(|r| r.header("authorization") == Some(&format!("Bearer {TEST_TOKEN}"))));
+}
+
+#[tokio::test]
+async fn pages_never_follow_a_link_to_another_host() {
+    let elsewhere = TestServer::always(Reply::json(200, &reports_page(&["x"], None))).await;
+    let server = TestServer::always(Reply::json(200, &reports_page(&["a"], Some(elsewhere.url("/steal"))))).await;
+    let client = client(&mpn(&server));
+    let first = client.get_reports().send().await.unwrap().into_inner();
+    let mut pages = client.pages(first);
+    assert_eq!(pages.next_item().await.unwrap().unwrap().report_id, "a");
+    let error: Error = pages.next_item().await.unwrap().unwrap_err();
+    assert!(error.to_string().contains("leaves the API's host"), "{error}");
+    assert_eq!(elsewhere.request_count(), 0);
+}
+
+#[tokio::test]
+async fn a_failing_page_keeps_its_status() {
+    let server = TestServer::sequence(vec![
+        Reply::json(200, &reports_page(&["a"], Some("/insights/v1/mpn/ScheduledReport?page=2".into()))),
+        Reply::json(500, r#"{"message":"Internal error","statusCode":500}"#),
+    ])
+    .await;
+    let client = client(&mpn(&server));
+    let first = client.get_reports().send().await.unwrap().into_inner();
+    let error = client.pages(first).all_items().await.unwrap_err();
+    assert_eq!((error.status().map(|s| s.as_u16()), error.message()), (Some(500), Some("Internal error")));
+}
