@@ -132,10 +132,8 @@ impl<P: Page> Pages<'_, P> {
         // As the generated operations do: 200 decodes, documented error statuses carry the envelope.
         let status = response.status();
         if status == reqwest::StatusCode::OK {
-            Ok(progenitor_client::ResponseValue::<P>::from_response(response)
-                .await
-                .map_err(OperationError::from)?
-                .into_inner())
+            let page = progenitor_client::ResponseValue::<P>::from_response::<types::ErrorEnvelope>(response).await?;
+            Ok(page.into_inner())
         } else if status.is_client_error() || status.is_server_error() {
             let envelope = progenitor_client::ResponseValue::<types::ErrorEnvelope>::from_response::<
                 types::ErrorEnvelope,
