@@ -7,30 +7,10 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::casing::Items;
-use crate::hooks::{ReceivedBody, inspect};
-use crate::{Error, OperationError, types};
+use crate::{Error, types};
 
-/// What a generated operation does with a response once the hooks have seen it, down to this crate's `Error`.
 fn decode<T: DeserializeOwned>(status: StatusCode, body: &[u8], items: Items) -> Result<T, Error> {
-    let received = inspect(status, Bytes::copy_from_slice(body), items);
-    let unexpected = |received: ReceivedBody| {
-        let response =
-            http::Response::builder().status(status).extension(received.clone()).body(received.bytes).unwrap();
-        Error::from(OperationError::UnexpectedResponse(reqwest::Response::from(response)))
-    };
-    if received.problem.is_some() {
-        return Err(unexpected(received));
-    }
-    if status == StatusCode::OK {
-        serde_json::from_slice::<T>(&received.bytes)
-            .map_err(|e| Error::from(OperationError::InvalidResponsePayload(received.bytes.clone(), e)))
-    } else if status.is_client_error() || status.is_server_error() {
-        let envelope: types::ErrorEnvelope = serde_json::from_slice(&received.bytes).expect("inspect checked it");
-        let value = progenitor_client::ResponseValue::new(envelope, status, Default::default());
-        Err(Error::from(OperationError::ErrorResponse(value)))
-    } else {
-        Err(unexpected(received))
-    }
+    crate::hooks::decode_body(status, Bytes::copy_from_slice(body), items == Items::Rows)
 }
 
 fn check<T: DeserializeOwned>(status: u16, body: &[u8], items: Items) {

@@ -253,6 +253,37 @@ pub(crate) fn inspect(status: StatusCode, bytes: Bytes, items: Items) -> Receive
     }
 }
 
+/// The whole decode path of a response, as the hooks and then the generated code run it, down to this crate's
+/// `Error`: for the benchmarks and the property tests, which must measure and exercise exactly that.
+pub fn decode_body<T: serde::de::DeserializeOwned>(
+    status: StatusCode,
+    body: Bytes,
+    rows: bool,
+) -> Result<T, crate::Error> {
+    use crate::OperationError;
+    let received = inspect(status, body, if rows { Items::Rows } else { Items::Typed });
+    let unexpected = |received: ReceivedBody| {
+        let bytes = received.bytes.clone();
+        let response = http::Response::builder().status(status).extension(received).body(bytes);
+        let response = response.expect("a status and a body make a valid response");
+        crate::Error::from(OperationError::UnexpectedResponse(Response::from(response)))
+    };
+    if received.problem.is_some() {
+        return Err(unexpected(received));
+    }
+    if status == StatusCode::OK {
+        serde_json::from_slice::<T>(&received.bytes)
+            .map_err(|e| OperationError::InvalidResponsePayload(received.bytes.clone(), e).into())
+    } else if status.is_client_error() || status.is_server_error() {
+        let envelope: types::ErrorEnvelope = serde_json::from_slice(&received.bytes)
+            .map_err(|e| OperationError::InvalidResponsePayload(received.bytes.clone(), e))?;
+        let value = progenitor_client::ResponseValue::new(envelope, status, Default::default());
+        Err(OperationError::ErrorResponse(value).into())
+    } else {
+        Err(unexpected(received))
+    }
+}
+
 /// Why an error body is not the service's envelope, if it is not: it must decode, and carry at least one of the
 /// envelope's fields (all are optional, so any other JSON object, such as a gateway's `{"error":…}`, would decode
 /// as an empty envelope and lose what it says).

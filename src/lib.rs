@@ -44,5 +44,11 @@ pub use workflow::{DownloadProgress, ExecutionWait, Page, Pages, ReportDownload,
 #[doc(hidden)]
 pub const GENERATED_CODE: &str = include_str!(concat!(env!("OUT_DIR"), "/codegen.rs"));
 
+/// Internals the benchmarks measure; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::hooks::decode_body;
+}
+
 /// The error type the generated operations return; `?` turns it into [`Error`].
 pub type OperationError = progenitor_client::Error<types::ErrorEnvelope>;
