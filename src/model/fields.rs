@@ -51,45 +51,7 @@ macro_rules! limited_text {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl TryFrom<&str> for $name {
-            type Error = ValidationError;
-            fn try_from(text: &str) -> Result<Self, Self::Error> {
-                Self::new(text)
-            }
-        }
-
-        impl TryFrom<&String> for $name {
-            type Error = ValidationError;
-            fn try_from(text: &String) -> Result<Self, Self::Error> {
-                Self::new(text.as_str())
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = ValidationError;
-            fn try_from(text: String) -> Result<Self, Self::Error> {
-                Self::new(text)
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = ValidationError;
-            fn from_str(text: &str) -> Result<Self, Self::Err> {
-                Self::new(text)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                super::deserialize_str(deserializer, |text| Self::new(text))
-            }
-        }
+        super::validated_string!($name);
 
         impl schemars::JsonSchema for $name {
             fn schema_name() -> String {

@@ -1,10 +1,7 @@
 // Ids that go into a URL path segment. progenitor percent-encodes `/ ? # %` and non-ASCII, but `.` and `..` would
 // still be resolved as dot segments, and `\` read as `/`, by URL parsing and reach another route: refused here.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 
 use super::ValidationError;
 
@@ -41,11 +38,7 @@ macro_rules! path_id {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        super::validated_string!($name);
 
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
@@ -53,43 +46,9 @@ macro_rules! path_id {
             }
         }
 
-        impl FromStr for $name {
-            type Err = ValidationError;
-            fn from_str(id: &str) -> Result<Self, Self::Err> {
-                Self::new(id)
-            }
-        }
-
-        impl TryFrom<&str> for $name {
-            type Error = ValidationError;
-            fn try_from(id: &str) -> Result<Self, Self::Error> {
-                Self::new(id)
-            }
-        }
-
-        impl TryFrom<&String> for $name {
-            type Error = ValidationError;
-            fn try_from(id: &String) -> Result<Self, Self::Error> {
-                Self::new(id.as_str())
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = ValidationError;
-            fn try_from(id: String) -> Result<Self, Self::Error> {
-                Self::new(id)
-            }
-        }
-
         impl From<&$name> for $name {
             fn from(id: &$name) -> Self {
                 id.clone()
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                super::deserialize_str(deserializer, |value| Self::new(value))
             }
         }
 

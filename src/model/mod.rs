@@ -50,6 +50,53 @@ impl fmt::Display for ValidationError {
 
 impl std::error::Error for ValidationError {}
 
+/// `Display`, `FromStr`, `TryFrom<&str | &String | String>` and a validating `Deserialize` for a string newtype
+/// whose `new(impl Into<String>) -> Result<Self, ValidationError>` does the checking.
+macro_rules! validated_string {
+    ($name:ident) => {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::ValidationError;
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                Self::new(text)
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = $crate::ValidationError;
+            fn try_from(text: &str) -> Result<Self, Self::Error> {
+                Self::new(text)
+            }
+        }
+
+        impl TryFrom<&String> for $name {
+            type Error = $crate::ValidationError;
+            fn try_from(text: &String) -> Result<Self, Self::Error> {
+                Self::new(text.as_str())
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::ValidationError;
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                Self::new(text)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                $crate::model::deserialize_str(deserializer, |text| Self::new(text))
+            }
+        }
+    };
+}
+pub(crate) use validated_string;
+
 /// Reads a JSON string without allocating and hands it to `parse` (serde's `Cow<str>` always allocates).
 pub(crate) fn deserialize_str<'de, D, T>(
     deserializer: D,

@@ -1,0 +1,188 @@
+// The README's main job: create a query and a scheduled report, pause it, resume it, run it once, wait for the
+// execution, download the file, and print what happened. Against the embedded emulator unless credentials are set.
+//
+//     cargo run --example quickstart
+//
+// With credentials it runs against the real service (see `Target::from_environment`). It creates one query and
+// two reports (a scheduled one and a run-once one, which counts against the 5-per-hour ExecuteNow quota) and
+// deletes all three at the end.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use partner_center_insights::emulator::{Clock, DEV_TOKEN, Emulator, ExecutionTiming};
+use partner_center_insights::{
+    Client, ClientCredentials, Error, Program, RecurrenceInterval, RefreshTokenCredential, ReportStatus, Timestamp,
+    WaitProgress,
+};
+
+/// Where the job runs.
+enum Target {
+    Emulator(Emulator),
+    Service { program: Program, client: Client },
+}
+
+impl Target {
+    /// The real service when `PARTNER_CENTER_CLIENT_ID` is set: `PARTNER_CENTER_PROGRAM` is `marketplace` (default;
+    /// app-only, with `PARTNER_CENTER_TENANT_ID` and `PARTNER_CENTER_CLIENT_SECRET`) or `partner` (app + user,
+    /// which also needs `PARTNER_CENTER_REFRESH_TOKEN`). Otherwise a fresh emulator on a free local port.
+    async fn from_environment() -> Result<Self, Box<dyn std::error::Error>> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let Some(client_id) = var("PARTNER_CENTER_CLIENT_ID") else {
+            let emulator =
+                Emulator::builder().clock(Clock::real_time()).execution_timing(ExecutionTiming::demo()).start().await?;
+            return Ok(Self::Emulator(emulator));
+        };
+        let tenant = var("PARTNER_CENTER_TENANT_ID").ok_or("PARTNER_CENTER_TENANT_ID is not set")?;
+        let secret = var("PARTNER_CENTER_CLIENT_SECRET").ok_or("PARTNER_CENTER_CLIENT_SECRET is not set")?;
+        let (program, client) = match var("PARTNER_CENTER_PROGRAM").as_deref().unwrap_or("marketplace") {
+            "partner" => {
+                let refresh = var("PARTNER_CENTER_REFRESH_TOKEN").ok_or("PARTNER_CENTER_REFRESH_TOKEN is not set")?;
+                let credential =
+                    RefreshTokenCredential::builder(tenant, client_id, refresh).client_secret(secret).build()?;
+                (Program::Partner, Client::builder(Program::Partner).token_provider(credential).build()?)
+            }
+            "marketplace" => {
+                let credential = ClientCredentials::new(tenant, client_id, secret)?;
+                (Program::Marketplace, Client::builder(Program::Marketplace).token_provider(credential).build()?)
+            }
+            other => return Err(format!("PARTNER_CENTER_PROGRAM is `{other}`: use `marketplace` or `partner`").into()),
+        };
+        Ok(Self::Service { program, client })
+    }
+
+    fn program(&self) -> Program {
+        match self {
+            Self::Emulator(_) => Program::Marketplace,
+            Self::Service { program, .. } => *program,
+        }
+    }
+
+    fn client(&self) -> Result<Client, Error> {
+        match self {
+            Self::Emulator(emulator) => {
+                Client::builder(emulator.base_url(Program::Marketplace)).bearer_token(DEV_TOKEN).build()
+            }
+            Self::Service { client, .. } => Ok(client.clone()),
+        }
+    }
+}
+
+fn query_text(program: Program) -> &'static str {
+    match program {
+        Program::Marketplace => {
+            "SELECT CustomerName, OfferName, UsageDate, NormalizedUsage FROM ISVUsage TIMESPAN LAST_MONTH"
+        }
+        Program::Partner => "SELECT CustomerTenantId, CustomerName, ServiceName FROM AzureUsage TIMESPAN LAST_MONTH",
+    }
+}
+
+fn status(report: &partner_center_insights::types::Report) -> String {
+    report.report_status.as_ref().map_or("?", ReportStatus::as_str).to_owned()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let target = Target::from_environment().await?;
+    let program = target.program();
+    let client = target.client()?;
+    match &target {
+        Target::Emulator(emulator) => {
+            println!("No PARTNER_CENTER_CLIENT_ID set: using the embedded emulator at {}", emulator.origin())
+        }
+        Target::Service { .. } => println!(
+            "Using the Partner Center service ({program:?}); creating 1 query and 2 reports, deleted at the end"
+        ),
+    }
+    let started = Instant::now();
+
+    let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let query = client
+        .create_query()
+        .body_map(|q| {
+            q.name(format!("quickstart-{suffix}"))
+                .description("partner-center-insights quickstart")
+                .query(query_text(program))
+        })
+        .send()
+        .await?;
+    let query_id = query.value[0].query_id.clone();
+    println!("created query    {query_id}");
+
+    let scheduled = client
+        .create_report()
+        .body_map(|r| {
+            r.report_name(format!("quickstart-{suffix}"))
+                .query_id(query_id.as_str())
+                .start_time(Timestamp::now() + Duration::from_secs(5 * 3600))
+                .recurrence_interval(RecurrenceInterval::new(24).expect("24 hours is allowed"))
+        })
+        .send()
+        .await?;
+    let report_id = scheduled.value[0].report_id.clone();
+    println!("created report   {report_id} ({})", status(&scheduled.value[0]));
+
+    let paused = client.pause_report().report_id(&report_id).send().await?;
+    let before = status(&paused.value[0]);
+    println!("paused           {report_id} ({before})");
+    let resumed = client.resume_report().report_id(&report_id).send().await?;
+    let after = status(&resumed.value[0]);
+    println!("resumed          {report_id} ({after})");
+
+    // A scheduled report first runs hours from now; a run-once report shows the rest of the flow right away.
+    let once = client
+        .create_report()
+        .body_map(|r| r.report_name(format!("quickstart-now-{suffix}")).query_id(query_id.as_str()).execute_now(true))
+        .send()
+        .await?;
+    let once_id = once.value[0].report_id.clone();
+    println!("triggered run    {once_id}");
+    let poll = if matches!(target, Target::Emulator(_)) { Duration::from_millis(500) } else { Duration::from_secs(15) };
+    let execution = client
+        .wait_for_execution(once_id.as_str())
+        .poll_interval(poll)
+        .max_interval(poll * 4)
+        .on_progress(|progress| match progress {
+            WaitProgress::Execution { execution_id, status } => {
+                println!("  waiting: execution {execution_id} is {status}")
+            }
+            _ => println!("  waiting: no execution yet"),
+        })
+        .await?;
+
+    let path = std::env::temp_dir().join(format!("quickstart-{suffix}.csv"));
+    let mut last_shown = 0;
+    let download = client
+        .download_execution_to_file(&execution, &path, |p| {
+            if p.bytes - last_shown >= 1 << 20 {
+                last_shown = p.bytes;
+                print!("\r  downloading: {} KiB", p.bytes / 1024);
+                let _ = std::io::stdout().flush();
+            }
+        })
+        .await?;
+    let text = std::fs::read_to_string(&path)?;
+    let rows = text.lines().count().saturating_sub(1); // the first line is the header
+    println!("downloaded       {} bytes to {}", download.bytes, path.display());
+
+    for id in [&report_id, &once_id] {
+        client.delete_report().report_id(id).send().await?;
+    }
+    client.delete_query().query_id(query_id.as_str()).send().await?;
+    std::fs::remove_file(&path)?;
+    println!("cleaned up       1 query, 2 reports\n");
+
+    let rule = "-".repeat(88);
+    println!("{rule}");
+    println!("{:<38} {:>12} {:>12} {:>12} {:>10}", "report", "before", "after resume", "execution", "rows");
+    println!("{rule}");
+    let execution_status = execution.execution_status.as_ref().map_or("?".to_owned(), ToString::to_string);
+    println!("{report_id:<38} {before:>12} {after:>12} {execution_status:>12} {rows:>10}");
+    println!("{rule}");
+    println!("done in {:.1} s", started.elapsed().as_secs_f64());
+
+    if let Target::Emulator(emulator) = target {
+        emulator.shutdown().await;
+    }
+    Ok(())
+}
