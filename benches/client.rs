@@ -16,6 +16,17 @@ use serde::Deserialize;
 
 const EXAMPLE: &str = r#"{"value":[{"reportId":"0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44","reportName":"ISVUsageReport","description":"Normalized usage, every 4 days","queryId":"5d5a7c5e-6f4e-4f0a-9f3e-4b7c2b1a9e10","query":"SELECT CustomerName,NormalizedUsage FROM ISVUsage TIMESPAN LAST_MONTH","user":"142344300","createdTime":"2026-11-20T10:20:00Z","modifiedTime":"2026-11-21T08:00:00Z","executeNow":false,"queryStartTime":null,"queryEndTime":null,"startTime":"2026-12-01T00:00:00Z","reportStatus":"Active","recurrenceInterval":96,"recurrenceCount":10,"callbackUrl":"https://contoso.example/insights/callback","callbackMethod":"POST","format":"csv"}],"totalCount":1,"message":"Report resumed successfully","statusCode":200,"nextLink":null,"dataRedacted":false}"#;
 const GIB: u64 = 1 << 30;
+const ROW: &str = "Contoso Ltd,ISVUsage,2026-11-01,1520.25,USD\n";
+const ROWS_PER_CHUNK: usize = 1489;
+
+fn chunk_len() -> u64 {
+    (ROW.len() * ROWS_PER_CHUNK) as u64
+}
+
+/// The size of the generated file: as many whole chunks as fit in 1 GiB.
+fn file_len() -> u64 {
+    GIB / chunk_len() * chunk_len()
+}
 const TOKEN: &str = "bench-token";
 
 /// The hand-written equivalent of `types::ReportEnvelope`: what a careful user would write without this crate.
@@ -89,12 +100,12 @@ fn json(body: &'static str) -> axum::response::Response {
 
 /// 1 GiB of CSV rows, generated as it is sent.
 fn gibibyte() -> axum::response::Response {
-    let chunk = Bytes::from("Contoso Ltd,ISVUsage,2026-11-01,1520.25,USD\n".repeat(1456)); // ~64 KiB
+    let chunk = Bytes::from(ROW.repeat(ROWS_PER_CHUNK)); // ~64 KiB
     let chunks = GIB / chunk.len() as u64;
     let stream = futures_util::stream::iter((0..chunks).map(move |_| Ok::<_, Infallible>(chunk.clone())));
     axum::response::Response::builder()
         .header("content-type", "text/csv")
-        .header("content-length", chunks * 1456 * 45)
+        .header("content-length", chunks * chunk_len())
         .body(Body::from_stream(stream))
         .unwrap()
 }
@@ -396,7 +407,7 @@ async fn download_comparison(base: &str) -> (f64, f64, f64) {
         let (growth, elapsed) = peak_rss_growth(async {
             let started = Instant::now();
             let done = client.download_execution_to_file(&execution, &target, |_| {}).await.unwrap();
-            assert_eq!(done.bytes, GIB / (1456 * 45) * 1456 * 45);
+            assert_eq!(done.bytes, file_len());
             started.elapsed().as_secs_f64()
         })
         .await;

@@ -101,7 +101,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create_query()
         .body_map(|q| {
             q.name(format!("quickstart-{suffix}"))
-                .description("partner-center-insights quickstart")
+                .description(Some("partner-center-insights quickstart".to_owned()))
                 .query(query_text(program))
         })
         .send()

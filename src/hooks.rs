@@ -211,9 +211,15 @@ impl WithoutUrlRef for reqwest::Error {
     }
 }
 
+/// A random (version 4) UUID. From a fast per-thread generator: request ids must be unique, not unpredictable,
+/// and the operating system's generator would cost a system call per id.
+pub(crate) fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid()
+}
+
 fn uuid_header() -> HeaderValue {
     let mut buffer = uuid::Uuid::encode_buffer();
-    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    let id = random_uuid().hyphenated().encode_lower(&mut buffer);
     HeaderValue::from_str(id).expect("a UUID is a valid header value")
 }
 

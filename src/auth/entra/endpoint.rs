@@ -88,7 +88,7 @@ impl TokenEndpoint {
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
         // Entra adopts a caller's `client-request-id` as the correlation id, so even a failure without a JSON body
         // has an id to quote.
-        let correlation_id = uuid::Uuid::new_v4().to_string();
+        let correlation_id = crate::hooks::random_uuid().to_string();
         // `expires_in` counts from when Entra issued the token, which is no earlier than this.
         let requested_at = SystemTime::now();
         let started = Instant::now();
