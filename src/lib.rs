@@ -16,6 +16,10 @@ mod error;
 mod hooks;
 mod model;
 
+#[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
+pub mod emulator;
+
 pub use auth::{AccessToken, AuthError, ExposeSecret, SecretString, StaticToken, TokenProvider};
 pub use config::{
     BaseUrl, ClientBuilder, ClientState, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_TRY_QUERY_TIMEOUT,
