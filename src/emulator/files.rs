@@ -171,7 +171,8 @@ fn storage_error(status: StatusCode, code: &str, message: &str, detail: Option<&
         "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{message}\nRequestId:{}\n\
          Time:{}</Message>{detail}</Error>",
         uuid::Uuid::new_v4(),
-        Utc::now().format("%Y-%m-%dT%H:%M:%S%.7fZ"),
+        // Storage writes seven fractional digits; chrono offers six, so pad one.
+        Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f0Z"),
     );
     let mut response = (status, body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));

@@ -1,10 +1,17 @@
 // The HTTP/1.1 accept loop. Hand-rolled around hyper instead of `axum::serve` for one reason: the drop-connection
 // fault must close a socket without answering, so each request carries a handle that can kill its connection.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -55,7 +62,7 @@ async fn connection(stream: TcpStream, router: Router, mut shutdown: watch::Rece
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(killer.clone());
         let mut router = router.clone();
-        async move { router.call(request).await }
+        CatchPanic(Box::pin(async move { router.call(request).await }))
     });
     let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
     // Whichever comes first; dropping the connection future closes the socket mid-exchange.
@@ -63,5 +70,27 @@ async fn connection(stream: TcpStream, router: Router, mut shutdown: watch::Rece
         _ = connection => {}
         Ok(()) = killed => {}
         _ = shutdown.changed() => {}
+    }
+}
+
+type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// Turns a panic while handling a request into a 500, so an emulator bug reads as an error response rather than
+/// as a dropped connection (which tests might mistake for the drop-connection fault).
+struct CatchPanic(ResponseFuture);
+
+impl Future for CatchPanic {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(_) => {
+                tracing::error!("the emulator panicked while handling a request");
+                Poll::Ready(
+                    Ok((StatusCode::INTERNAL_SERVER_ERROR, "insights emulator: internal error").into_response()),
+                )
+            }
+        }
     }
 }
