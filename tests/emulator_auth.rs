@@ -235,7 +235,9 @@ async fn entra_errors() {
         assert!(body[field].as_str().is_some_and(|v| !v.is_empty()), "{field}");
     }
 
-    let cases: [(&[(&str, &str)], u16, &str, u32); 6] = [
+    // (form, expected status, OAuth error, AADSTS code)
+    type Case<'a> = (&'a [(&'a str, &'a str)], u16, &'a str, u32);
+    let cases: [Case<'_>; 6] = [
         (&[("client_id", DEV_CLIENT_ID), ("client_secret", DEV_CLIENT_SECRET)], 400, "invalid_request", 900144),
         (
             &[
