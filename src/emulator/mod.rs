@@ -9,12 +9,13 @@
 //! (Pending → Running → Completed) on its own clock, serves the generated CSV/TSV files behind
 //! `reportAccessSecureLink`, calls callback URLs, issues Entra-style tokens, and can inject faults.
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use partner_center_insights::emulator::{DEV_TOKEN, Emulator};
-//! use partner_center_insights::{Client, Program, types};
+//! use partner_center_insights::{Client, Program};
 //!
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let emulator = Emulator::start().await?;
 //! let client = Client::builder(emulator.base_url(Program::Marketplace)).bearer_token(DEV_TOKEN).build()?;
 //!
