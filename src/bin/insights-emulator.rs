@@ -1,5 +1,5 @@
 // The `insights-emulator` command: runs the emulator on a fixed port with the real-time clock until Ctrl-C,
-// printing where everything is. Argument parsing is by hand: five flags do not justify a parser dependency.
+// printing where everything is. Arguments are parsed by hand: a few flags do not justify a parser dependency.
 
 //! Runs the Partner Center Insights emulator.
 //!

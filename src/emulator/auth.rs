@@ -101,9 +101,11 @@ impl AuthState {
         audience: &str,
         username: Option<&str>,
     ) -> (String, Option<String>) {
-        let expires = now + Duration::seconds(TOKEN_LIFETIME_SECS);
+        let expires = super::clock::later(now, Duration::seconds(TOKEN_LIFETIME_SECS));
         let access = jwt_shaped(now, expires, tenant, client_id, audience, username);
         let mut tokens = self.tokens();
+        // Expired tokens can never be accepted again; forgetting them keeps a long-running emulator small.
+        tokens.access.retain(|_, issued| issued.expires > now);
         tokens.access.insert(access.clone(), Issued { expires, caller: Caller { upn: username.map(str::to_owned) } });
         let refresh = username.map(|username| {
             let refresh = format!("0.emulator-refresh.{}", uuid::Uuid::new_v4().simple());

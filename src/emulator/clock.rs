@@ -82,7 +82,7 @@ impl ExecutionTiming {
 
     /// Both stages together: how long after its slot an execution completes.
     pub fn total(self) -> Duration {
-        self.queued + self.running
+        self.queued.saturating_add(self.running)
     }
 }
 
@@ -111,7 +111,7 @@ impl EmulatorClock {
             // Whole seconds, like every time the service writes.
             Mode::RealTime => Utc::now().trunc_subsecs(0),
         };
-        base + ahead
+        later(base, ahead)
     }
 
     pub(crate) fn advance(&self, by: Duration) {
@@ -131,6 +131,17 @@ pub(crate) fn chrono_duration(duration: Duration) -> chrono::Duration {
     chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
 }
 
+/// `time + by`, saturating at the end of representable time. Plain `+` panics on overflow, which only absurd
+/// settings or clock moves could reach, but a request must never be able to crash the emulator.
+pub(crate) fn later(time: DateTime<Utc>, by: chrono::Duration) -> DateTime<Utc> {
+    time.checked_add_signed(by).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `time - by`, saturating at the start of representable time.
+pub(crate) fn earlier(time: DateTime<Utc>, by: chrono::Duration) -> DateTime<Utc> {
+    time.checked_sub_signed(by).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +153,15 @@ mod tests {
         assert_eq!(clock.now(), start.as_datetime());
         clock.advance(Duration::from_secs(90));
         assert_eq!(clock.now().to_rfc3339(), "2026-01-01T00:01:30+00:00");
+    }
+
+    #[test]
+    fn absurd_moves_saturate_instead_of_panicking() {
+        let clock = EmulatorClock::new(Clock::manual());
+        clock.advance(Duration::MAX);
+        clock.advance(Duration::from_secs(u64::MAX / 2));
+        assert_eq!(clock.now(), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(later(clock.now(), chrono::Duration::days(1)), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(ExecutionTiming::new(Duration::MAX, Duration::MAX).total(), Duration::MAX);
     }
 }

@@ -1,6 +1,5 @@
-// The files behind `reportAccessSecureLink`: a blob-storage-like endpoint that checks the link's signature and
-// expiry (never a bearer token), and streams the CSV/TSV in chunks, gzip-compressed on request, so huge files cost
-// no memory.
+// The files behind `reportAccessSecureLink`: a storage-like endpoint checking the link's signature and expiry
+// (never a bearer token), streaming CSV/TSV in chunks, gzipped on request, so huge files cost no memory.
 
 use std::io::Write;
 use std::pin::Pin;
@@ -19,6 +18,7 @@ use http_body::Frame;
 use crate::ReportFormat;
 
 use super::catalog::Dataset;
+use super::clock;
 use super::context::Shared;
 use super::rows;
 use super::validation::Params;
@@ -115,7 +115,7 @@ fn respond(shared: &Shared, execution_id: &str, query: Option<&str>, gzip: bool)
     }
     // Not generated yet: the storage has no such blob.
     let generated = spec.generated.ok_or(Refusal::NotFound)?;
-    if shared.now() >= generated + shared.settings.link_ttl {
+    if shared.now() >= clock::later(generated, shared.settings.link_ttl) {
         return Err(Refusal::AuthenticationFailed("Signed expiry time has passed."));
     }
 

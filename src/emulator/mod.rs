@@ -68,6 +68,21 @@
 //! - **Messages** the docs do not give (success messages other than the documented four, deleting a system query,
 //!   unknown paths) are the emulator's own, in the service's style.
 //! - **Marketplace system queries** have emulator-made ids (`ec000000-…`); the reference documents none.
+//!
+//! Authentication: every API call needs `Authorization: Bearer <token>`, else a 401 envelope with message
+//! `Unauthorized`. Accepted by default: [`DEV_TOKEN`] and any token the built-in token endpoint issued (valid
+//! 3599 seconds of emulator time); see [`EmulatorBuilder::accept_tokens`]. The token endpoint knows the app
+//! [`DEV_CLIENT_ID`]/[`DEV_CLIENT_SECRET`] and the user [`DEV_USERNAME`]/[`DEV_PASSWORD`], for any tenant.
+//! Download links need no token, only their `sig`; [`Emulator::downloads`] records whether one was sent anyway.
+//!
+//! Admin endpoints, unauthenticated, for tools outside Rust (the `insights-emulator` binary prints them):
+//!
+//! - `POST /_emulator/faults` with `{"kind": "status", "status": 429, "retryAfterSeconds": 3, "count": 2,
+//!   "scope": "api"}`; other kinds are `delay` (`delayMs`), `dropConnection` and `malformedBody`; scopes are
+//!   `api` (default), `download`, `token`, `any`. `GET` shows how many responses are still affected, `DELETE`
+//!   clears the queue. The same from Rust: [`Emulator::faults`].
+//! - `POST /_emulator/clock/advance` with `{"seconds": 600}`, like [`Emulator::advance`]; `GET /_emulator/clock`
+//!   shows the emulator's time.
 
 mod auth;
 mod callbacks;
@@ -420,7 +435,13 @@ async fn tick(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = interval.tick() => shared.catch_up_and_call_back().await,
+            _ = interval.tick() => {
+                // Spawned, so a slow callback receiver cannot hold up the clock.
+                for (program, completion) in shared.catch_up() {
+                    let shared = Arc::clone(&shared);
+                    tokio::spawn(async move { shared.callbacks.deliver(program, completion).await });
+                }
+            }
             _ = shutdown.changed() => break,
         }
     }

@@ -8,6 +8,7 @@ use crate::{ExecutionStatus, Program, ReportStatus};
 
 use super::auth::{Caller, DEV_USERNAME, MARKETPLACE_USER};
 use super::catalog;
+use super::clock::earlier;
 use super::context::Shared;
 use super::envelope::{ApiError, Reply};
 use super::messages;
@@ -186,7 +187,7 @@ pub(crate) fn create_report(call: &Call<'_>, state: &mut ProgramState, body: &Bo
             (false, schedule.start, Some(schedule.interval_hours), schedule.count, None, None)
         }
         NewReportKind::ExecuteNow { query_start, query_end } => {
-            let window_start = call.now - Duration::minutes(EXECUTE_NOW_WINDOW_MINUTES);
+            let window_start = earlier(call.now, Duration::minutes(EXECUTE_NOW_WINDOW_MINUTES));
             state.execute_now_log.retain(|at| *at > window_start);
             if state.execute_now_log.len() >= MAX_EXECUTE_NOW {
                 return Err(ApiError::bad_request(messages::EXECUTE_NOW_QUOTA));
@@ -347,7 +348,7 @@ pub(crate) fn get_executions(
     if reports.is_empty() {
         return Err(not_found());
     }
-    let horizon = call.now - Duration::days(RETENTION_DAYS);
+    let horizon = earlier(call.now, Duration::days(RETENTION_DAYS));
     let mut items: Vec<Map<String, Value>> = Vec::new();
     for report in reports {
         let mut executions: Vec<_> = report

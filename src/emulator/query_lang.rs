@@ -1,6 +1,5 @@
-// Just enough of the report query language to behave like the service: `SELECT [DISTINCT] cols FROM Dataset …
-// [LIMIT n] [TIMESPAN x]`, checking the dataset, the selected columns, LIMIT and TIMESPAN. WHERE/ORDER BY are
-// accepted as written and not evaluated: generated data has no meaning to filter on.
+// Just enough of the report query language: `SELECT [DISTINCT] cols FROM Dataset … [LIMIT n] [TIMESPAN x]`, checking
+// dataset, columns, LIMIT and TIMESPAN; WHERE/ORDER BY are accepted unevaluated (generated data has no meaning).
 
 use crate::Program;
 

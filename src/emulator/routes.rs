@@ -1,6 +1,5 @@
-// HTTP plumbing: which URL is which operation (paths matched ignoring case, as ASP.NET does), and the order every
-// API request goes through: fault injection, bearer check, clock catch-up, operation, envelope. Plus the token
-// endpoints, download links and the `/_emulator` admin endpoints.
+// HTTP plumbing: which URL is which operation (ignoring case, as ASP.NET does), the order every API request goes
+// through (fault, bearer check, clock catch-up, operation, envelope), token endpoints, downloads and admin routes.
 
 use std::sync::Arc;
 
@@ -15,7 +14,7 @@ use serde_json::{Value, json};
 use crate::Program;
 
 use super::context::Shared;
-use super::envelope::{ApiError, Casing, Renderer, json_response};
+use super::envelope::{ApiError, Renderer, json_response};
 use super::faults::{Fault, FaultScope, canned_response};
 use super::messages;
 use super::operations::{self as ops, Call};
@@ -142,7 +141,7 @@ fn operation(method: &Method, rest: &str) -> Result<Operation, ApiError> {
 /// Every API request (and anything else unknown) lands here.
 async fn api(State(shared): SharedState, request: Request) -> Response {
     let Some((program, rest)) = paths::split_program(request.uri().path()) else {
-        let renderer = Renderer { program: Program::Partner, casing: Casing::Camel };
+        let renderer = Renderer { program: Program::Partner, casing: shared.settings.casing };
         return renderer.error(&ApiError::not_found(messages::RESOURCE_NOT_FOUND));
     };
     let rest = rest.to_owned();

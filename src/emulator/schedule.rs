@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::{ExecutionStatus, ReportStatus};
 
-use super::clock::{ExecutionTiming, chrono_duration};
+use super::clock::{ExecutionTiming, chrono_duration, earlier, later};
 use super::state::{ExecutionRecord, ReportRecord};
 use super::validation::Callback;
 
@@ -38,14 +38,14 @@ impl ReportRecord {
     }
 
     fn execution(&self, slot: DateTime<Utc>, created: DateTime<Utc>, timing: ExecutionTiming) -> ExecutionRecord {
-        let running_at = slot + chrono_duration(timing.queued);
+        let running_at = later(slot, chrono_duration(timing.queued));
         let held = self.status == ReportStatus::Paused;
         ExecutionRecord {
             id: uuid::Uuid::new_v4().to_string(),
             slot,
             created,
             running_at,
-            completed_at: running_at + chrono_duration(timing.running),
+            completed_at: later(running_at, chrono_duration(timing.running)),
             status: if held { ExecutionStatus::Paused } else { ExecutionStatus::Pending },
             generated: None,
             format: self.format.clone(),
@@ -120,7 +120,7 @@ impl ReportRecord {
                 self.status = ReportStatus::Inactive;
             }
         }
-        let horizon = now - Duration::days(RETENTION_DAYS);
+        let horizon = earlier(now, Duration::days(RETENTION_DAYS));
         self.executions.retain(|e| e.generated.is_none_or(|at| at >= horizon));
         let callback = self
             .callback_url
@@ -159,8 +159,8 @@ impl ReportRecord {
                     Some(hours) => first_slot_at_or_after(start, hours, now),
                     None => now,
                 };
-                execution.running_at = execution.slot + chrono_duration(timing.queued);
-                execution.completed_at = execution.running_at + chrono_duration(timing.running);
+                execution.running_at = later(execution.slot, chrono_duration(timing.queued));
+                execution.completed_at = later(execution.running_at, chrono_duration(timing.running));
                 next_slot = interval.and_then(|hours| execution.slot.checked_add_signed(Duration::hours(hours)));
             }
             execution.status = ExecutionStatus::Pending;

@@ -1,6 +1,5 @@
-// Starting data: queries and reports to create at start-up, per program, from Rust or a JSON file
-// (`insights-emulator --seed-data`). Seeds go through the same validation as API calls, so a bad seed fails
-// start-up with the documented message instead of producing a state the service could never be in.
+// Starting data: queries and reports created at start-up, from Rust or a JSON file (`--seed-data`), through the
+// API's own validation, so a bad seed fails with the documented message instead of making an impossible state.
 
 use std::path::Path;
 
@@ -261,7 +260,8 @@ fn relative_time(text: &str, started: DateTime<Utc>) -> Result<String, String> {
         _ => None,
     }
     .ok_or_else(|| format!("startTime `{text}`: expected +<n>m, +<n>h or +<n>d"))?;
-    Ok((started + offset).format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    let at = started.checked_add_signed(offset).ok_or_else(|| format!("startTime `{text}` is too far ahead"))?;
+    Ok(at.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
 /// Creates everything in `seed`, through the API's own operations.
@@ -329,6 +329,7 @@ mod tests {
         assert!(relative_time("+2w", started).is_err());
         assert!(relative_time("+h", started).is_err());
         assert!(relative_time("+é", started).is_err());
+        assert!(relative_time("+999999999d", started).is_err());
     }
 
     #[test]

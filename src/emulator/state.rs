@@ -223,7 +223,7 @@ impl ReportRecord {
         }
         let link = generated.map(|_| execution.link(files_base));
         item.insert("reportAccessSecureLink".into(), opt_str(link.as_deref()));
-        item.insert("reportExpiryTime".into(), wire_opt_time(generated.map(|at| at + link_ttl)));
+        item.insert("reportExpiryTime".into(), wire_opt_time(generated.map(|at| super::clock::later(at, link_ttl))));
         item.insert("reportGeneratedTime".into(), wire_opt_time(generated));
         item
     }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::{CallbackMethod, Program, ReportFormat};
 
+use super::clock::later;
 use super::envelope::ApiError;
 use super::messages;
 
@@ -112,11 +113,17 @@ pub(crate) fn split_list(text: &str) -> Vec<String> {
 }
 
 /// Parses a service timestamp: `yyyy-MM-ddTHH:mm:ssZ`, or with a space instead of `T` as Microsoft's own C#
-/// sample sends (the service evidently accepts it). Anything else is a format error.
+/// sample sends (the service evidently accepts it). Anything else is a format error, including years that are not
+/// four digits (chrono would read `+200000`, far enough out to overflow schedule arithmetic).
 pub(crate) fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    let bytes = text.as_bytes();
+    if bytes.len() < 5 || !bytes[..4].iter().all(u8::is_ascii_digit) || bytes[4] != b'-' {
+        return None;
+    }
     ["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%SZ"]
         .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(text.trim(), format).ok())
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
         .map(|naive| naive.and_utc())
 }
 
@@ -259,7 +266,7 @@ fn schedule_parts(body: &Body, rules: &Rules) -> Result<ScheduleParts, ApiError>
     let start = rules
         .time(body, "StartTime", TimeField::Start)?
         .ok_or_else(|| ApiError::bad_request(messages::NULL_OR_MISSING))?;
-    if start < rules.now + rules.min_start_lead {
+    if start < later(rules.now, rules.min_start_lead) {
         return Err(ApiError::bad_request(messages::START_TIME_TOO_EARLY));
     }
     let interval = match body.integer("RecurrenceInterval") {
@@ -414,5 +421,7 @@ mod tests {
         assert!(parse_timestamp("2026-12-01 00:00:00Z").is_some());
         assert!(parse_timestamp("2026-12-01T00:00:00").is_none());
         assert!(parse_timestamp("2026-12-01T00:00:00+01:00").is_none());
+        assert!(parse_timestamp("+262143-12-01T00:00:00Z").is_none());
+        assert!(parse_timestamp("20260-12-01T00:00:00Z").is_none());
     }
 }
