@@ -65,6 +65,7 @@ async fn status_503() {
     assert_eq!(error.kind(), ErrorKind::Service);
     assert_eq!(error.status().map(|s| s.as_u16()), Some(503));
     assert_eq!(error.message(), Some("Service unavailable"));
+    assert!(error.request_id().is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()), "{error}");
     datasets(&client).await.unwrap();
 }
 
@@ -109,10 +110,17 @@ async fn faults_through_the_admin_endpoint() {
     let client = client(&emulator, Program::Partner);
     let post = |body| admin(&emulator, reqwest::Method::POST, "/_emulator/faults", Some(body));
 
-    let (status, text) = post(json!({"kind": "status", "status": 429, "retryAfterSeconds": 7})).await;
+    let (status, text) = post(json!({"kind": "status", "status": 429, "retryAfterSeconds": 7, "count": 2})).await;
     assert_eq!(status, 200, "{text}");
     let error = datasets(&client).await.unwrap_err();
     assert_eq!(error.status().map(|s| s.as_u16()), Some(429));
+    let response = reqwest::Client::new()
+        .get(format!("{}/ScheduledReport", emulator.base_url(Program::Partner)))
+        .bearer_auth(DEV_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((response.status().as_u16(), &response.headers()["retry-after"]), (429, &"7".parse().unwrap()));
 
     post(json!({"kind": "status", "status": 503, "count": 2})).await;
     assert_eq!(admin(&emulator, reqwest::Method::GET, "/_emulator/faults", None).await.1, r#"{"pending":2}"#);

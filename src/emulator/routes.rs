@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -138,8 +138,30 @@ fn operation(method: &Method, rest: &str) -> Result<Operation, ApiError> {
     }
 }
 
-/// Every API request (and anything else unknown) lands here.
-async fn api(State(shared): SharedState, request: Request) -> Response {
+/// Every API request (and anything else unknown) lands here. Answers carry `MS-RequestId` and `MS-CorrelationId`,
+/// echoing the client's when it sent them, as Partner Center does, so clients can show them in errors.
+async fn api(state: SharedState, request: Request) -> Response {
+    let ids: Vec<_> = [MS_REQUEST_ID, MS_CORRELATION_ID]
+        .into_iter()
+        .map(|name| {
+            let value = request.headers().get(&name).cloned();
+            let value = value.or_else(|| HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).ok());
+            (name, value)
+        })
+        .collect();
+    let mut response = api_response(state, request).await;
+    for (name, value) in ids {
+        if let Some(value) = value {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+const MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
+const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
+
+async fn api_response(State(shared): SharedState, request: Request) -> Response {
     let Some((program, rest)) = paths::split_program(request.uri().path()) else {
         let renderer = Renderer { program: Program::Partner, casing: shared.settings.casing };
         return renderer.error(&ApiError::not_found(messages::RESOURCE_NOT_FOUND));
