@@ -27,6 +27,9 @@ use super::{files, paths};
 /// Largest request body read; the API's bodies are a few hundred bytes.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+const MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
+const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
+
 type SharedState = State<Arc<Shared>>;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -158,9 +161,7 @@ async fn api(state: SharedState, request: Request) -> Response {
     response
 }
 
-const MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
-const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
-
+/// The pipeline: fault injection, bearer check, routing, body, clock catch-up, operation, envelope.
 async fn api_response(State(shared): SharedState, request: Request) -> Response {
     let Some((program, rest)) = paths::split_program(request.uri().path()) else {
         let renderer = Renderer { program: Program::Partner, casing: shared.settings.casing };
