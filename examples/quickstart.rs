@@ -172,12 +172,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::remove_file(&path)?;
     println!("cleaned up       1 query, 2 reports\n");
 
-    let rule = "-".repeat(88);
-    println!("{rule}");
-    println!("{:<38} {:>12} {:>12} {:>12} {:>10}", "report", "before", "after resume", "execution", "rows");
-    println!("{rule}");
+    let rule = "-".repeat(100);
     let execution_status = execution.execution_status.as_ref().map_or("?".to_owned(), ToString::to_string);
-    println!("{report_id:<38} {before:>12} {after:>12} {execution_status:>12} {rows:>10}");
+    println!("{rule}");
+    println!(
+        "{:<38} {:<10} {:>14} {:>13} {:>12} {:>9}",
+        "report", "kind", "before resume", "after resume", "execution", "rows"
+    );
+    println!("{rule}");
+    println!("{report_id:<38} {:<10} {before:>14} {after:>13} {:>12} {:>9}", "scheduled", "-", "-");
+    println!("{once_id:<38} {:<10} {:>14} {:>13} {execution_status:>12} {rows:>9}", "run once", "-", "-");
     println!("{rule}");
     println!("done in {:.1} s", started.elapsed().as_secs_f64());
 

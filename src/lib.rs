@@ -25,6 +25,10 @@ mod spec_tables {
     include!(concat!(env!("OUT_DIR"), "/spec_tables.rs"));
 }
 
+#[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
+pub mod emulator;
+
 pub use auth::entra::{ClientCredentials, PasswordCredential, RefreshTokenCredential};
 pub use auth::{AccessToken, AuthError, ExposeSecret, SecretString, StaticToken, TokenProvider, entra};
 pub use config::{

@@ -1,0 +1,34 @@
+// Workflow: list every report, across pages. The service pages with `nextLink`; `Client::pages` follows it (on the
+// API's own host only, with the same token, retries and casing handling as every call).
+//
+//     cargo run --example all_pages
+
+use partner_center_insights::emulator::{DEV_TOKEN, Emulator};
+use partner_center_insights::{Client, Program, ReportStatus};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let emulator = Emulator::start().await?;
+    let client = Client::builder(emulator.base_url(Program::Partner)).bearer_token(DEV_TOKEN).build()?;
+
+    // A few reports to list: one per system query.
+    let queries = client.get_queries().include_only_system_queries(true).send().await?;
+    for query in queries.value.iter().take(5) {
+        let name = format!("all-pages-{}", query.name.as_deref().unwrap_or("query"));
+        client
+            .create_report()
+            .body_map(|r| r.report_name(name).query_id(query.query_id.as_str()).execute_now(true))
+            .send()
+            .await?;
+    }
+
+    let first = client.get_reports().send().await?.into_inner();
+    let mut pages = client.pages(first);
+    while let Some(report) = pages.next_item().await {
+        let report = report?;
+        let status = report.report_status.as_ref().map_or("?", ReportStatus::as_str);
+        println!("{}  {:<8} {}", report.report_id, status, report.report_name.unwrap_or_default());
+    }
+    emulator.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,222 @@
+// Who may call the API: the bearer tokens the emulator accepts (fixed ones such as the dev token, and those its
+// token endpoint issued, until they expire on the emulator clock), and the apps and users the token endpoint knows.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use axum::http::{HeaderMap, header};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+/// The fixed token the emulator accepts by default: `Authorization: Bearer insights-emulator-dev-token`.
+pub const DEV_TOKEN: &str = "insights-emulator-dev-token";
+/// The app the token endpoint knows by default (client id).
+pub const DEV_CLIENT_ID: &str = "00000000-0000-4000-8000-00000000c11e";
+/// The secret of [`DEV_CLIENT_ID`].
+pub const DEV_CLIENT_SECRET: &str = "insights-emulator-client-secret";
+/// The user the token endpoint knows by default (for the password grant).
+pub const DEV_USERNAME: &str = "erv.user@contoso.onmicrosoft.com";
+/// The password of [`DEV_USERNAME`].
+pub const DEV_PASSWORD: &str = "insights-emulator-password";
+/// A tenant id to use in token URLs; the emulator accepts any tenant.
+pub const DEV_TENANT_ID: &str = "00000000-0000-4000-8000-0000000000aa";
+
+/// The `user` the marketplace shows on created items (its examples show a numeric account id).
+pub(crate) const MARKETPLACE_USER: &str = "142344300";
+
+/// Access tokens live 3599 seconds, as Entra's `expires_in` says.
+pub(crate) const TOKEN_LIFETIME_SECS: i64 = 3599;
+
+/// Which bearer tokens are accepted (besides those the emulator issued).
+#[derive(Clone, Debug)]
+pub(crate) enum Accepted {
+    /// These fixed tokens.
+    Tokens(HashSet<String>),
+    /// Any non-empty token at all.
+    Any,
+}
+
+/// Who a request is from, as far as the created items' `user` field is concerned.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Caller {
+    /// The user principal name, for tokens issued to a user.
+    pub(crate) upn: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Issued {
+    expires: DateTime<Utc>,
+    caller: Caller,
+}
+
+/// What a refresh token may be exchanged for.
+#[derive(Clone, Debug)]
+pub(crate) struct RefreshGrant {
+    pub(crate) client_id: String,
+    pub(crate) username: String,
+}
+
+/// Apps and users the token endpoint accepts, and the tokens it handed out.
+#[derive(Debug)]
+pub(crate) struct AuthState {
+    accepted: Accepted,
+    pub(crate) clients: HashMap<String, String>,
+    pub(crate) users: HashMap<String, String>,
+    tokens: Mutex<Tokens>,
+}
+
+#[derive(Debug, Default)]
+struct Tokens {
+    access: HashMap<String, Issued>,
+    refresh: HashMap<String, RefreshGrant>,
+}
+
+impl AuthState {
+    pub(crate) fn new(accepted: Accepted, clients: HashMap<String, String>, users: HashMap<String, String>) -> Self {
+        Self { accepted, clients, users, tokens: Mutex::default() }
+    }
+
+    fn tokens(&self) -> std::sync::MutexGuard<'_, Tokens> {
+        self.tokens.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The caller behind the request's bearer token, or `None` when it must get a 401.
+    pub(crate) fn authenticate(&self, headers: &HeaderMap, now: DateTime<Utc>) -> Option<Caller> {
+        let token = bearer_token(headers)?;
+        if let Some(issued) = self.tokens().access.get(token) {
+            return (now < issued.expires).then(|| issued.caller.clone());
+        }
+        match &self.accepted {
+            Accepted::Any => Some(Caller::default()),
+            Accepted::Tokens(tokens) => tokens.contains(token).then(Caller::default),
+        }
+    }
+
+    /// Issues an access token (and, for a user, a refresh token); returns both.
+    pub(crate) fn issue(
+        &self,
+        now: DateTime<Utc>,
+        tenant: &str,
+        client_id: &str,
+        audience: &str,
+        username: Option<&str>,
+    ) -> (String, Option<String>) {
+        let expires = super::clock::later(now, Duration::seconds(TOKEN_LIFETIME_SECS));
+        let access = jwt_shaped(now, expires, tenant, client_id, audience, username);
+        let mut tokens = self.tokens();
+        // Expired tokens can never be accepted again; forgetting them keeps a long-running emulator small.
+        tokens.access.retain(|_, issued| issued.expires > now);
+        tokens.access.insert(access.clone(), Issued { expires, caller: Caller { upn: username.map(str::to_owned) } });
+        let refresh = username.map(|username| {
+            let refresh = format!("0.emulator-refresh.{}", uuid::Uuid::new_v4().simple());
+            tokens.refresh.insert(
+                refresh.clone(),
+                RefreshGrant { client_id: client_id.to_owned(), username: username.to_owned() },
+            );
+            refresh
+        });
+        (access, refresh)
+    }
+
+    /// Consumes a refresh token: each one works once, the response carries its replacement (rotation).
+    pub(crate) fn redeem_refresh_token(&self, refresh_token: &str) -> Option<RefreshGrant> {
+        self.tokens().refresh.remove(refresh_token)
+    }
+
+    /// Mints an access token for tests that skip the token endpoint.
+    pub(crate) fn mint(&self, now: DateTime<Utc>) -> String {
+        self.issue(now, super::auth::DEV_TENANT_ID, DEV_CLIENT_ID, "https://api.partnercenter.microsoft.com", None).0
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme matched ignoring case).
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// An unsigned token shaped like Entra's JWTs (header.claims.signature, base64url), so clients that peek at
+/// `exp` or `upn` find them; the emulator itself only looks tokens up by value.
+fn jwt_shaped(
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+    tenant: &str,
+    client_id: &str,
+    audience: &str,
+    username: Option<&str>,
+) -> String {
+    let header = json!({"typ": "JWT", "alg": "none", "kid": "insights-emulator"});
+    let mut claims = json!({
+        "aud": audience,
+        "iss": format!("https://sts.windows.net/{tenant}/"),
+        "iat": now.timestamp(),
+        "nbf": now.timestamp(),
+        "exp": expires.timestamp(),
+        "appid": client_id,
+        "tid": tenant,
+        "ver": "1.0",
+        "jti": uuid::Uuid::new_v4().to_string(),
+    });
+    if let (Some(upn), Some(map)) = (username, claims.as_object_mut()) {
+        map.insert("upn".into(), upn.into());
+        map.insert("scp".into(), "user_impersonation".into());
+    }
+    format!(
+        "{}.{}.{}",
+        base64url(header.to_string().as_bytes()),
+        base64url(claims.to_string().as_bytes()),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Unpadded base64url; a few lines here rather than a dependency for one call site.
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_matches_the_rfc_vectors() {
+        for (input, expected) in
+            [("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("\u{ff}\u{fe}", "w7_Dvg")]
+        {
+            assert_eq!(base64url(input.as_bytes()), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer_token(&headers), None);
+        headers.insert(header::AUTHORIZATION, "bearer  abc ".parse().unwrap());
+        assert_eq!(bearer_token(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(bearer_token(&headers), None);
+        headers.insert(header::AUTHORIZATION, "Bearer ".parse().unwrap());
+        assert_eq!(bearer_token(&headers), None);
+    }
+
+    #[test]
+    fn issued_tokens_expire_on_the_emulator_clock() {
+        let auth = AuthState::new(Accepted::Tokens(HashSet::new()), HashMap::new(), HashMap::new());
+        let now = Utc::now();
+        let token = auth.mint(now);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        assert!(auth.authenticate(&headers, now).is_some());
+        assert!(auth.authenticate(&headers, now + Duration::seconds(TOKEN_LIFETIME_SECS)).is_none());
+    }
+}

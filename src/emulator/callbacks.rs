@@ -1,0 +1,107 @@
+// Calling a report's callback URL when one of its executions completes, as documented: POST `<url>/<reportId>`
+// or GET `<url>?reportId=<reportId>`, no body, no auth; and remembering each attempt for tests to inspect.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::{CallbackMethod, Program};
+
+use super::schedule::Completion;
+
+/// How long one callback may take before it counts as failed.
+const CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One callback the emulator made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallbackRecord {
+    /// The program of the report.
+    pub program: Program,
+    /// The report whose execution completed.
+    pub report_id: String,
+    /// The execution that completed.
+    pub execution_id: String,
+    /// `GET` or `POST`.
+    pub method: CallbackMethod,
+    /// The URL called.
+    pub url: String,
+    /// The receiver's status code, or why there was none.
+    pub outcome: Result<u16, String>,
+}
+
+/// Sends callbacks and keeps their records.
+#[derive(Debug)]
+pub(crate) struct Callbacks {
+    client: Option<reqwest::Client>,
+    log: Mutex<Vec<CallbackRecord>>,
+}
+
+impl Callbacks {
+    pub(crate) fn new() -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(CALLBACK_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .ok();
+        Self { client, log: Mutex::new(Vec::new()) }
+    }
+
+    pub(crate) fn records(&self) -> Vec<CallbackRecord> {
+        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Makes the callback of `completion`, if its report has one, and records it.
+    pub(crate) async fn deliver(&self, program: Program, completion: Completion) {
+        let Some(callback) = completion.callback else { return };
+        let Some(url) = callback_url(&callback.url, &callback.method, &completion.report_id) else { return };
+        let outcome = match &self.client {
+            None => Err("no HTTP client could be built".to_owned()),
+            Some(client) => {
+                let request = match callback.method {
+                    CallbackMethod::Get => client.get(url.clone()),
+                    _ => client.post(url.clone()).header(reqwest::header::CONTENT_LENGTH, "0"),
+                };
+                request.send().await.map(|r| r.status().as_u16()).map_err(|e| e.without_url().to_string())
+            }
+        };
+        if let Err(error) = &outcome {
+            tracing::warn!(report_id = %completion.report_id, %error, "report callback failed");
+        }
+        let record = CallbackRecord {
+            program,
+            report_id: completion.report_id,
+            execution_id: completion.execution_id,
+            method: callback.method,
+            url: url.to_string(),
+            outcome,
+        };
+        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(record);
+    }
+}
+
+/// POST → `<url>/<reportId>`; GET → `<url>?reportId=<reportId>` (added to any query the URL already has).
+fn callback_url(base: &str, method: &CallbackMethod, report_id: &str) -> Option<url::Url> {
+    let mut url = url::Url::parse(base).ok()?;
+    match method {
+        CallbackMethod::Get => {
+            url.query_pairs_mut().append_pair("reportId", report_id);
+        }
+        _ => {
+            url.path_segments_mut().ok()?.pop_if_empty().push(report_id);
+        }
+    }
+    Some(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_callback_shapes() {
+        let post = callback_url("http://127.0.0.1:9/hook/", &CallbackMethod::Post, "r1").unwrap();
+        assert_eq!(post.as_str(), "http://127.0.0.1:9/hook/r1");
+        let get = callback_url("http://127.0.0.1:9/hook?x=1", &CallbackMethod::Get, "r1").unwrap();
+        assert_eq!(get.as_str(), "http://127.0.0.1:9/hook?x=1&reportId=r1");
+    }
+}

@@ -1,0 +1,105 @@
+// What every part of a running emulator shares: settings, clock, state, credentials, fault queue and logs; and
+// moving time forward, which turns due executions over and fires their callbacks.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+
+use crate::Program;
+
+use super::auth::AuthState;
+use super::callbacks::Callbacks;
+use super::clock::{EmulatorClock, ExecutionTiming};
+use super::envelope::{Casing, Renderer};
+use super::faults::Faults;
+use super::files::DownloadRecord;
+use super::schedule::Completion;
+use super::state::World;
+
+/// Settings fixed at start.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) casing: Casing,
+    pub(crate) timing: ExecutionTiming,
+    pub(crate) min_start_lead: chrono::Duration,
+    pub(crate) link_ttl: chrono::Duration,
+}
+
+/// The running emulator's shared core.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) settings: Settings,
+    pub(crate) clock: EmulatorClock,
+    world: Mutex<World>,
+    pub(crate) auth: AuthState,
+    pub(crate) faults: Faults,
+    pub(crate) callbacks: Callbacks,
+    pub(crate) downloads: Mutex<Vec<DownloadRecord>>,
+    pub(crate) file_rows: AtomicU64,
+    /// `http://127.0.0.1:PORT`, for the links the emulator hands out.
+    pub(crate) origin: String,
+    /// When the emulator started (the system queries' creation time).
+    pub(crate) started: DateTime<Utc>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        settings: Settings,
+        clock: EmulatorClock,
+        auth: AuthState,
+        file_rows: u64,
+        origin: String,
+    ) -> Self {
+        let started = clock.now();
+        Self {
+            settings,
+            clock,
+            world: Mutex::new(World::new()),
+            auth,
+            faults: Faults::default(),
+            callbacks: Callbacks::new(),
+            downloads: Mutex::new(Vec::new()),
+            file_rows: AtomicU64::new(file_rows),
+            origin,
+            started,
+        }
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The state. A handler that panicked mid-update cannot leave it torn in a way later requests would trip
+    /// over (every update is a few field writes), so a poisoned lock is simply taken over.
+    pub(crate) fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn renderer(&self, program: Program) -> Renderer {
+        Renderer { program, casing: self.settings.casing }
+    }
+
+    /// Applies every execution transition due by now; returns the completions in time order.
+    pub(crate) fn catch_up(&self) -> Vec<(Program, Completion)> {
+        let now = self.now();
+        let timing = self.settings.timing;
+        let mut completed: Vec<(Program, Completion)> = Vec::new();
+        let mut world = self.world();
+        for state in world.programs_mut() {
+            let program = state.program;
+            for report in &mut state.reports {
+                completed.extend(report.catch_up(now, timing).into_iter().map(|c| (program, c)));
+            }
+        }
+        completed.sort_by_key(|(_, c)| c.at);
+        completed
+    }
+
+    /// Catches up and makes the callbacks, one after the other, before returning.
+    pub(crate) async fn catch_up_and_call_back(&self) {
+        for (program, completion) in self.catch_up() {
+            self.callbacks.deliver(program, completion).await;
+        }
+    }
+}

@@ -1,0 +1,160 @@
+// What happens after an execution completes: the callback (POST `<url>/<id>`, GET `<url>?reportId=<id>`) and the
+// download link (signature, expiry, no bearer token, gzip, multi-megabyte files streamed).
+
+#![cfg(feature = "emulator")]
+
+mod emulator_support;
+
+use std::io::Read;
+use std::time::Duration;
+
+use emulator_support::*;
+use partner_center_insights::emulator::{DEV_TOKEN, Emulator};
+use partner_center_insights::{CallbackMethod, Program};
+
+const RUN: Duration = Duration::from_secs(6 * 60);
+
+/// Creates an ExecuteNow report, runs it, and returns its download link.
+async fn completed_link(emulator: &Emulator, program: Program) -> String {
+    let client = client(emulator, program);
+    let query = create_query(&client, program).await;
+    let report = execute_now(&client, &query, "download").await;
+    emulator.advance(RUN).await;
+    let executions = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
+    executions.value[0].report_access_secure_link.clone().unwrap()
+}
+
+#[tokio::test]
+async fn callbacks_are_made_as_documented() {
+    let (receiver, log) = callback_receiver().await;
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Partner);
+    let query = create_query(&client, Program::Partner).await;
+    let hook = format!("{receiver}/hook");
+    let post = client
+        .create_report()
+        .body_map(|b| b.report_name("post").query_id(query.as_str()).execute_now(true).callback_url(hook.clone()))
+        .send()
+        .await
+        .unwrap();
+    let get = client
+        .create_report()
+        .body_map(|b| {
+            b.report_name("get")
+                .query_id(query.as_str())
+                .execute_now(true)
+                .callback_url(hook.clone())
+                .callback_method(CallbackMethod::Get)
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.value[0].callback_method, Some(CallbackMethod::Post), "POST is the default");
+    let (post_id, get_id) = (post.value[0].report_id.clone(), get.value[0].report_id.clone());
+
+    assert!(log.lock().unwrap().is_empty(), "nothing before completion");
+    emulator.advance(RUN).await;
+    // `advance` returns after the callbacks were made: no waiting needed.
+    let mut received = log.lock().unwrap().clone();
+    received.sort_by(|a, b| a.method.cmp(&b.method));
+    assert_eq!(
+        received,
+        [
+            Received { method: "GET".into(), path_and_query: format!("/hook?reportId={get_id}"), body_len: 0 },
+            Received { method: "POST".into(), path_and_query: format!("/hook/{post_id}"), body_len: 0 },
+        ]
+    );
+    let records = emulator.callbacks();
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r.outcome == Ok(200) && r.program == Program::Partner));
+
+    // Each completion calls back once: moving on makes no new calls.
+    emulator.advance(RUN).await;
+    assert_eq!(log.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_unreachable_callback_is_recorded_not_fatal() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = create_query(&client, Program::Marketplace).await;
+    // Port 9 (discard) on loopback: nothing listens there.
+    client
+        .create_report()
+        .body_map(|b| {
+            b.report_name("nobody home")
+                .query_id(query.as_str())
+                .execute_now(true)
+                .callback_url("http://127.0.0.1:9/x".to_owned())
+        })
+        .send()
+        .await
+        .unwrap();
+    emulator.advance(RUN).await;
+    let records = emulator.callbacks();
+    assert_eq!(records.len(), 1);
+    assert!(records[0].outcome.is_err());
+    assert_eq!(records[0].url, format!("http://127.0.0.1:9/x/{}", records[0].report_id));
+    // The execution completed regardless.
+    assert_eq!(
+        client.get_reports().send().await.unwrap().value[0].report_status,
+        Some(partner_center_insights::ReportStatus::Inactive)
+    );
+}
+
+#[tokio::test]
+async fn the_link_needs_its_signature_not_a_bearer_token() {
+    let emulator = Emulator::start().await.unwrap();
+    let link = completed_link(&emulator, Program::Marketplace).await;
+    let (without_sig, _) = link.split_once("?sig=").unwrap();
+
+    let wrong = reqwest::get(format!("{without_sig}?sig=forged")).await.unwrap();
+    assert_eq!(wrong.status(), 403);
+    assert!(wrong.text().await.unwrap().contains("<Code>AuthenticationFailed</Code>"));
+    assert_eq!(reqwest::get(without_sig).await.unwrap().status(), 403);
+    assert_eq!(reqwest::get(&link).await.unwrap().status(), 200);
+    // A client that wrongly sends its token still gets the file, but the emulator notices.
+    let with_token = reqwest::Client::new().get(&link).bearer_auth(DEV_TOKEN).send().await.unwrap();
+    assert_eq!(with_token.status(), 200);
+
+    let sent: Vec<_> = emulator.downloads().iter().map(|d| (d.status, d.authorization_sent)).collect();
+    assert_eq!(sent, [(403, false), (403, false), (200, false), (200, true)]);
+}
+
+#[tokio::test]
+async fn links_expire() {
+    let emulator = Emulator::builder().link_ttl(Duration::from_secs(3600)).start().await.unwrap();
+    let link = completed_link(&emulator, Program::Partner).await;
+    assert_eq!(reqwest::get(&link).await.unwrap().status(), 200);
+    emulator.advance(Duration::from_secs(3600)).await;
+    let expired = reqwest::get(&link).await.unwrap();
+    assert_eq!(expired.status(), 403);
+    assert!(expired.text().await.unwrap().contains("expiry"));
+}
+
+#[tokio::test]
+async fn gzip_multi_megabyte_download() {
+    let emulator = Emulator::builder().file_rows(120_000).start().await.unwrap();
+    let link = completed_link(&emulator, Program::Marketplace).await;
+
+    let response = reqwest::Client::new().get(&link).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let compressed = response.bytes().await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(compressed.as_ref()).read_to_string(&mut text).unwrap();
+    assert!(text.len() > 2_000_000, "{} bytes", text.len());
+    assert!(compressed.len() < text.len() / 2, "gzip actually compresses");
+    assert!(text.starts_with("CustomerName,NormalizedUsage\r\n"));
+    assert_eq!(text.lines().count(), 120_001);
+    // Every data row has both columns (names with commas are quoted).
+    assert!(text.lines().skip(1).all(|line| line.rsplit_once(',').is_some_and(|(_, n)| n.parse::<f64>().is_ok())));
+
+    // Without Accept-Encoding: the same text, uncompressed.
+    let plain = reqwest::get(&link).await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.text().await.unwrap(), text);
+    let gzip_flags: Vec<_> = emulator.downloads().iter().map(|d| d.gzip).collect();
+    assert_eq!(gzip_flags, [true, false]);
+}

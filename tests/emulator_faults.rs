@@ -1,0 +1,188 @@
+// Fault injection as the client experiences it (429 with Retry-After, 503, malformed JSON, a dropped connection,
+// a slow answer), queued through the Rust API and through `POST /_emulator/faults`, per scope.
+
+#![cfg(feature = "emulator")]
+
+mod emulator_support;
+
+use std::time::Duration;
+
+use emulator_support::*;
+use partner_center_insights::emulator::{DEV_TOKEN, Emulator, FaultScope};
+use partner_center_insights::{Client, Error, ErrorKind, Program};
+use serde_json::json;
+
+async fn admin(
+    emulator: &Emulator,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, String) {
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", emulator.origin()));
+    if let Some(body) = body {
+        request = request.header("content-type", "application/json").body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn datasets(client: &Client) -> Result<(), Error> {
+    client.get_datasets().send().await.map(drop).map_err(Error::from)
+}
+
+#[tokio::test]
+async fn status_429_with_retry_after() {
+    let emulator = Emulator::start().await.unwrap();
+    emulator.faults().next(2).status_429(Duration::from_secs(3));
+    assert_eq!(emulator.faults().pending(), 2);
+
+    let response = reqwest::Client::new()
+        .get(format!("{}/ScheduledDataset", emulator.base_url(Program::Marketplace)))
+        .bearer_auth(DEV_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers()["retry-after"], "3");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!((body["statusCode"].as_u64(), message(&body)), (Some(429), "Too many requests"));
+
+    let client = client(&emulator, Program::Marketplace);
+    let error = datasets(&client).await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(429));
+    assert_eq!(error.message(), Some("Too many requests"));
+    // Used up: the next call goes through.
+    datasets(&client).await.unwrap();
+    assert_eq!(emulator.faults().pending(), 0);
+}
+
+#[tokio::test]
+async fn status_503() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Partner);
+    emulator.faults().next(1).status(503);
+    let error = datasets(&client).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Service);
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(503));
+    assert_eq!(error.message(), Some("Service unavailable"));
+    assert!(error.request_id().is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()), "{error}");
+    datasets(&client).await.unwrap();
+}
+
+#[tokio::test]
+async fn malformed_body() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    emulator.faults().next(1).malformed_body();
+    let error = client.get_reports().send().await.map_err(Error::from).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(200));
+    assert!(error.message().unwrap_or_default().contains("not JSON"), "{error}");
+}
+
+#[tokio::test]
+async fn dropped_connection() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    emulator.faults().next(1).drop_connection();
+    let error = datasets(&client).await.unwrap_err();
+    assert_eq!(error.status(), None, "{error}");
+    assert!(matches!(error.kind(), ErrorKind::Transport | ErrorKind::Connect), "{error:?}");
+    datasets(&client).await.unwrap();
+}
+
+#[tokio::test]
+async fn slow_answers_trip_the_client_timeout() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = Client::builder(emulator.base_url(Program::Marketplace))
+        .bearer_token(DEV_TOKEN)
+        .request_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    emulator.faults().next(1).delay(Duration::from_millis(1500));
+    let error = datasets(&client).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+}
+
+#[tokio::test]
+async fn faults_through_the_admin_endpoint() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Partner);
+    let post = |body| admin(&emulator, reqwest::Method::POST, "/_emulator/faults", Some(body));
+
+    let (status, text) = post(json!({"kind": "status", "status": 429, "retryAfterSeconds": 7, "count": 2})).await;
+    assert_eq!(status, 200, "{text}");
+    let error = datasets(&client).await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(429));
+    let response = reqwest::Client::new()
+        .get(format!("{}/ScheduledReport", emulator.base_url(Program::Partner)))
+        .bearer_auth(DEV_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((response.status().as_u16(), &response.headers()["retry-after"]), (429, &"7".parse().unwrap()));
+
+    post(json!({"kind": "status", "status": 503, "count": 2})).await;
+    assert_eq!(admin(&emulator, reqwest::Method::GET, "/_emulator/faults", None).await.1, r#"{"pending":2}"#);
+    for _ in 0..2 {
+        assert_eq!(datasets(&client).await.unwrap_err().status().map(|s| s.as_u16()), Some(503));
+    }
+
+    post(json!({"kind": "malformedBody"})).await;
+    assert_eq!(datasets(&client).await.unwrap_err().kind(), ErrorKind::InvalidResponse);
+
+    post(json!({"kind": "dropConnection"})).await;
+    assert_eq!(datasets(&client).await.unwrap_err().status(), None);
+
+    post(json!({"kind": "status", "status": 500, "count": 5})).await;
+    let (status, _) = admin(&emulator, reqwest::Method::DELETE, "/_emulator/faults", None).await;
+    assert_eq!(status, 204);
+    datasets(&client).await.unwrap();
+
+    for bad in [json!({"kind": "status"}), json!({"kind": "teleport"}), json!({"kind": "delay", "count": -1})] {
+        let (status, text) = post(bad.clone()).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(text.contains("error"));
+    }
+}
+
+#[tokio::test]
+async fn faults_stay_in_their_scope() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = create_query(&client, Program::Marketplace).await;
+    let report = execute_now(&client, &query, "faulty download").await;
+    emulator.advance(Duration::from_secs(600)).await;
+    let executions = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
+    let link = executions.value[0].report_access_secure_link.clone().unwrap();
+
+    emulator.faults().next(1).on(FaultScope::Download).status(503);
+    emulator.faults().next(1).on(FaultScope::Token).status_429(Duration::from_secs(1));
+    // API calls are untouched by download and token faults.
+    datasets(&client).await.unwrap();
+    assert_eq!(reqwest::get(&link).await.unwrap().status(), 503);
+    assert_eq!(reqwest::get(&link).await.unwrap().status(), 200);
+    let token = reqwest::Client::new().post(emulator.token_url()).body("grant_type=x").send().await.unwrap();
+    assert_eq!(token.status(), 429);
+
+    emulator.faults().next(1).on(FaultScope::Any).drop_connection();
+    assert!(reqwest::get(&link).await.is_err());
+}
+
+#[tokio::test]
+async fn the_clock_can_be_advanced_over_http() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = create_query(&client, Program::Marketplace).await;
+    let report = execute_now(&client, &query, "advance over http").await;
+    let before = emulator.now();
+    let (status, text) =
+        admin(&emulator, reqwest::Method::POST, "/_emulator/clock/advance", Some(json!({"seconds": 600}))).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(emulator.now().as_datetime() - before.as_datetime(), chrono::Duration::seconds(600));
+    let done = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
+    assert_eq!(done.total_count, Some(1));
+    let (status, _) =
+        admin(&emulator, reqwest::Method::POST, "/_emulator/clock/advance", Some(json!({"hours": 1}))).await;
+    assert_eq!(status, 400);
+}

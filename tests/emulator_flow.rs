@@ -1,0 +1,512 @@
+// The emulator end to end through the real generated client: the full report life cycle for both programs and
+// both casings, schedules on the manual clock, pause/resume/update/delete, filters, datasets and system queries.
+
+#![cfg(feature = "emulator")]
+
+mod emulator_support;
+
+use std::time::Duration;
+
+use emulator_support::*;
+use partner_center_insights::emulator::{Casing, Emulator, Seed, StartError};
+use partner_center_insights::{ExecutionStatus, Program, ReportFormat, ReportStatus, types};
+
+/// How long an execution takes with the default timing (1 min queued + 4 min running), plus a margin.
+const RUN: Duration = Duration::from_secs(6 * 60);
+
+async fn end_to_end(program: Program, casing: Casing) {
+    let emulator = Emulator::builder().casing(casing).start().await.unwrap();
+    let client = client(&emulator, program);
+    let (text, columns) = two_column_query(program);
+
+    // Query.
+    let created = client
+        .create_query()
+        .body(types::CreateQueryRequest {
+            name: "usage".try_into().unwrap(),
+            description: Some("two columns".into()),
+            query: text.try_into().unwrap(),
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.message.as_deref(), Some("Query created successfully"));
+    assert_eq!(created.total_count, Some(1));
+    let query = &created.value[0];
+    assert_eq!(query.type_.as_deref(), Some("userDefined"));
+    assert_eq!(query.query.as_deref(), Some(text));
+
+    // Scheduled report: create, pause, resume.
+    let start = hours_from_now(&emulator, 1);
+    let report = client
+        .create_report()
+        .body_map(|b| {
+            b.report_name("daily")
+                .query_id(query.query_id.as_str())
+                .start_time(start)
+                .recurrence_interval(interval(24))
+                .recurrence_count(count(3))
+                .format(ReportFormat::Csv)
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.message.as_deref(), Some("Report created successfully"));
+    let report = &report.value[0];
+    assert_eq!(report.report_status, Some(ReportStatus::Active));
+    assert_eq!(report.start_time, Some(start));
+    assert_eq!(report.recurrence_interval, Some(24));
+    let paused = client.pause_report().report_id(report.report_id.as_str()).send().await.unwrap();
+    assert_eq!(paused.value[0].report_status, Some(ReportStatus::Paused));
+    let resumed = client.resume_report().report_id(report.report_id.as_str()).send().await.unwrap();
+    assert_eq!(resumed.message.as_deref(), Some("Report resumed successfully"));
+    assert_eq!(resumed.value[0].report_status, Some(ReportStatus::Active));
+
+    // ExecuteNow: pending at once, completed after the clock moves.
+    let now_report = execute_now(&client, &query.query_id, "right now").await;
+    let pending =
+        client.get_report_executions().report_id(now_report.as_str()).execution_status("Pending").send().await.unwrap();
+    assert_eq!(pending.value[0].execution_status, Some(ExecutionStatus::Pending));
+    assert_eq!(pending.value[0].report_access_secure_link, None);
+
+    emulator.advance(RUN).await;
+    let done = client.get_report_executions().report_id(now_report.as_str()).send().await.unwrap();
+    assert_eq!(done.total_count, Some(1));
+    let execution = &done.value[0];
+    assert_eq!(execution.execution_status, Some(ExecutionStatus::Completed));
+    assert_eq!(execution.format, Some(ReportFormat::Csv));
+    assert!(execution.report_generated_time.is_some());
+    assert_eq!(execution.report_location.is_some(), program == Program::Partner);
+    let link = execution.report_access_secure_link.clone().unwrap();
+    assert!(link.starts_with(&format!("{}/_emulator/files/{}?sig=", emulator.origin(), execution.execution_id)));
+
+    // The file: the query's columns as the header row, then the configured number of rows.
+    let csv = reqwest::get(&link).await.unwrap().text().await.unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some(columns.join(",").as_str()));
+    assert_eq!(lines.count(), 100);
+    let downloads = emulator.downloads();
+    assert_eq!(downloads.len(), 1);
+    assert!(!downloads[0].authorization_sent);
+    assert_eq!(downloads[0].status, 200);
+
+    // The wire casing really is the configured one.
+    let (_, raw) = Raw::new(&emulator, program).get("/ScheduledReport").await;
+    let (value_key, id_key) = match casing {
+        Casing::Camel => ("value", "reportId"),
+        Casing::Pascal => ("Value", "ReportId"),
+    };
+    assert!(raw[value_key][0][id_key].is_string(), "{raw}");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn end_to_end_marketplace_camel_case() {
+    end_to_end(Program::Marketplace, Casing::Camel).await;
+}
+
+#[tokio::test]
+async fn end_to_end_marketplace_pascal_case() {
+    end_to_end(Program::Marketplace, Casing::Pascal).await;
+}
+
+#[tokio::test]
+async fn end_to_end_partner_camel_case() {
+    end_to_end(Program::Partner, Casing::Camel).await;
+}
+
+#[tokio::test]
+async fn end_to_end_partner_pascal_case() {
+    end_to_end(Program::Partner, Casing::Pascal).await;
+}
+
+#[tokio::test]
+async fn scheduled_runs_happen_at_each_slot_until_the_count_then_the_report_ends() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = create_query(&client, Program::Marketplace).await;
+    let start = hours_from_now(&emulator, 1);
+    let report = scheduled(&client, &query, start, 4, 3).await;
+
+    // Nothing before the first slot has run.
+    emulator.advance(Duration::from_secs(3600)).await;
+    let (status, message) = failure(client.get_report_executions().report_id(report.as_str()).send().await);
+    assert_eq!(status, 404);
+    assert!(message.starts_with("There are no executions that have occurred for the given filter conditions."));
+
+    emulator.advance(Duration::from_secs(12 * 3600)).await;
+    let all =
+        client.get_report_executions().report_id(report.as_str()).get_latest_execution(false).send().await.unwrap();
+    assert_eq!(all.total_count, Some(3));
+    let mut generated: Vec<_> = all.value.iter().map(|e| e.report_generated_time.unwrap().to_string()).collect();
+    generated.sort();
+    // Each run completes its slot + 1 min queued + 4 min running.
+    let expected: Vec<_> = (0..3)
+        .map(|k| {
+            partner_center_insights::Timestamp::from(
+                start.as_datetime() + chrono::Duration::hours(4 * k) + chrono::Duration::minutes(5),
+            )
+            .to_string()
+        })
+        .collect();
+    assert_eq!(generated, expected);
+    let reports = client.get_reports().report_id(report.as_str()).send().await.unwrap();
+    assert_eq!(reports.value[0].report_status, Some(ReportStatus::Inactive));
+}
+
+#[tokio::test]
+async fn a_paused_report_holds_its_run_and_skips_the_slots_it_missed() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Partner);
+    let query = create_query(&client, Program::Partner).await;
+    let report = scheduled(&client, &query, hours_from_now(&emulator, 1), 24, 2).await;
+    client.pause_report().report_id(report.as_str()).send().await.unwrap();
+
+    emulator.advance(Duration::from_secs(30 * 3600)).await;
+    let held =
+        client.get_report_executions().report_id(report.as_str()).execution_status("Paused").send().await.unwrap();
+    assert_eq!(held.value[0].execution_status, Some(ExecutionStatus::Paused));
+    let (status, _) = failure(client.get_report_executions().report_id(report.as_str()).send().await);
+    assert_eq!(status, 404, "nothing ran while paused");
+
+    client.resume_report().report_id(report.as_str()).send().await.unwrap();
+    // The slots missed while paused (hours 1 and 25) are skipped: the held run moves to hour 49.
+    emulator.advance(Duration::from_secs(18 * 3600)).await;
+    let (status, _) = failure(client.get_report_executions().report_id(report.as_str()).send().await);
+    assert_eq!(status, 404, "the next slot is at hour 49");
+    emulator.advance(Duration::from_secs(3600) + RUN).await;
+    let done = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
+    assert_eq!(done.value[0].execution_status, Some(ExecutionStatus::Completed));
+}
+
+#[tokio::test]
+async fn pausing_twice_or_resuming_an_active_report_is_refused() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = create_query(&client, Program::Marketplace).await;
+    let report = scheduled(&client, &query, hours_from_now(&emulator, 1), 24, 1).await;
+    assert_eq!(
+        failure(client.resume_report().report_id(report.as_str()).send().await),
+        (400, "Report with status Active cannot be resumed".to_owned())
+    );
+    client.pause_report().report_id(report.as_str()).send().await.unwrap();
+    assert_eq!(
+        failure(client.pause_report().report_id(report.as_str()).send().await),
+        (400, "Report with status Paused cannot be paused".to_owned())
+    );
+    client.resume_report().report_id(report.as_str()).send().await.unwrap();
+    emulator.advance(Duration::from_secs(2 * 3600)).await;
+    // Its only run is done: the report has ended and can be neither paused nor resumed.
+    assert_eq!(
+        failure(client.pause_report().report_id(report.as_str()).send().await),
+        (400, "Report with status Inactive cannot be paused".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn an_update_replaces_the_schedule_and_the_format() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = create_query(&client, Program::Marketplace).await;
+    let report = scheduled(&client, &query, hours_from_now(&emulator, 10), 24, 1).await;
+
+    let new_start = hours_from_now(&emulator, 2);
+    let updated = client
+        .update_report()
+        .report_id(report.as_str())
+        .body_map(|b| b.report_name("renamed").start_time(new_start).format(ReportFormat::Tsv))
+        .send()
+        .await
+        .unwrap();
+    let item = &updated.value[0];
+    assert_eq!(item.report_name.as_deref(), Some("renamed"));
+    assert_eq!(item.start_time, Some(new_start));
+    assert_eq!(item.format, Some(ReportFormat::Tsv));
+    assert_eq!(item.recurrence_interval, Some(24), "an absent interval keeps the old one");
+    assert!(item.modified_time.is_some());
+
+    emulator.advance(Duration::from_secs(2 * 3600) + RUN).await;
+    let done = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
+    assert_eq!(done.value[0].format, Some(ReportFormat::Tsv));
+    let tsv =
+        reqwest::get(done.value[0].report_access_secure_link.clone().unwrap()).await.unwrap().text().await.unwrap();
+    assert!(tsv.starts_with("CustomerName\tNormalizedUsage\r\n"), "{}", &tsv[..60]);
+}
+
+#[tokio::test]
+async fn deleting_a_report_deletes_its_executions_and_files() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = create_query(&client, Program::Marketplace).await;
+    let report = execute_now(&client, &query, "to delete").await;
+    emulator.advance(RUN).await;
+    let done = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
+    let link = done.value[0].report_access_secure_link.clone().unwrap();
+
+    let deleted = client.delete_report().report_id(report.as_str()).send().await.unwrap();
+    assert_eq!(deleted.value[0].report_id, report);
+    assert_eq!(
+        failure(client.get_report_executions().report_id(report.as_str()).send().await),
+        (404, "No item found with given filters.".to_owned())
+    );
+    assert_eq!(
+        failure(client.get_reports().report_id(report.as_str()).send().await),
+        (404, "No item found with given filters.".to_owned())
+    );
+    assert_eq!(reqwest::get(link).await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn execution_filters() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Partner);
+    let query = create_query(&client, Program::Partner).await;
+    let first = execute_now(&client, &query, "first").await;
+    let second = execute_now(&client, &query, "second").await;
+
+    // Before any run completed: the documented 404 under the defaults.
+    let (status, message) = failure(client.get_report_executions().report_id(first.as_str()).send().await);
+    assert_eq!(status, 404);
+    assert_eq!(
+        message,
+        "There are no executions that have occurred for the given filter conditions. Please recheck the reportId or \
+         executionId and retry the API after the report's scheduled execution time"
+    );
+
+    emulator.advance(RUN).await;
+    let third = execute_now(&client, &query, "third").await;
+    let both = format!("{first};{second};{third}");
+    let completed = client.get_report_executions().report_id(both.as_str()).send().await.unwrap();
+    assert_eq!(completed.total_count, Some(2), "latest completed per report; the third has not run");
+    let any = client
+        .get_report_executions()
+        .report_id(both.as_str())
+        .execution_status("Pending;Completed")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(any.total_count, Some(3));
+    let wanted = &completed.value[1].execution_id;
+    let by_id = client
+        .get_report_executions()
+        .report_id(both.as_str())
+        .execution_id(format!("unknown;{wanted}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_id.total_count, Some(1));
+    assert_eq!(&by_id.value[0].execution_id, wanted);
+    assert_eq!(
+        failure(client.get_report_executions().report_id(first.as_str()).execution_status("Done").send().await),
+        (400, "Requested value 'Done' not found".to_owned())
+    );
+    assert_eq!(
+        failure(client.get_report_executions().report_id("nope").send().await),
+        (404, "No item found with given filters.".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn latest_execution_versus_history() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = create_query(&client, Program::Marketplace).await;
+    let report = scheduled(&client, &query, hours_from_now(&emulator, 1), 4, 5).await;
+    emulator.advance(Duration::from_secs(14 * 3600)).await; // slots at 1, 5, 9, 13 h have completed
+    let latest = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
+    assert_eq!(latest.total_count, Some(1));
+    let history =
+        client.get_report_executions().report_id(report.as_str()).get_latest_execution(false).send().await.unwrap();
+    assert_eq!(history.total_count, Some(4));
+    assert_eq!(history.value[0].execution_id, latest.value[0].execution_id, "newest first");
+    // The fifth run is queued.
+    let pending =
+        client.get_report_executions().report_id(report.as_str()).execution_status("pending").send().await.unwrap();
+    assert_eq!(pending.total_count, Some(1));
+    // Executions are kept for 90 days.
+    emulator.advance(Duration::from_secs(91 * 24 * 3600)).await;
+    let (status, _) =
+        failure(client.get_report_executions().report_id(report.as_str()).get_latest_execution(false).send().await);
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn datasets_differ_per_program() {
+    let emulator = Emulator::start().await.unwrap();
+    let partner = client(&emulator, Program::Partner).get_datasets().send().await.unwrap();
+    assert_eq!(partner.message.as_deref(), Some("Dataset fetched successfully"));
+    let office = partner.value.iter().find(|d| d.dataset_name == "OfficeUsage").unwrap();
+    assert_eq!(office.minimum_recurrence_interval, Some(24));
+    assert!(office.selectable_columns.contains(&"CustomerName".to_owned()));
+    assert!(!office.available_metrics.is_empty());
+    assert!(office.available_date_ranges.contains(&"LAST_MONTH".to_owned()));
+    assert!(partner.value.iter().all(|d| !d.dataset_name.starts_with("ISV")));
+
+    let marketplace = client(&emulator, Program::Marketplace);
+    let all = marketplace.get_datasets().send().await.unwrap();
+    assert!(all.value.iter().any(|d| d.dataset_name == "ISVUsage"));
+    assert!(all.value.iter().all(|d| d.minimum_recurrence_interval.is_none()));
+    let one = marketplace.get_datasets().dataset_name("isvorder").send().await.unwrap();
+    assert_eq!(one.total_count, Some(1));
+    assert_eq!(one.value[0].dataset_name, "ISVOrder");
+    assert_eq!(
+        failure(marketplace.get_datasets().dataset_name("OfficeUsage").send().await),
+        (404, "No item found with given filters.".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn system_queries_have_the_documented_ids() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Partner);
+    let mine = create_query(&client, Program::Partner).await;
+
+    let system = client.get_queries().include_only_system_queries(true).send().await.unwrap();
+    assert_eq!(system.total_count, Some(19));
+    assert!(system.value.iter().all(|q| q.type_.as_deref() == Some("system")));
+    for (name, id) in [
+        ("Customers", "6664daf3-c161-423a-92a1-0ea6db2c0384"),
+        ("AzureUsage", "d1a4d75e-5ca8-4847-845f-ee0a9be6f07b"),
+        ("MSLearn", "0e06c7c3-75ab-4cd5-8178-8cf1a2de49cc"),
+    ] {
+        let query = system.value.iter().find(|q| q.name.as_deref() == Some(name)).unwrap();
+        assert_eq!(query.query_id, id);
+    }
+
+    let everything = client.get_queries().send().await.unwrap();
+    assert_eq!(everything.total_count, Some(20), "system and user queries by default");
+    let only_mine = client.get_queries().include_system_queries(false).send().await.unwrap();
+    assert_eq!(only_mine.value.iter().map(|q| q.query_id.as_str()).collect::<Vec<_>>(), [mine.as_str()]);
+    let by_name = client.get_queries().query_name("profile").send().await.unwrap();
+    assert_eq!(by_name.value[0].query_id, "e65f3a4f-fb99-4319-97ff-59e57566a871");
+    assert_eq!(
+        failure(client.get_queries().query_id("missing").send().await),
+        (404, "No item found with given filters.".to_owned())
+    );
+    assert_eq!(
+        failure(client.delete_query().query_id("6664daf3-c161-423a-92a1-0ea6db2c0384").send().await),
+        (400, "System queries cannot be deleted".to_owned())
+    );
+
+    // A system query can back a report, and its file has the query's columns.
+    let report = execute_now(&client, "e65f3a4f-fb99-4319-97ff-59e57566a871", "profile now").await;
+    emulator.advance(RUN).await;
+    let done = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
+    let csv =
+        reqwest::get(done.value[0].report_access_secure_link.clone().unwrap()).await.unwrap().text().await.unwrap();
+    assert!(csv.starts_with("PartnerId,PartnerName,PartnerLocation,PartnerType,MembershipLevel,LocationCount\r\n"));
+
+    let deleted = client.delete_query().query_id(mine.as_str()).send().await.unwrap();
+    assert_eq!(deleted.value[0].query_id, mine);
+    assert_eq!(
+        failure(client.delete_query().query_id(mine.as_str()).send().await),
+        (404, "No item found with given filters.".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn try_query_returns_rows_keyed_by_the_selected_columns() {
+    let emulator = Emulator::start().await.unwrap();
+    let marketplace = client(&emulator, Program::Marketplace);
+    let rows = marketplace
+        .try_query()
+        .export_query("SELECT OfferName, RawUsage, UsageDate FROM ISVUsage TIMESPAN LAST_MONTH")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rows.total_count, Some(10), "the marketplace page says top 10 rows");
+    for row in &rows.value {
+        assert_eq!(row.keys().collect::<Vec<_>>(), ["OfferName", "RawUsage", "UsageDate"]);
+        assert!(row["RawUsage"].is_number());
+    }
+
+    let partner = client(&emulator, Program::Partner);
+    let query = create_query(&partner, Program::Partner).await;
+    let by_id = partner.try_query().query_id(query.as_str()).send().await.unwrap();
+    assert_eq!(by_id.total_count, Some(100), "the partner page says 100 records");
+    assert!(by_id.value[0].contains_key("ActiveUsers"));
+    let limited =
+        partner.try_query().export_query("SELECT Workload FROM TeamsUsageWorkload LIMIT 3").send().await.unwrap();
+    assert_eq!(limited.value.len(), 3);
+    assert_eq!(
+        failure(marketplace.try_query().export_query("SELECT a FROM NoSuchTable").send().await),
+        (400, "Invalid table name".to_owned())
+    );
+    assert_eq!(
+        failure(marketplace.try_query().export_query("SELECT Nope FROM ISVUsage").send().await),
+        (400, "Incorrect column name".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn the_programs_keep_separate_state() {
+    let emulator = Emulator::start().await.unwrap();
+    let marketplace = client(&emulator, Program::Marketplace);
+    let partner = client(&emulator, Program::Partner);
+    let query = create_query(&marketplace, Program::Marketplace).await;
+    execute_now(&marketplace, &query, "cmp only").await;
+    assert_eq!(partner.get_reports().send().await.unwrap().total_count, Some(0));
+    assert_eq!(marketplace.get_reports().send().await.unwrap().total_count, Some(1));
+    let (status, _) = failure(partner.get_queries().query_id(query.as_str()).send().await);
+    assert_eq!(status, 404);
+    let mine = marketplace.get_queries().include_system_queries(false).send().await.unwrap();
+    let created_by: Vec<_> = mine.value.iter().map(|q| q.user.as_deref()).collect();
+    assert_eq!(created_by, [Some("142344300")], "the marketplace shows a numeric account id");
+}
+
+#[tokio::test]
+async fn reports_filter_by_id_list_name_and_query() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = create_query(&client, Program::Marketplace).await;
+    let a = execute_now(&client, &query, "alpha").await;
+    let b = execute_now(&client, &query, "beta").await;
+    let list = format!("{a};{b}");
+    assert_eq!(client.get_reports().report_id(list.as_str()).send().await.unwrap().total_count, Some(2));
+    let named = client.get_reports().report_name("BETA").send().await.unwrap();
+    assert_eq!(named.value.iter().map(|r| r.report_id.as_str()).collect::<Vec<_>>(), [b.as_str()]);
+    assert_eq!(client.get_reports().query_id(query.as_str()).send().await.unwrap().total_count, Some(2));
+    let (status, _) = failure(client.get_reports().query_id("other").send().await);
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn seed_data_is_created_at_start() {
+    let seed = Seed::from_json(
+        r#"{
+            "fileRows": 7,
+            "marketplace": {
+                "queries": [{"queryId": "11111111-1111-4111-8111-111111111111", "name": "seeded",
+                             "query": "SELECT OfferName FROM ISVOrder"}],
+                "reports": [
+                    {"reportId": "22222222-2222-4222-8222-222222222222", "reportName": "seeded report",
+                     "queryId": "11111111-1111-4111-8111-111111111111", "startTime": "+2h",
+                     "recurrenceInterval": 24, "paused": true},
+                    {"reportName": "seeded now", "queryId": "11111111-1111-4111-8111-111111111111", "executeNow": true}
+                ]
+            }
+        }"#,
+    )
+    .unwrap();
+    let emulator = Emulator::builder().seed(seed).start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let report = client.get_reports().report_id("22222222-2222-4222-8222-222222222222").send().await.unwrap();
+    assert_eq!(report.value[0].report_status, Some(ReportStatus::Paused));
+    assert_eq!(report.value[0].query_id.as_deref(), Some("11111111-1111-4111-8111-111111111111"));
+    assert_eq!(report.value[0].start_time, Some(hours_from_now(&emulator, 2)));
+
+    emulator.advance(RUN).await;
+    let now_id = client.get_reports().report_name("seeded now").send().await.unwrap().value[0].report_id.clone();
+    let done = client.get_report_executions().report_id(now_id.as_str()).send().await.unwrap();
+    let csv =
+        reqwest::get(done.value[0].report_access_secure_link.clone().unwrap()).await.unwrap().text().await.unwrap();
+    assert_eq!(csv.lines().count(), 8, "header + the seed's 7 rows");
+
+    // A seed breaking a documented rule fails start-up with the documented message.
+    let bad =
+        Seed::from_json(r#"{"partner": {"reports": [{"reportName": "x", "queryId": "nope", "executeNow": true}]}}"#)
+            .unwrap();
+    let error = Emulator::builder().seed(bad).start().await.unwrap_err();
+    assert!(matches!(error, StartError::Seed(_)));
+    assert!(error.to_string().contains("Invalid QueryId"), "{error}");
+}
