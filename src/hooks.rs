@@ -8,7 +8,6 @@ use http_body_util::BodyExt;
 use progenitor_client::{ClientHooks, ClientInfo, Error as GeneratedError, OperationInfo};
 use reqwest::header::{self, HeaderName, HeaderValue};
 use reqwest::{Method, Request, Response, StatusCode};
-use secrecy::ExposeSecret;
 use tracing::Instrument;
 
 use crate::casing::{self, Items, Malformed};
@@ -230,10 +229,7 @@ fn token_in(header: &HeaderValue) -> Option<AccessToken> {
 }
 
 fn bearer(token: &AccessToken) -> HeaderValue {
-    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.secret().expose_secret()))
-        .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid-token"));
-    value.set_sensitive(true);
-    value
+    token.header().clone()
 }
 
 /// Reads the whole body (the generated code would anyway), normalizes its casing, and records whether it can

@@ -137,7 +137,9 @@ async fn gzip_multi_megabyte_download() {
     let emulator = Emulator::builder().file_rows(120_000).start().await.unwrap();
     let link = completed_link(&emulator, Program::Marketplace).await;
 
-    let response = reqwest::Client::new().get(&link).header("accept-encoding", "gzip").send().await.unwrap();
+    // A client that leaves decoding to the test, so the bytes on the wire can be checked.
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let response = raw.get(&link).header("accept-encoding", "gzip").send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-encoding"], "gzip");
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
@@ -152,7 +154,7 @@ async fn gzip_multi_megabyte_download() {
     assert!(text.lines().skip(1).all(|line| line.rsplit_once(',').is_some_and(|(_, n)| n.parse::<f64>().is_ok())));
 
     // Without Accept-Encoding: the same text, uncompressed.
-    let plain = reqwest::get(&link).await.unwrap();
+    let plain = raw.get(&link).send().await.unwrap();
     assert!(plain.headers().get("content-encoding").is_none());
     assert_eq!(plain.text().await.unwrap(), text);
     let gzip_flags: Vec<_> = emulator.downloads().iter().map(|d| d.gzip).collect();

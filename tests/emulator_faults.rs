@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use emulator_support::*;
 use partner_center_insights::emulator::{DEV_TOKEN, Emulator, FaultScope};
-use partner_center_insights::{Client, Error, ErrorKind, Program};
+use partner_center_insights::{Client, Error, ErrorKind, Program, RetryPolicy};
 use serde_json::json;
 
 async fn admin(
@@ -24,6 +24,15 @@ async fn admin(
     }
     let response = request.send().await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// Faults are observed one at a time here, so the client does not retry them away (see the last test for that).
+fn client(emulator: &Emulator, program: Program) -> Client {
+    Client::builder(emulator.base_url(program))
+        .bearer_token(DEV_TOKEN)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .expect("client builds")
 }
 
 async fn datasets(client: &Client) -> Result<(), Error> {
@@ -97,6 +106,7 @@ async fn slow_answers_trip_the_client_timeout() {
     let client = Client::builder(emulator.base_url(Program::Marketplace))
         .bearer_token(DEV_TOKEN)
         .request_timeout(Duration::from_millis(100))
+        .retry_policy(RetryPolicy::none())
         .build()
         .unwrap();
     emulator.faults().next(1).delay(Duration::from_millis(1500));
@@ -185,4 +195,19 @@ async fn the_clock_can_be_advanced_over_http() {
     let (status, _) =
         admin(&emulator, reqwest::Method::POST, "/_emulator/clock/advance", Some(json!({"hours": 1}))).await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn the_default_client_retries_through_transient_faults() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = Client::builder(emulator.base_url(Program::Partner))
+        .bearer_token(DEV_TOKEN)
+        .retry_policy(RetryPolicy::default().initial_backoff(Duration::from_millis(5)))
+        .build()
+        .unwrap();
+    emulator.faults().next(1).status_429(Duration::from_secs(0));
+    emulator.faults().next(1).status(503);
+    emulator.faults().next(1).drop_connection();
+    datasets(&client).await.expect("three transient faults, then the answer");
+    assert_eq!(emulator.faults().pending(), 0);
 }

@@ -26,14 +26,22 @@ pub use static_token::StaticToken;
 /// ```
 #[derive(Clone)]
 pub struct AccessToken {
-    secret: SecretString,
+    // Shared, and with its header built once: a token is handed to every request.
+    secret: Arc<SecretString>,
+    header: reqwest::header::HeaderValue,
     expires_at: Option<SystemTime>,
 }
 
 impl AccessToken {
     /// Wraps a bearer token that expires at `expires_at` (`None`: unknown or never).
     pub fn new(token: impl Into<String>, expires_at: Option<SystemTime>) -> Self {
-        Self { secret: SecretString::from(token.into()), expires_at }
+        let token = token.into();
+        // A token with characters a header cannot carry would be refused by the service anyway; send a value
+        // that fails the same way instead of failing here.
+        let mut header = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("Bearer invalid-token"));
+        header.set_sensitive(true);
+        Self { secret: Arc::new(SecretString::from(token)), header, expires_at }
     }
 
     /// The token; call [`ExposeSecret::expose_secret`] on it to read it.
@@ -44,6 +52,11 @@ impl AccessToken {
     /// When the token stops being valid, if known.
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.expires_at
+    }
+
+    /// The `Authorization` header value, marked sensitive.
+    pub(crate) fn header(&self) -> &reqwest::header::HeaderValue {
+        &self.header
     }
 }
 
