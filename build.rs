@@ -146,6 +146,9 @@ fn collect_keys(spec: &OpenAPI, schema: &ReferenceOr<Schema>, depth: usize, keys
     match &schema.schema_kind {
         SchemaKind::Type(Type::Object(object)) => {
             for (name, property) in &object.properties {
+                if name.len() > 48 {
+                    fail(format_args!("response property `{name}` is longer than the normalizer's 48-byte key buffer"));
+                }
                 let lower = name.to_lowercase();
                 if let Some(previous) = keys.insert(lower, name.clone())
                     && &previous != name

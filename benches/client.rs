@@ -3,8 +3,8 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -118,21 +118,36 @@ fn raw_client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-/// Per-iteration times of every sample, so the ratios use the same numbers criterion reports.
-#[derive(Default)]
-struct Samples(Mutex<Vec<f64>>);
-
-impl Samples {
-    fn record(&self, total: Duration, iterations: u64) -> Duration {
-        self.0.lock().unwrap().push(total.as_secs_f64() / iterations as f64);
-        total
+/// Median of `client / raw` over rounds that run both sides back to back, in alternating order: on a shared
+/// 2-core machine, measuring one side after the other drifts by more than the budgets being checked.
+async fn interleaved<C, R, CF, RF>(rounds: usize, mut client: C, mut raw: R) -> f64
+where
+    C: FnMut() -> CF,
+    R: FnMut() -> RF,
+    CF: std::future::Future<Output = ()>,
+    RF: std::future::Future<Output = ()>,
+{
+    let mut ratios = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let (mut client_time, mut raw_time) = (0.0, 0.0);
+        for side in [round % 2, 1 - round % 2] {
+            let started = Instant::now();
+            if side == 0 {
+                client().await
+            } else {
+                raw().await
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            if side == 0 { client_time = elapsed } else { raw_time = elapsed }
+        }
+        ratios.push(client_time / raw_time);
     }
+    median(ratios)
+}
 
-    fn median(&self) -> f64 {
-        let mut all = self.0.lock().unwrap().clone();
-        all.sort_by(f64::total_cmp);
-        all[all.len() / 2]
-    }
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn main() {
@@ -140,111 +155,71 @@ fn main() {
     let server = runtime.block_on(start_server());
     let mut criterion = Criterion::default().configure_from_args().measurement_time(Duration::from_secs(4));
     let mut lines = Vec::new();
-
-    // per_call: one resume-report call at a time.
     let client = full_client(&server.base);
     let raw = raw_client();
     let raw_url =
         format!("{}/insights/v1/mpn/ScheduledReport/resume/0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44", server.base);
-    let (full, plain) = (Samples::default(), Samples::default());
-    let mut group = criterion.benchmark_group("per_call");
-    group.bench_function("client", |b| {
-        b.to_async(&runtime).iter_custom(|iterations| {
-            let client = client.clone();
-            let full = &full;
-            async move {
-                let started = Instant::now();
-                for _ in 0..iterations {
-                    client_resume(&client).await;
-                }
-                full.record(started.elapsed(), iterations)
-            }
-        })
-    });
-    group.bench_function("raw", |b| {
-        b.to_async(&runtime).iter_custom(|iterations| {
-            let (raw, url, plain) = (raw.clone(), raw_url.clone(), &plain);
-            async move {
-                let started = Instant::now();
-                for _ in 0..iterations {
-                    raw_resume(&raw, &url).await;
-                }
-                plain.record(started.elapsed(), iterations)
-            }
-        })
-    });
-    group.finish();
-    lines.push(ratio("per_call", full.median() / plain.median(), "<=", 1.10));
 
-    // throughput_64: as many calls as criterion asks for, 64 in flight at any time.
-    let (full, plain) = (Samples::default(), Samples::default());
-    let mut group = criterion.benchmark_group("throughput_64");
-    group.bench_function("client", |b| {
-        b.to_async(&runtime).iter_custom(|iterations| {
-            let client = client.clone();
-            let full = &full;
-            async move {
-                let started = Instant::now();
-                in_flight(iterations, 64, move || {
-                    let client = client.clone();
-                    async move { client_resume(&client).await }
-                })
-                .await;
-                full.record(started.elapsed(), iterations)
-            }
-        })
-    });
-    group.bench_function("raw", |b| {
-        b.to_async(&runtime).iter_custom(|iterations| {
-            let (raw, url, plain) = (raw.clone(), raw_url.clone(), &plain);
-            async move {
-                let started = Instant::now();
-                in_flight(iterations, 64, move || {
-                    let (raw, url) = (raw.clone(), url.clone());
-                    async move { raw_resume(&raw, &url).await }
-                })
-                .await;
-                plain.record(started.elapsed(), iterations)
-            }
-        })
-    });
+    // per_call: one resume-report call at a time.
+    let mut group = criterion.benchmark_group("per_call");
+    group.bench_function("client", |b| b.to_async(&runtime).iter(|| client_resume(&client)));
+    group.bench_function("raw", |b| b.to_async(&runtime).iter(|| raw_resume(&raw, &raw_url)));
     group.finish();
-    // Calls per second is the inverse of time per call.
-    lines.push(ratio("throughput_64", plain.median() / full.median(), ">=", 0.90));
+    let per_call = runtime.block_on(interleaved(
+        41,
+        || async {
+            for _ in 0..200 {
+                client_resume(&client).await;
+            }
+        },
+        || async {
+            for _ in 0..200 {
+                raw_resume(&raw, &raw_url).await;
+            }
+        },
+    ));
+    lines.push(ratio("per_call", per_call, "<=", 1.10));
+
+    // throughput_64: calls with 64 in flight at any time.
+    let client_batch = |count: u64| {
+        let client = client.clone();
+        in_flight(count, 64, move || {
+            let client = client.clone();
+            async move { client_resume(&client).await }
+        })
+    };
+    let raw_batch = |count: u64| {
+        let (raw, url) = (raw.clone(), raw_url.clone());
+        in_flight(count, 64, move || {
+            let (raw, url) = (raw.clone(), url.clone());
+            async move { raw_resume(&raw, &url).await }
+        })
+    };
+    let mut group = criterion.benchmark_group("throughput_64");
+    group.bench_function("client_640_calls", |b| b.to_async(&runtime).iter(|| client_batch(640)));
+    group.bench_function("raw_640_calls", |b| b.to_async(&runtime).iter(|| raw_batch(640)));
+    group.finish();
+    // Calls per second is the inverse of the time a batch takes.
+    let time_ratio = runtime.block_on(interleaved(21, || client_batch(2000), || raw_batch(2000)));
+    lines.push(ratio("throughput_64", 1.0 / time_ratio, ">=", 0.90));
 
     // decode_10k: a 10,000-report body, as the service (camelCase) and the docs (PascalCase) write it.
     let (camel, pascal) = ten_thousand_reports();
-    let (camel_samples, pascal_samples, plain) = (Samples::default(), Samples::default(), Samples::default());
+    let decode = |body: &Bytes| {
+        let decoded: types::ReportEnvelope =
+            partner_center_insights::__private::decode_body(reqwest::StatusCode::OK, body.clone(), false).unwrap();
+        assert_eq!(decoded.value.len(), 10_000);
+        std::hint::black_box(decoded);
+    };
+    let raw_decode = || std::hint::black_box(serde_json::from_slice::<RawEnvelope>(&camel).unwrap());
     let mut group = criterion.benchmark_group("decode_10k");
     group.sample_size(20);
-    for (name, body, samples) in [("client_camel", &camel, &camel_samples), ("client_pascal", &pascal, &pascal_samples)]
-    {
-        group.bench_function(name, |b| {
-            b.iter_custom(|iterations| {
-                let started = Instant::now();
-                for _ in 0..iterations {
-                    let decoded: types::ReportEnvelope =
-                        partner_center_insights::__private::decode_body(reqwest::StatusCode::OK, body.clone(), false)
-                            .unwrap();
-                    assert_eq!(decoded.value.len(), 10_000);
-                    std::hint::black_box(decoded);
-                }
-                samples.record(started.elapsed(), iterations)
-            })
-        });
-    }
-    group.bench_function("raw", |b| {
-        b.iter_custom(|iterations| {
-            let started = Instant::now();
-            for _ in 0..iterations {
-                std::hint::black_box(serde_json::from_slice::<RawEnvelope>(&camel).unwrap());
-            }
-            plain.record(started.elapsed(), iterations)
-        })
-    });
+    group.bench_function("client_camel", |b| b.iter(|| decode(&camel)));
+    group.bench_function("client_pascal", |b| b.iter(|| decode(&pascal)));
+    group.bench_function("raw", |b| b.iter(raw_decode));
     group.finish();
-    let (camel_ratio, pascal_ratio) =
-        (camel_samples.median() / plain.median(), pascal_samples.median() / plain.median());
+    let camel_ratio = runtime.block_on(interleaved(31, || async { decode(&camel) }, || async { drop(raw_decode()) }));
+    let pascal_ratio = runtime.block_on(interleaved(31, || async { decode(&pascal) }, || async { drop(raw_decode()) }));
     println!("info decode_10k: camelCase {camel_ratio:.3}, PascalCase {pascal_ratio:.3}");
     lines.push(ratio("decode_10k", camel_ratio.max(pascal_ratio), "<=", 1.50));
 
@@ -402,31 +377,38 @@ async fn download_comparison(base: &str) -> (f64, f64, f64) {
     let mut client_times = Vec::new();
     let mut raw_times = Vec::new();
     let mut peak_growth: f64 = 0.0;
-    for _ in 0..3 {
-        let target = dir.join("client.csv");
-        let (growth, elapsed) = peak_rss_growth(async {
-            let started = Instant::now();
-            let done = client.download_execution_to_file(&execution, &target, |_| {}).await.unwrap();
-            assert_eq!(done.bytes, file_len());
-            started.elapsed().as_secs_f64()
-        })
-        .await;
-        peak_growth = peak_growth.max(growth);
-        client_times.push(elapsed);
-
-        let target = dir.join("raw.csv");
-        let started = Instant::now();
-        let mut response = raw.get(&link).send().await.unwrap();
-        let mut file = tokio::fs::File::create(&target).await.unwrap();
-        while let Some(chunk) = response.chunk().await.unwrap() {
-            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await.unwrap();
+    for round in 0..5 {
+        for side in [round % 2, 1 - round % 2] {
+            // Each run starts with no dirty pages of the previous one waiting to be written back.
+            let _ = std::process::Command::new("sync").status();
+            if side == 0 {
+                let target = dir.join("client.csv");
+                let (growth, elapsed) = peak_rss_growth(async {
+                    let started = Instant::now();
+                    let done = client.download_execution_to_file(&execution, &target, |_| {}).await.unwrap();
+                    assert_eq!(done.bytes, file_len());
+                    started.elapsed().as_secs_f64()
+                })
+                .await;
+                peak_growth = peak_growth.max(growth);
+                client_times.push(elapsed);
+                std::fs::remove_file(&target).unwrap();
+            } else {
+                let target = dir.join("raw.csv");
+                let started = Instant::now();
+                let mut response = raw.get(&link).send().await.unwrap();
+                let mut file = tokio::fs::File::create(&target).await.unwrap();
+                while let Some(chunk) = response.chunk().await.unwrap() {
+                    tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await.unwrap();
+                }
+                tokio::io::AsyncWriteExt::flush(&mut file).await.unwrap();
+                raw_times.push(started.elapsed().as_secs_f64());
+                std::fs::remove_file(&target).unwrap();
+            }
         }
-        tokio::io::AsyncWriteExt::flush(&mut file).await.unwrap();
-        raw_times.push(started.elapsed().as_secs_f64());
     }
     std::fs::remove_dir_all(&dir).unwrap();
-    client_times.sort_by(f64::total_cmp);
-    raw_times.sort_by(f64::total_cmp);
-    println!("info download_1gib: client {:.2} s, raw {:.2} s (medians of 3)", client_times[1], raw_times[1]);
-    (peak_growth, client_times[1], raw_times[1])
+    let (client_time, raw_time) = (median(client_times), median(raw_times));
+    println!("info download_1gib: client {client_time:.2} s, raw {raw_time:.2} s (medians of 5, alternating order)");
+    (peak_growth, client_time, raw_time)
 }

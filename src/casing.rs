@@ -189,11 +189,15 @@ impl Scan<'_> {
 
 /// The spec's spelling of a response key, matched ignoring ASCII case and surrounding spaces.
 fn canonical_key(key: &[u8]) -> Option<&'static str> {
+    // Lower-cased once into a stack buffer, so the search compares plain byte slices; no spec key is this long.
     let key = key.trim_ascii();
-    RESPONSE_KEYS
-        .binary_search_by(|(lower, _)| lower.bytes().cmp(key.iter().map(u8::to_ascii_lowercase)))
-        .ok()
-        .map(|i| RESPONSE_KEYS[i].1)
+    let mut lower = [0u8; 48];
+    let lower = lower.get_mut(..key.len())?;
+    for (to, from) in lower.iter_mut().zip(key) {
+        *to = from.to_ascii_lowercase();
+    }
+    let found = RESPONSE_KEYS.binary_search_by(|(spec_lower, _)| spec_lower.as_bytes().cmp(lower)).ok()?;
+    Some(RESPONSE_KEYS[found].1)
 }
 
 #[cfg(test)]

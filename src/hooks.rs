@@ -149,7 +149,7 @@ impl Call<'_> {
                 span.record("status", response.status().as_u16());
                 tracing::debug!(request_id = crate::error::request_id(response.headers()), "answered");
             }
-            Err(error) => tracing::debug!(error = %error.without_url_ref(), "failed"),
+            Err(error) => tracing::debug!(error = %without_url(error), "failed"),
         }
         with_attempts(outcome, attempt)
     }
@@ -195,18 +195,12 @@ fn with_attempts(outcome: reqwest::Result<Response>, attempts: u32) -> reqwest::
     }
 }
 
-/// A view of a reqwest error without its URL, for logs.
-trait WithoutUrlRef {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrlRef for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let mut text = self.to_string();
-        if let Some(url) = self.url() {
-            text = text.replace(url.as_str(), "…");
-        }
-        text
+/// A reqwest error's message without its URL (which may carry ids), for logs.
+fn without_url(error: &reqwest::Error) -> String {
+    let text = error.to_string();
+    match error.url() {
+        Some(url) => text.replace(url.as_str(), "…"),
+        None => text,
     }
 }
 
@@ -235,8 +229,11 @@ fn bearer(token: &AccessToken) -> HeaderValue {
 /// Reads the whole body (the generated code would anyway), normalizes its casing, and records whether it can
 /// decode, then puts it back on an otherwise identical response.
 async fn with_received_body(response: Response, info: &OperationInfo) -> reqwest::Result<Response> {
+    // Converting drops the URL, which reqwest would then replace by parsing a placeholder on every call.
+    let url = response.url().clone();
     let (mut parts, body) = http::Response::from(response).into_parts();
     let bytes = body.collect().await?.to_bytes();
+    parts.extensions.extend(url_extension(url));
     let items = if info.operation_id == "try_query" { Items::Rows } else { Items::Typed };
     let received = inspect(parts.status, bytes, items);
     let bytes = received.bytes.clone();
@@ -297,6 +294,13 @@ fn envelope_problem(body: &[u8]) -> Option<BodyProblem> {
         }
         Ok(_) => None,
     }
+}
+
+/// Extensions that carry `url` into a `reqwest::Response` built from parts (reqwest's type for it is private).
+fn url_extension(url: reqwest::Url) -> http::Extensions {
+    use reqwest::ResponseBuilderExt;
+    let carrier = http::Response::builder().url(url).body(()).expect("a URL makes a valid response");
+    carrier.into_parts().0.extensions
 }
 
 fn copy_response(response: &Response, received: &ReceivedBody) -> Response {
