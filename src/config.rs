@@ -226,10 +226,14 @@ impl ClientBuilder {
 }
 
 fn checked_base_url(raw: &str, sends_token: bool) -> Result<String, Error> {
-    let url = reqwest::Url::parse(raw.trim())
-        .map_err(|e| Error::invalid_argument(format!("base URL `{raw}` is not a URL: {e}")))?;
+    let url =
+        reqwest::Url::parse(raw.trim()).map_err(|e| Error::invalid_argument(format!("base URL is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(Error::invalid_argument(format!("base URL `{raw}` must be an absolute http(s) URL")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Not echoed: the text may hold a password.
+        return Err(Error::invalid_argument("base URL must not contain a user name or password"));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::invalid_argument(format!("base URL `{raw}` must not have a query or fragment")));
@@ -284,6 +288,11 @@ impl ClientState {
 }
 
 impl State {
+    /// The time allowed for one attempt of a call, or for one wait of a download.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
     pub(crate) fn attempt_timeout(&self, operation_id: &str) -> Duration {
         let chosen = self.attempt_timeouts.iter().rev().find(|(operation, _)| *operation == operation_id);
         chosen.map_or(self.request_timeout, |(_, timeout)| *timeout)

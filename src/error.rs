@@ -53,12 +53,23 @@ pub struct Error {
     request_id: Option<String>,
     body: Option<Bytes>,
     attempts: u32,
+    /// Whether the service answered with its envelope (so an absent message is not an empty body).
+    envelope: bool,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl Error {
     fn new(kind: ErrorKind) -> Self {
-        Self { kind, status: None, message: None, request_id: None, body: None, attempts: 1, source: None }
+        Self {
+            kind,
+            status: None,
+            message: None,
+            request_id: None,
+            body: None,
+            attempts: 1,
+            envelope: false,
+            source: None,
+        }
     }
 
     pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
@@ -175,6 +186,7 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
                 status: Some(response.status()),
                 request_id: request_id(response.headers()).map(str::to_owned),
                 attempts: attempts_in(response.headers()),
+                envelope: true,
                 message: response.message.clone().filter(|m| !m.trim().is_empty()),
                 ..Self::new(ErrorKind::Service)
             },
@@ -258,6 +270,9 @@ impl fmt::Display for Error {
             Some(message) => write!(f, ": {}", OneLine(message))?,
             None if self.status.is_some() => match self.body.as_ref().map(Bytes::len) {
                 Some(len) => write!(f, ": {len}-byte body without a message")?,
+                None if self.kind == ErrorKind::Service && self.envelope => {
+                    f.write_str(": no message in the envelope")?
+                }
                 None => f.write_str(": empty body")?,
             },
             None => {}

@@ -97,21 +97,29 @@ struct Call<'a> {
 impl Call<'_> {
     async fn run(&self, mut request: Request) -> reqwest::Result<Response> {
         let started = Instant::now();
-        let deadline = started + self.state.call_timeout;
+        // `None`: a call timeout too large to represent, which means no deadline.
+        let deadline = started.checked_add(self.state.call_timeout);
+        let left = || deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
         let method = request.method().clone();
         let mut attempt = 1;
         let mut refreshed_after_401 = false;
+        // The last answer the service gave, returned if a retry then runs out of time.
+        let mut previous_answer: Option<Response> = None;
         let outcome = loop {
             let spare = request.try_clone();
             let sent_token = request.headers().get(header::AUTHORIZATION).cloned();
-            let outcome = self.attempt(request, deadline).await;
+            let outcome = match (self.attempt(request, left()).await, previous_answer.take()) {
+                (Err(error), Some(answer)) if error.is_timeout() && left().is_zero() => Ok(answer),
+                (outcome, _) => outcome,
+            };
             let Some(mut next) = spare else { break outcome };
 
             // A rejected token may have been revoked or rotated early: drop it, get a fresh one, try once more.
             if !refreshed_after_401
                 && let Ok(response) = &outcome
                 && response.status() == StatusCode::UNAUTHORIZED
-                && let Some(fresh) = self.replace_rejected(sent_token.as_ref()).await
+                && !left().is_zero()
+                && let Some(fresh) = self.replace_rejected(sent_token.as_ref(), left()).await
             {
                 tracing::debug!(attempt, "401: retrying once with a fresh token");
                 refreshed_after_401 = true;
@@ -126,18 +134,21 @@ impl Call<'_> {
                 break outcome;
             }
             let wait = self.state.retry.wait(attempt, transient.hint);
-            if Instant::now() + wait >= deadline {
+            // A retry needs time for an answer too: the wait plus a short attempt must fit before the deadline.
+            let shortest_attempt = MIN_ATTEMPT.min(self.state.attempt_timeout(self.info.operation_id));
+            if wait.saturating_add(shortest_attempt) >= left() {
                 tracing::debug!(attempt, reason = %transient.reason, "not retrying: the call timeout would pass");
                 break outcome;
             }
             tracing::warn!(attempt, reason = %transient.reason, wait_ms = wait.as_millis() as u64, "retrying");
             tokio::time::sleep(wait).await;
-            // The token may have been refreshed (or expired) meanwhile.
+            // The token may have been refreshed (or expired) meanwhile; asking may not eat the call's time.
             if let Some(tokens) = &self.state.tokens
-                && let Ok(token) = tokens.token().await
+                && let Ok(Ok(token)) = tokio::time::timeout(left(), tokens.token()).await
             {
                 next.headers_mut().insert(header::AUTHORIZATION, bearer(&token));
             }
+            previous_answer = outcome.ok();
             request = next;
             attempt += 1;
         };
@@ -154,25 +165,28 @@ impl Call<'_> {
         with_attempts(outcome, attempt)
     }
 
-    /// One attempt, its body read in full, within the attempt timeout and what is left of the call's.
-    async fn attempt(&self, mut request: Request, deadline: Instant) -> reqwest::Result<Response> {
-        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-        *request.timeout_mut() = Some(self.state.attempt_timeout(self.info.operation_id).min(left));
+    /// One attempt, its body read in full, within the attempt timeout and what is `left` of the call's.
+    async fn attempt(&self, mut request: Request, left: Duration) -> reqwest::Result<Response> {
+        let timeout = self.state.attempt_timeout(self.info.operation_id).min(left).max(Duration::from_millis(1));
+        *request.timeout_mut() = Some(timeout);
         let response = self.client.client().execute(request).await?;
         with_received_body(response, self.info).await
     }
 
     /// After a 401: invalidates the token that was sent and returns a header with a different one, if any.
-    async fn replace_rejected(&self, sent: Option<&HeaderValue>) -> Option<HeaderValue> {
+    async fn replace_rejected(&self, sent: Option<&HeaderValue>, left: Duration) -> Option<HeaderValue> {
         let tokens = self.state.tokens.as_ref()?;
         let sent = sent?;
         if let Some(rejected) = token_in(sent) {
             tokens.invalidate(&rejected);
         }
-        let fresh = bearer(&tokens.token().await.ok()?);
+        let fresh = bearer(&tokio::time::timeout(left, tokens.token()).await.ok()?.ok()?);
         (fresh != sent).then_some(fresh)
     }
 }
+
+/// The least time worth starting a retry with (or the attempt timeout, if shorter).
+const MIN_ATTEMPT: Duration = Duration::from_millis(500);
 
 /// Marks a call's outcome with its number of attempts, where `Error::from` can read it.
 fn with_attempts(outcome: reqwest::Result<Response>, attempts: u32) -> reqwest::Result<Response> {

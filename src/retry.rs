@@ -41,7 +41,7 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// No retries: every call is tried once.
+    /// No retries of transient failures: every call is tried once (a 401 is still retried once with a fresh token).
     pub fn none() -> Self {
         Self { max_attempts: 1, ..Self::default() }
     }
@@ -79,7 +79,7 @@ impl RetryPolicy {
     pub(crate) fn wait(&self, retry: u32, hint: Option<Duration>) -> Duration {
         let ceiling =
             self.initial_backoff.saturating_mul(1u32 << (retry.saturating_sub(1)).min(20)).min(self.max_backoff);
-        let backoff = ceiling.mul_f64(fastrand::f64());
+        let backoff = Duration::try_from_secs_f64(ceiling.as_secs_f64() * fastrand::f64()).unwrap_or(ceiling);
         hint.map_or(backoff, |hint| hint.min(self.max_retry_after).max(backoff))
     }
 }
@@ -124,13 +124,16 @@ pub(crate) fn transient(method: &Method, outcome: &reqwest::Result<Response>) ->
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
-        if let Some(ms) = text(name).and_then(|v| v.parse::<f64>().ok()).filter(|ms| ms.is_finite() && *ms >= 0.0) {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
+        // `try_from`: a hint too large for a `Duration` (say `1e25`) is unusable, not a reason to panic.
+        if let Some(hint) =
+            text(name).and_then(|v| v.parse::<f64>().ok()).and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+        {
+            return Some(hint);
         }
     }
     let value = text("retry-after")?;
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(1e9)));
+        return Duration::try_from_secs_f64(seconds).ok();
     }
     let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let at = SystemTime::from(date.with_timezone(&chrono::Utc));
@@ -161,6 +164,12 @@ mod tests {
         assert_eq!(retry_after(&headers(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")])), Some(Duration::ZERO));
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
         assert_eq!(retry_after(&headers(&[("retry-after", "-1")])), None);
+        // Absurd values from a proxy must not panic.
+        assert_eq!(retry_after(&headers(&[("retry-after-ms", "1e25")])), None);
+        assert_eq!(retry_after(&headers(&[("retry-after", "1e300")])), None);
+        assert_eq!(retry_after(&headers(&[("retry-after", "NaN")])), None);
+        let huge = RetryPolicy::default().initial_backoff(Duration::MAX).max_backoff(Duration::MAX);
+        assert!(huge.wait(30, Some(Duration::MAX)) <= Duration::MAX);
         assert_eq!(retry_after(&headers(&[])), None);
     }
 

@@ -459,3 +459,41 @@ async fn a_per_operation_timeout_applies_to_that_operation_only() {
     let unknown = Client::builder(mpn(&server)).operation_timeout("resumeReports", Duration::from_secs(1)).build();
     assert!(unknown.unwrap_err().to_string().contains("there is no operation `resume_reports`"));
 }
+
+#[tokio::test]
+async fn a_retry_that_runs_out_of_time_returns_the_last_answer() {
+    let server = TestServer::sequence(vec![
+        Reply::json(503, r#"{"message":"Service unavailable"}"#).with_header("Retry-After", "0"),
+        Reply::Hang,
+    ])
+    .await;
+    let client = Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(quick_retries())
+        .call_timeout(Duration::from_millis(1500))
+        .build()
+        .unwrap();
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(status(&error), Some(503), "the service's answer, not the deadline's timeout: {error}");
+    assert_eq!(error.message(), Some("Service unavailable"));
+    assert_eq!(error.attempts(), 2);
+    assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
+async fn unrepresentable_timeouts_and_hints_mean_no_limit_not_a_panic() {
+    let server = TestServer::sequence(vec![
+        Reply::json(429, r#"{"message":"slow down"}"#).with_header("retry-after-ms", "1e25"),
+        Reply::json(200, &reports()),
+    ])
+    .await;
+    let client = Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(quick_retries().max_retry_after(Duration::MAX).max_backoff(Duration::MAX))
+        .call_timeout(Duration::MAX)
+        .request_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    get(&client).await.expect("the unusable hint is ignored and the retry succeeds");
+    assert_eq!(server.request_count(), 2);
+}

@@ -138,10 +138,12 @@ fn bad_client_settings_are_refused() {
         ("ftp://example.com/insights", "must be an absolute http(s) URL"),
         ("https://example.com/insights?x=1", "must not have a query or fragment"),
         ("http://api.example.com/insights/v1/mpn", "a bearer token is only sent over http to loopback hosts"),
+        ("https://user:hunter2@example.com/insights", "must not contain a user name or password"),
     ] {
         let error = Client::builder(url).bearer_token("t").build().unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidArgument);
         assert!(error.to_string().contains(reason), "{url}: {error}");
+        assert!(!error.to_string().contains("hunter2"), "a password in the URL is not echoed");
     }
     assert!(Client::builder("http://localhost:8080/x").bearer_token("t").build().is_ok());
     assert!(Client::builder("http://[::1]:8080/x").bearer_token("t").build().is_ok());

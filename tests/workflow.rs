@@ -240,3 +240,31 @@ async fn a_failing_page_keeps_its_status() {
     let error = client.pages(first).all_items().await.unwrap_err();
     assert_eq!((error.status().map(|s| s.as_u16()), error.message()), (Some(500), Some("Internal error")));
 }
+
+#[tokio::test]
+async fn a_page_that_links_to_itself_ends_the_walk() {
+    let server = TestServer::always(Reply::json(
+        200,
+        &reports_page(&["a"], Some("/insights/v1/mpn/ScheduledReport?page=2".into())),
+    ))
+    .await;
+    let client = client(&mpn(&server));
+    let first = client.get_reports().send().await.unwrap().into_inner();
+    let error = client.pages(first).all_items().await.unwrap_err();
+    assert!(error.to_string().contains("points to the page itself"), "{error}");
+    assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
+async fn a_stalled_download_times_out() {
+    let storage = TestServer::always(Reply::Hang).await;
+    let client = partner_center_insights::Client::builder(mpn(&storage))
+        .bearer_token(TEST_TOKEN)
+        .request_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let mut sink = Vec::new();
+    let error =
+        client.download_execution(&execution_with(storage.url("/e1.csv?sig=a")), &mut sink, |_| {}).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+}

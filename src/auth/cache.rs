@@ -11,6 +11,8 @@ use super::{AccessToken, AuthError, DynTokenProvider, TokenProvider};
 const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
 /// …plus up to this much more, at random, so clients started together do not refresh together.
 const REFRESH_JITTER: Duration = Duration::from_secs(60);
+/// After a failed refresh, wait this long before trying again (while the cached token is still valid).
+const REFRESH_RETRY: Duration = Duration::from_secs(30);
 
 /// Wraps every provider the client is given (see `ClientBuilder::token_provider`). Tokens without an expiry are
 /// not cached: such a provider is asked before every request, as a rotating provider expects.
@@ -65,6 +67,17 @@ impl TokenCache {
     }
 }
 
+impl TokenCache {
+    /// After a failed refresh, the still-valid token is served without asking again for a while, so callers do not
+    /// queue behind one failing refresh after another.
+    fn postpone_refresh(&self, now: SystemTime) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cached) = current.as_mut() {
+            cached.refresh_at = (now + REFRESH_RETRY).min(cached.expires_at);
+        }
+    }
+}
+
 impl TokenProvider for TokenCache {
     async fn token(&self) -> Result<AccessToken, AuthError> {
         if self.uncacheable.load(Ordering::Relaxed) {
@@ -86,6 +99,7 @@ impl TokenProvider for TokenCache {
             Err(error) => match self.unexpired(SystemTime::now()) {
                 Some(still_valid) => {
                     tracing::warn!(error = %error, "token refresh failed; the cached token is still valid and stays in use");
+                    self.postpone_refresh(SystemTime::now());
                     Ok(still_valid)
                 }
                 None => Err(error),

@@ -37,7 +37,8 @@ impl std::ops::Add<std::time::Duration> for Timestamp {
     type Output = Self;
 
     fn add(self, duration: std::time::Duration) -> Self {
-        Self(self.0 + chrono::TimeDelta::from_std(duration).unwrap_or(chrono::TimeDelta::MAX))
+        let delta = chrono::TimeDelta::from_std(duration).unwrap_or(chrono::TimeDelta::MAX);
+        Self(self.0.checked_add_signed(delta).unwrap_or(DateTime::<Utc>::MAX_UTC))
     }
 }
 

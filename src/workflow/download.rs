@@ -62,18 +62,29 @@ impl Client {
             return Err(Error::invalid_argument("download link must be https"));
         }
         // A plain request on the shared connection pool: the hooks, and so the bearer token, are not involved.
-        let mut response = self.client().get(url).send().await?;
+        // No total timeout (a large file takes as long as it takes); instead the request timeout bounds the wait for
+        // the headers and for each chunk.
+        let idle = self.inner().get().request_timeout();
+        let stalled = || Error::timed_out(format!("the download stalled for {idle:?}"));
+        let mut response = tokio::time::timeout(idle, self.client().get(url).send()).await.map_err(|_| stalled())??;
         if !response.status().is_success() {
             let status = response.status();
             let headers = response.headers().clone();
-            let body = response.bytes().await.ok();
-            return Err(Error::from_response(status, &headers, body));
+            let mut body = Vec::new();
+            // Storage error bodies are small XML documents; keep at most 64 KiB of whatever comes.
+            while let Ok(Ok(Some(chunk))) = tokio::time::timeout(idle, response.chunk()).await {
+                body.extend_from_slice(&chunk[..chunk.len().min(65_536 - body.len().min(65_536))]);
+                if body.len() >= 65_536 {
+                    break;
+                }
+            }
+            return Err(Error::from_response(status, &headers, Some(body.into())));
         }
         let total = response.content_length();
         let content_type =
             response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut bytes = 0u64;
-        while let Some(chunk) = response.chunk().await? {
+        while let Some(chunk) = tokio::time::timeout(idle, response.chunk()).await.map_err(|_| stalled())?? {
             writer.write_all(&chunk).await.map_err(|e| Error::io("could not write the download", e))?;
             bytes += chunk.len() as u64;
             on_progress(DownloadProgress { bytes, total });

@@ -81,6 +81,11 @@ impl<P: Page> Pages<'_, P> {
         let page = self.fetch(&link).await;
         if let Ok(page) = &page {
             self.next = page.next_link().map(str::to_owned);
+            if self.next.as_deref() == Some(link.as_str()) {
+                // A page that links to itself would be fetched forever.
+                self.next = None;
+                return Some(Err(Error::invalid_argument(format!("nextLink `{link}` points to the page itself"))));
+            }
         }
         Some(page)
     }

@@ -39,10 +39,12 @@ pub struct ExecutionWait<'a> {
 impl Client {
     /// Waits until an execution of `report_id` completes and returns it (with its download link).
     ///
-    /// Polls the latest execution in any state, starting after 5 s and backing off to one poll a minute; the 404
-    /// the service answers before the first run counts as "not yet". Fails when the deadline passes (default one
-    /// hour; [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)) or the execution reaches a state the service does not document as running or
-    /// done, such as a failure ([`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed)).
+    /// Polls the latest execution in any documented state, starting after 5 s and backing off to one poll a minute;
+    /// the 404 the service answers before the first run counts as "not yet". Fails when the deadline passes
+    /// (default one hour; [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)) or the service reports the execution
+    /// in a state it does not document ([`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed)). The
+    /// documentation names no failure state, so a failed run may never show up in the poll: the wait then ends at
+    /// its timeout.
     ///
     /// ```no_run
     /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
@@ -152,13 +154,13 @@ impl<'a> ExecutionWait<'a> {
                 }
                 Err(error) => return Err(error),
             };
-            if started.elapsed() + interval > timeout {
+            if started.elapsed().saturating_add(interval) > timeout {
                 return Err(Error::timed_out(format!(
                     "no execution of report {report_id} completed within {timeout:?} (last seen: {progress})"
                 )));
             }
             tokio::time::sleep(interval).await;
-            interval = interval.mul_f64(1.5).min(max_interval);
+            interval = interval.saturating_add(interval / 2).min(max_interval);
         }
     }
 }
