@@ -9,11 +9,16 @@ use std::{env, fs, process};
 use openapiv3::{OpenAPI, ReferenceOr, Schema, SchemaKind, Type};
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TypeImpl};
 
+// The same conversion the client builder applies to operation ids it is given.
+#[path = "src/naming.rs"]
+mod naming;
+
 const SPEC: &str = "openapi/insights.yaml";
 
 fn main() {
     println!("cargo:rerun-if-changed={SPEC}");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/naming.rs");
 
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let spec = load_spec(Path::new(SPEC));
@@ -118,15 +123,7 @@ fn operation_ids(spec: &OpenAPI) -> String {
     let mut ids: Vec<String> = spec
         .operations()
         .filter_map(|(_, _, operation)| operation.operation_id.as_deref())
-        .map(|id| {
-            id.chars().fold(String::new(), |mut out, c| {
-                if c.is_ascii_uppercase() {
-                    out.push('_');
-                }
-                out.push(c.to_ascii_lowercase());
-                out
-            })
-        })
+        .map(naming::snake_case)
         .collect();
     ids.sort();
     let mut out = String::from("/// Every operation id, snake_case as in `OperationInfo::operation_id`, sorted.\n");

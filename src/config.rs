@@ -155,7 +155,7 @@ impl ClientBuilder {
     /// Time allowed for one attempt of the operation `operation_id` (`"tryQuery"` or `"try_query"`), instead of
     /// the request timeout. Try-query has 130 s by default, as the service stops the query after 100 s.
     pub fn operation_timeout(mut self, operation_id: &str, timeout: Duration) -> Self {
-        self.operation_timeouts.push((snake_case(operation_id), timeout));
+        self.operation_timeouts.push((crate::naming::snake_case(operation_id), timeout));
         self
     }
 
@@ -245,17 +245,6 @@ fn checked_base_url(raw: &str, sends_token: bool) -> Result<String, Error> {
     }
     // Generated paths start with `/`; a trailing slash on the base would double it.
     Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-/// `tryQuery` → `try_query`, the form the generated code uses; snake_case input is returned as it is.
-fn snake_case(operation_id: &str) -> String {
-    operation_id.chars().fold(String::new(), |mut out, c| {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-        out
-    })
 }
 
 pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {

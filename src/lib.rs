@@ -17,6 +17,7 @@ mod decode_fuzz;
 mod error;
 mod hooks;
 mod model;
+mod naming;
 mod retry;
 mod workflow;
 
