@@ -115,7 +115,7 @@ fn full_client(base: &str) -> Client {
 }
 
 fn raw_client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    partner_center_insights::http_client_builder().unwrap().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 /// Median of `client / raw` over rounds that run both sides back to back, in alternating order: on a shared

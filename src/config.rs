@@ -206,7 +206,7 @@ impl ClientBuilder {
             .map_err(|_| Error::invalid_argument("user agent is not a valid header value"))?;
         let http = match self.http_client {
             Some(client) => client,
-            None => reqwest::Client::builder()
+            None => crate::http_client_builder()?
                 .connect_timeout(self.connect_timeout)
                 // The API never redirects; refusing redirects means a token can never follow one elsewhere.
                 .redirect(reqwest::redirect::Policy::none())

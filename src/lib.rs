@@ -19,6 +19,7 @@ mod hooks;
 mod model;
 mod naming;
 mod retry;
+mod tls;
 mod workflow;
 
 // Tables `build.rs` derives from the spec: response property names and operation ids.
@@ -43,6 +44,7 @@ pub use model::{
     ReportName, ReportStatus, Timestamp, UnknownValue, ValidationError,
 };
 pub use retry::RetryPolicy;
+pub use tls::http_client_builder;
 pub use workflow::{DownloadProgress, ExecutionWait, Page, Pages, ReportDownload, WaitProgress};
 
 /// The code `build.rs` generated from the spec, for the API-surface snapshot test.

@@ -19,13 +19,8 @@ const RESOURCE: &str = "https://api.partnercenter.microsoft.com";
 /// POSTs a form to a token endpoint; returns the status and JSON body.
 async fn token_request(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-    let response = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        http().post(url).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
 }
 

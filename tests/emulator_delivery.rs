@@ -108,13 +108,13 @@ async fn the_link_needs_its_signature_not_a_bearer_token() {
     let link = completed_link(&emulator, Program::Marketplace).await;
     let (without_sig, _) = link.split_once("?sig=").unwrap();
 
-    let wrong = reqwest::get(format!("{without_sig}?sig=forged")).await.unwrap();
+    let wrong = fetch(format!("{without_sig}?sig=forged")).await.unwrap();
     assert_eq!(wrong.status(), 403);
     assert!(wrong.text().await.unwrap().contains("<Code>AuthenticationFailed</Code>"));
-    assert_eq!(reqwest::get(without_sig).await.unwrap().status(), 403);
-    assert_eq!(reqwest::get(&link).await.unwrap().status(), 200);
+    assert_eq!(fetch(without_sig).await.unwrap().status(), 403);
+    assert_eq!(fetch(&link).await.unwrap().status(), 200);
     // A client that wrongly sends its token still gets the file, but the emulator notices.
-    let with_token = reqwest::Client::new().get(&link).bearer_auth(DEV_TOKEN).send().await.unwrap();
+    let with_token = http().get(&link).bearer_auth(DEV_TOKEN).send().await.unwrap();
     assert_eq!(with_token.status(), 200);
 
     let sent: Vec<_> = emulator.downloads().iter().map(|d| (d.status, d.authorization_sent)).collect();
@@ -125,9 +125,9 @@ async fn the_link_needs_its_signature_not_a_bearer_token() {
 async fn links_expire() {
     let emulator = Emulator::builder().link_ttl(Duration::from_secs(3600)).start().await.unwrap();
     let link = completed_link(&emulator, Program::Partner).await;
-    assert_eq!(reqwest::get(&link).await.unwrap().status(), 200);
+    assert_eq!(fetch(&link).await.unwrap().status(), 200);
     emulator.advance(Duration::from_secs(3600)).await;
-    let expired = reqwest::get(&link).await.unwrap();
+    let expired = fetch(&link).await.unwrap();
     assert_eq!(expired.status(), 403);
     assert!(expired.text().await.unwrap().contains("expiry"));
 }
@@ -138,7 +138,7 @@ async fn gzip_multi_megabyte_download() {
     let link = completed_link(&emulator, Program::Marketplace).await;
 
     // A client that leaves decoding to the test, so the bytes on the wire can be checked.
-    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let raw = partner_center_insights::http_client_builder().unwrap().no_gzip().build().unwrap();
     let response = raw.get(&link).header("accept-encoding", "gzip").send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-encoding"], "gzip");

@@ -18,7 +18,7 @@ async fn admin(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, String) {
-    let mut request = reqwest::Client::new().request(method, format!("{}{path}", emulator.origin()));
+    let mut request = http().request(method, format!("{}{path}", emulator.origin()));
     if let Some(body) = body {
         request = request.header("content-type", "application/json").body(body.to_string());
     }
@@ -45,7 +45,7 @@ async fn status_429_with_retry_after() {
     emulator.faults().next(2).status_429(Duration::from_secs(3));
     assert_eq!(emulator.faults().pending(), 2);
 
-    let response = reqwest::Client::new()
+    let response = http()
         .get(format!("{}/ScheduledDataset", emulator.base_url(Program::Marketplace)))
         .bearer_auth(DEV_TOKEN)
         .send()
@@ -124,7 +124,7 @@ async fn faults_through_the_admin_endpoint() {
     assert_eq!(status, 200, "{text}");
     let error = datasets(&client).await.unwrap_err();
     assert_eq!(error.status().map(|s| s.as_u16()), Some(429));
-    let response = reqwest::Client::new()
+    let response = http()
         .get(format!("{}/ScheduledReport", emulator.base_url(Program::Partner)))
         .bearer_auth(DEV_TOKEN)
         .send()
@@ -170,13 +170,13 @@ async fn faults_stay_in_their_scope() {
     emulator.faults().next(1).on(FaultScope::Token).status_429(Duration::from_secs(1));
     // API calls are untouched by download and token faults.
     datasets(&client).await.unwrap();
-    assert_eq!(reqwest::get(&link).await.unwrap().status(), 503);
-    assert_eq!(reqwest::get(&link).await.unwrap().status(), 200);
-    let token = reqwest::Client::new().post(emulator.token_url()).body("grant_type=x").send().await.unwrap();
+    assert_eq!(fetch(&link).await.unwrap().status(), 503);
+    assert_eq!(fetch(&link).await.unwrap().status(), 200);
+    let token = http().post(emulator.token_url()).body("grant_type=x").send().await.unwrap();
     assert_eq!(token.status(), 429);
 
     emulator.faults().next(1).on(FaultScope::Any).drop_connection();
-    assert!(reqwest::get(&link).await.is_err());
+    assert!(fetch(&link).await.is_err());
 }
 
 #[tokio::test]

@@ -800,7 +800,8 @@ fn debug_never_shows_a_secret() {
 #[tokio::test]
 async fn a_given_http_client_is_used() {
     let server = TokenServer::start(vec![v2_token()]).await;
-    let http = reqwest::Client::builder()
+    let http = partner_center_insights::http_client_builder()
+        .unwrap()
         .user_agent("my-tool/1.0")
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -372,7 +372,7 @@ async fn a_cross_host_redirect_is_not_followed_and_never_gets_the_token() {
     assert_eq!((server.request_count(), elsewhere.request_count()), (1, 0));
 
     // A caller's own client that follows redirects still drops the token when the host changes.
-    let following = reqwest::Client::builder().build().unwrap();
+    let following = partner_center_insights::http_client_builder().unwrap().build().unwrap();
     let client = Client::builder(mpn(&server)).bearer_token(TEST_TOKEN).http_client(following).build().unwrap();
     get(&client).await.unwrap();
     let forwarded = elsewhere.requests();

@@ -38,11 +38,9 @@ pub(crate) struct Callbacks {
 
 impl Callbacks {
     pub(crate) fn new() -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(CALLBACK_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .ok();
+        let client = crate::http_client_builder().ok().and_then(|builder| {
+            builder.timeout(CALLBACK_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().ok()
+        });
         Self { client, log: Mutex::new(Vec::new()) }
     }
 

@@ -35,7 +35,8 @@
 //! emulator.advance(Duration::from_secs(10 * 60)).await;
 //! let executions = client.get_report_executions().report_id(report.value[0].report_id.as_str()).send().await?;
 //! let link = executions.value[0].report_access_secure_link.clone().unwrap_or_default();
-//! let csv = reqwest::get(link).await?.text().await?; // no bearer token for the link
+//! let http = partner_center_insights::http_client_builder()?.build()?;
+//! let csv = http.get(link).send().await?.text().await?; // no bearer token for the link
 //! assert!(csv.starts_with("CustomerName,NormalizedUsage"));
 //! emulator.shutdown().await;
 //! # Ok(()) }

@@ -94,7 +94,7 @@ pub struct Raw {
 
 impl Raw {
     pub fn new(emulator: &Emulator, program: Program) -> Self {
-        Self { http: reqwest::Client::new(), base: emulator.base_url(program), token: Some(DEV_TOKEN.to_owned()) }
+        Self { http: http(), base: emulator.base_url(program), token: Some(DEV_TOKEN.to_owned()) }
     }
 
     pub fn without_token(mut self) -> Self {
@@ -166,4 +166,14 @@ pub async fn callback_receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await.expect("receiver runs") });
     (url, log)
+}
+
+/// A plain HTTP client with this crate's TLS setup (with only `rustls-ring` on, reqwest has no provider of its own).
+pub fn http() -> reqwest::Client {
+    partner_center_insights::http_client_builder().expect("a TLS backend").build().expect("a plain client")
+}
+
+/// A GET without a token, as a browser would fetch a download link.
+pub async fn fetch(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    http().get(url).send().await
 }

@@ -55,7 +55,8 @@ impl TokenEndpoint {
         let url = Url::parse(&url).map_err(|e| AuthError::new(format!("token endpoint `{url}` is not a URL: {e}")))?;
         let http = match options.http_client {
             Some(client) => client,
-            None => reqwest::Client::builder()
+            None => crate::http_client_builder()
+                .map_err(|e| AuthError::with_source("could not set up TLS for the token endpoint", e))?
                 .connect_timeout(options.connect_timeout)
                 // A redirect would carry the form, secrets included, to wherever it points.
                 .redirect(reqwest::redirect::Policy::none())

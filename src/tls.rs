@@ -1,0 +1,74 @@
+// TLS for every HTTP client this crate builds: rustls, with the crypto provider the crate's features pick.
+// One place, so the API client, the token endpoint and the emulator's callbacks cannot drift apart.
+
+use std::sync::Arc;
+
+use crate::Error;
+
+/// A `reqwest::ClientBuilder` set up with this crate's TLS: rustls, the platform's root certificates, HTTP/1.1.
+///
+/// The crypto provider is, in order: the one installed for the process
+/// (`rustls::crypto::CryptoProvider::install_default`), `aws-lc-rs` when the `rustls-aws-lc` feature is on,
+/// otherwise `ring` (the default feature `rustls-ring`). Use it to build a client of your own for
+/// [`ClientBuilder::http_client`](crate::ClientBuilder::http_client) (a proxy, a shared pool, …).
+///
+/// With only `rustls-ring` on, reqwest is built without a provider of its own, so `reqwest::Client::new()`
+/// elsewhere in a program panics unless a provider was installed or reqwest's `rustls` feature is on; a
+/// client started from this builder never does. Its TLS settings are fixed: reqwest's own root-certificate and
+/// TLS-version options do not apply to it.
+///
+/// ```
+/// # fn main() -> Result<(), partner_center_insights::Error> {
+/// let http = partner_center_insights::http_client_builder()?
+///     .pool_max_idle_per_host(4)
+///     .build()
+///     .expect("a plain client builds");
+/// let client = partner_center_insights::Client::builder(partner_center_insights::Program::Marketplace)
+///     .http_client(http)
+///     .build()?;
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// When no crypto provider is available (no TLS feature on and none installed) or the platform's root
+/// certificates cannot be loaded.
+pub fn http_client_builder() -> Result<reqwest::ClientBuilder, Error> {
+    let builder = reqwest::Client::builder();
+    if rustls::crypto::CryptoProvider::get_default().is_some() || cfg!(feature = "rustls-aws-lc") {
+        // reqwest picks the installed provider itself, or its own aws-lc-rs default.
+        return Ok(builder);
+    }
+    let provider = crate_provider()?;
+    Ok(builder.tls_backend_preconfigured(client_config(provider)?))
+}
+
+#[cfg(feature = "rustls-ring")]
+fn crate_provider() -> Result<Arc<rustls::crypto::CryptoProvider>, Error> {
+    Ok(Arc::new(rustls::crypto::ring::default_provider()))
+}
+
+#[cfg(not(feature = "rustls-ring"))]
+fn crate_provider() -> Result<Arc<rustls::crypto::CryptoProvider>, Error> {
+    Err(Error::configuration(
+        "no TLS crypto provider",
+        std::io::Error::other(
+            "turn on the `rustls-ring` or `rustls-aws-lc` feature, or install one with \
+             rustls::crypto::CryptoProvider::install_default",
+        ),
+    ))
+}
+
+/// What reqwest itself would build for this provider with default settings.
+fn client_config(provider: Arc<rustls::crypto::CryptoProvider>) -> Result<rustls::ClientConfig, Error> {
+    use rustls_platform_verifier::BuilderVerifierExt as _;
+    let tls_error = |e| Error::configuration("could not set up TLS", e);
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?
+        .with_platform_verifier()
+        .map_err(tls_error)?
+        .with_no_client_auth();
+    // The crate speaks HTTP/1.1 only (reqwest is built without `http2`).
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
