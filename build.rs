@@ -107,12 +107,18 @@ fn response_keys(spec: &OpenAPI) -> String {
             }
         }
     }
+    // Bucketed by length: a key's bucket is one index away, and holds a handful of names to compare.
+    let longest = keys.keys().map(String::len).max().unwrap_or(0);
+    let mut buckets = vec![Vec::new(); longest + 1];
+    for canonical in keys.values() {
+        buckets[canonical.len()].push(canonical.as_str());
+    }
     let mut out = String::from(
-        "/// Response property names from the spec: (lower-case form, name as the spec spells it), sorted.\n\
-         pub(crate) static RESPONSE_KEYS: &[(&str, &str)] = &[\n",
+        "/// Response property names from the spec as it spells them, grouped by length (index = length in bytes).\n\
+         pub(crate) static RESPONSE_KEYS_BY_LEN: &[&[&str]] = &[\n",
     );
-    for (lower, canonical) in &keys {
-        out.push_str(&format!("    ({lower:?}, {canonical:?}),\n"));
+    for bucket in buckets {
+        out.push_str(&format!("    &{bucket:?},\n"));
     }
     out.push_str("];\n");
     out

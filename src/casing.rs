@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use crate::spec_tables::RESPONSE_KEYS;
+use crate::spec_tables::RESPONSE_KEYS_BY_LEN;
 
 /// Where and why a body is not JSON that could decode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +44,41 @@ enum Container {
     Array,
 }
 
+/// The open containers, one bit each (set: object), so the scan allocates nothing.
+#[derive(Default)]
+struct Stack {
+    bits: u128,
+    depth: usize,
+}
+
+impl Stack {
+    /// False when the body is nested deeper than `MAX_DEPTH`.
+    fn push(&mut self, container: Container) -> bool {
+        if self.depth == MAX_DEPTH {
+            return false;
+        }
+        let bit = 1u128 << self.depth;
+        self.bits = if container == Container::Object { self.bits | bit } else { self.bits & !bit };
+        self.depth += 1;
+        true
+    }
+
+    fn pop(&mut self) -> Option<Container> {
+        let last = self.last()?;
+        self.depth -= 1;
+        Some(last)
+    }
+
+    fn last(&self) -> Option<Container> {
+        let top = self.depth.checked_sub(1)?;
+        Some(if self.bits >> top & 1 == 1 { Container::Object } else { Container::Array })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.depth == 0
+    }
+}
+
 struct Scan<'a> {
     input: &'a [u8],
     pos: usize,
@@ -53,6 +88,7 @@ struct Scan<'a> {
     copied: usize,
 }
 
+/// At most `u128::BITS`: `Stack` keeps one bit per level.
 const MAX_DEPTH: usize = 128;
 
 impl Scan<'_> {
@@ -103,7 +139,7 @@ impl Scan<'_> {
     }
 
     fn run(&mut self, items: Items) -> Result<(), Malformed> {
-        let mut stack: Vec<Container> = Vec::with_capacity(8);
+        let mut stack = Stack::default();
         let mut objects = 0usize; // objects on the stack
         let mut expect_key = false;
         let mut pending_comma: Option<usize> = None;
@@ -124,14 +160,13 @@ impl Scan<'_> {
             }
             match byte {
                 b'{' | b'[' => {
-                    if stack.len() == MAX_DEPTH {
+                    let container = if byte == b'{' { Container::Object } else { Container::Array };
+                    if !stack.push(container) {
                         return self.fail("nested too deeply");
                     }
-                    let container = if byte == b'{' { Container::Object } else { Container::Array };
                     if container == Container::Object {
                         objects += 1;
                     }
-                    stack.push(container);
                     expect_key = container == Container::Object;
                     self.pos += 1;
                 }
@@ -155,7 +190,7 @@ impl Scan<'_> {
                 }
                 b',' => {
                     pending_comma = Some(self.pos);
-                    expect_key = stack.last() == Some(&Container::Object);
+                    expect_key = stack.last() == Some(Container::Object);
                     self.pos += 1;
                 }
                 b'"' => {
@@ -165,10 +200,9 @@ impl Scan<'_> {
                         let normalized = objects == 1 || (objects == 2 && items == Items::Typed);
                         if normalized
                             && !escaped
-                            && let Some(canonical) = canonical_key(&self.input[start..end])
-                            && canonical.as_bytes() != &self.input[start..end]
+                            && let Key::Respell(spec) = lookup(&self.input[start..end])
                         {
-                            self.edit(start, end, canonical.as_bytes());
+                            self.edit(start, end, spec.as_bytes());
                         }
                     }
                 }
@@ -187,17 +221,30 @@ impl Scan<'_> {
     }
 }
 
-/// The spec's spelling of a response key, matched ignoring ASCII case and surrounding spaces.
-fn canonical_key(key: &[u8]) -> Option<&'static str> {
-    // Lower-cased once into a stack buffer, so the search compares plain byte slices; no spec key is this long.
-    let key = key.trim_ascii();
-    let mut lower = [0u8; 48];
-    let lower = lower.get_mut(..key.len())?;
-    for (to, from) in lower.iter_mut().zip(key) {
-        *to = from.to_ascii_lowercase();
+/// How a key compares with the spec's names.
+enum Key {
+    /// Spelled as the spec spells it (the service's own casing): nothing to do.
+    AsSpecified,
+    /// Another spelling of this spec name.
+    Respell(&'static str),
+    /// Not a spec name.
+    Unknown,
+}
+
+/// Looks `key` up among the spec's names, ignoring ASCII case and surrounding spaces.
+fn lookup(key: &[u8]) -> Key {
+    // The service's camelCase is the common case: an exact match is a byte compare in a bucket of a few names.
+    let Some(&first) = key.first() else { return Key::Unknown };
+    let bucket = RESPONSE_KEYS_BY_LEN.get(key.len()).copied().unwrap_or_default();
+    if bucket.iter().any(|spec| spec.as_bytes()[0] == first && spec.as_bytes() == key) {
+        return Key::AsSpecified;
     }
-    let found = RESPONSE_KEYS.binary_search_by(|(spec_lower, _)| spec_lower.as_bytes().cmp(lower)).ok()?;
-    Some(RESPONSE_KEYS[found].1)
+    let key = key.trim_ascii();
+    let bucket = RESPONSE_KEYS_BY_LEN.get(key.len()).copied().unwrap_or_default();
+    match bucket.iter().find(|spec| spec.as_bytes().eq_ignore_ascii_case(key)) {
+        Some(spec) => Key::Respell(spec),
+        None => Key::Unknown,
+    }
 }
 
 #[cfg(test)]

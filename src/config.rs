@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::header::HeaderValue;
 
-use crate::auth::{DynTokenProvider, StaticToken, TokenCache, TokenProvider};
+use crate::auth::{AccessToken, TokenCache, TokenProvider, Tokens};
 use crate::{Client, Error, RetryPolicy};
 
 /// The two programs that expose the Insights API; each has its own base URL and authentication model.
@@ -54,13 +54,14 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
 #[must_use]
 pub struct ClientBuilder {
     base_url: String,
-    tokens: Option<Arc<dyn DynTokenProvider>>,
+    tokens: Option<Tokens>,
     connect_timeout: Duration,
     request_timeout: Duration,
     operation_timeouts: Vec<(String, Duration)>,
     call_timeout: Duration,
     retry: RetryPolicy,
     user_agent: Option<String>,
+    correlation_id: Option<String>,
     http_client: Option<reqwest::Client>,
 }
 
@@ -75,6 +76,7 @@ impl fmt::Debug for ClientBuilder {
             .field("call_timeout", &self.call_timeout)
             .field("retry", &self.retry)
             .field("user_agent", &self.user_agent)
+            .field("correlation_id", &self.correlation_id)
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +94,7 @@ impl Client {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             retry: RetryPolicy::default(),
             user_agent: None,
+            correlation_id: None,
             http_client: None,
         }
     }
@@ -130,13 +133,14 @@ impl ClientBuilder {
     /// time; a still-valid token is kept when a refresh fails); tokens without one are asked for before every
     /// request.
     pub fn token_provider(mut self, provider: impl TokenProvider) -> Self {
-        self.tokens = Some(Arc::new(TokenCache::new(Arc::new(provider))));
+        self.tokens = Some(Tokens::Cached(Arc::new(TokenCache::new(Arc::new(provider)))));
         self
     }
 
-    /// Sends this fixed token with every request (shorthand for a [`StaticToken`]).
-    pub fn bearer_token(self, token: impl Into<String>) -> Self {
-        self.token_provider(StaticToken::new(token))
+    /// Sends this fixed token with every request (like a [`StaticToken`](crate::StaticToken) provider).
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.tokens = Some(Tokens::Fixed(AccessToken::new(token, None)));
+        self
     }
 
     /// Time allowed to open a connection (default 10 s). Not applied to a client given with
@@ -177,6 +181,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends this `MS-CorrelationId` with every request, so one job's calls can be found together in Microsoft's
+    /// logs (default: a random id per client). Each request also carries its own random `MS-RequestId`.
+    pub fn correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
+        self
+    }
+
     /// Sends requests through this `reqwest::Client` (for proxies, custom roots, shared pools). Its own
     /// connect timeout and redirect policy apply; request timeouts are still set per request.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
@@ -204,6 +215,11 @@ impl ClientBuilder {
             .unwrap_or_else(|| concat!("partner-center-insights/", env!("CARGO_PKG_VERSION")).to_owned());
         let user_agent = HeaderValue::from_str(&user_agent)
             .map_err(|_| Error::invalid_argument("user agent is not a valid header value"))?;
+        let correlation_id = match self.correlation_id {
+            Some(id) => HeaderValue::from_str(&id)
+                .map_err(|_| Error::invalid_argument("correlation id is not a valid header value"))?,
+            None => crate::hooks::uuid_header(),
+        };
         let http = match self.http_client {
             Some(client) => client,
             None => crate::http_client_builder()?
@@ -216,6 +232,7 @@ impl ClientBuilder {
         let state = ClientState(Arc::new(State {
             tokens: self.tokens,
             user_agent,
+            correlation_id,
             request_timeout: self.request_timeout,
             attempt_timeouts,
             call_timeout: self.call_timeout,
@@ -261,8 +278,9 @@ pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
 pub struct ClientState(Arc<State>);
 
 pub(crate) struct State {
-    pub(crate) tokens: Option<Arc<dyn DynTokenProvider>>,
+    pub(crate) tokens: Option<Tokens>,
     pub(crate) user_agent: HeaderValue,
+    pub(crate) correlation_id: HeaderValue,
     request_timeout: Duration,
     /// Per-operation attempt timeouts; the last setting for an operation wins.
     attempt_timeouts: Vec<(&'static str, Duration)>,
@@ -293,6 +311,7 @@ impl fmt::Debug for ClientState {
         f.debug_struct("ClientState")
             .field("token_provider", &self.0.tokens.as_ref().map(|_| "[set]"))
             .field("user_agent", &self.0.user_agent)
+            .field("correlation_id", &self.0.correlation_id)
             .field("request_timeout", &self.0.request_timeout)
             .field("attempt_timeouts", &self.0.attempt_timeouts)
             .field("call_timeout", &self.0.call_timeout)

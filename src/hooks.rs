@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use progenitor_client::{ClientHooks, ClientInfo, Error as GeneratedError, OperationInfo};
 use reqwest::header::{self, HeaderName, HeaderValue};
 use reqwest::{Method, Request, Response, StatusCode};
@@ -44,7 +43,7 @@ impl ClientHooks<ClientState> for Client {
         headers.remove("api-version");
         // One id per call, sent again on every retry: Partner Center's idempotency key.
         headers.insert(MS_REQUEST_ID, uuid_header());
-        headers.insert(MS_CORRELATION_ID, uuid_header());
+        headers.insert(MS_CORRELATION_ID, state.correlation_id.clone());
         headers.entry(header::USER_AGENT).or_insert_with(|| state.user_agent.clone());
         if request.body().is_none() && matches!(*request.method(), Method::PUT | Method::POST | Method::DELETE) {
             // Without a body reqwest sends no length at all, and Microsoft's front ends answer 411.
@@ -67,7 +66,9 @@ impl ClientHooks<ClientState> for Client {
             status = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
         );
-        Call { client: self, state: self.inner().get(), info }.run(request).instrument(span).await
+        // Boxed: the attempt loop's state is kilobytes, and inline it would be copied through every future that
+        // encloses the generated `send()`, down to the caller's task.
+        Box::pin(Call { client: self, state: self.inner().get(), info }.run(request).instrument(span)).await
     }
 
     async fn post<E>(
@@ -224,7 +225,7 @@ pub(crate) fn random_uuid() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid()
 }
 
-fn uuid_header() -> HeaderValue {
+pub(crate) fn uuid_header() -> HeaderValue {
     let mut buffer = uuid::Uuid::encode_buffer();
     let id = random_uuid().hyphenated().encode_lower(&mut buffer);
     HeaderValue::from_str(id).expect("a UUID is a valid header value")
@@ -242,17 +243,29 @@ fn bearer(token: &AccessToken) -> HeaderValue {
 
 /// Reads the whole body (the generated code would anyway), normalizes its casing, and records whether it can
 /// decode, then puts it back on an otherwise identical response.
-async fn with_received_body(response: Response, info: &OperationInfo) -> reqwest::Result<Response> {
-    // Converting drops the URL, which reqwest would then replace by parsing a placeholder on every call.
+async fn with_received_body(mut response: Response, info: &OperationInfo) -> reqwest::Result<Response> {
+    use reqwest::ResponseBuilderExt;
+    let (status, version) = (response.status(), response.version());
+    let headers = std::mem::take(response.headers_mut());
+    let extensions = std::mem::take(response.extensions_mut());
+    // Carried over explicitly: reqwest would otherwise parse a placeholder URL (IDNA included) for the new response.
     let url = response.url().clone();
-    let (mut parts, body) = http::Response::from(response).into_parts();
-    let bytes = body.collect().await?.to_bytes();
-    parts.extensions.extend(url_extension(url));
+    let bytes = response.bytes().await?;
     let items = if info.operation_id == "try_query" { Items::Rows } else { Items::Typed };
-    let received = inspect(parts.status, bytes, items);
-    let bytes = received.bytes.clone();
-    parts.extensions.insert(received);
-    Ok(Response::from(http::Response::from_parts(parts, bytes)))
+    let received = inspect(status, bytes, items);
+    let mut rebuilt = http::Response::builder().status(status).version(version).url(url);
+    if let Some(parts) = rebuilt.headers_mut() {
+        *parts = headers;
+    }
+    if let Some(parts) = rebuilt.extensions_mut() {
+        parts.extend(extensions);
+    }
+    let body = received.bytes.clone();
+    // What the generated code decodes needs no record; anything else may become an error built from it.
+    if status != StatusCode::OK || received.problem.is_some() {
+        rebuilt = rebuilt.extension(received);
+    }
+    Ok(Response::from(rebuilt.body(body).expect("parts taken from a valid response")))
 }
 
 /// The body with its keys normalized, and whether it can decode into what `status` promises.
@@ -308,13 +321,6 @@ fn envelope_problem(body: &[u8]) -> Option<BodyProblem> {
         }
         Ok(_) => None,
     }
-}
-
-/// Extensions that carry `url` into a `reqwest::Response` built from parts (reqwest's type for it is private).
-fn url_extension(url: reqwest::Url) -> http::Extensions {
-    use reqwest::ResponseBuilderExt;
-    let carrier = http::Response::builder().url(url).body(()).expect("a URL makes a valid response");
-    carrier.into_parts().0.extensions
 }
 
 fn copy_response(response: &Response, received: &ReceivedBody) -> Response {

@@ -200,6 +200,29 @@ impl<P: TokenProvider> TokenProvider for Arc<P> {
     }
 }
 
+/// Where a client's tokens come from. A fixed token needs no future, allocation or lock per request; any other
+/// provider is asked through its cache, called directly rather than through a boxed future.
+#[derive(Clone)]
+pub(crate) enum Tokens {
+    Fixed(AccessToken),
+    Cached(Arc<TokenCache>),
+}
+
+impl Tokens {
+    pub(crate) async fn token(&self) -> Result<AccessToken, AuthError> {
+        match self {
+            Self::Fixed(token) => Ok(token.clone()),
+            Self::Cached(cache) => TokenProvider::token(&**cache).await,
+        }
+    }
+
+    pub(crate) fn invalidate(&self, rejected: &AccessToken) {
+        if let Self::Cached(cache) = self {
+            TokenProvider::invalidate(&**cache, rejected);
+        }
+    }
+}
+
 type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<AccessToken, AuthError>> + Send + 'a>>;
 
 /// Object-safe form of [`TokenProvider`], so the client can hold any provider behind one pointer.
