@@ -148,6 +148,30 @@ async fn unavailable_three_times_then_ok_with_one_request_id() {
 }
 
 #[tokio::test]
+async fn each_call_has_its_own_request_id_and_the_client_one_correlation_id() {
+    let server = TestServer::always(Reply::json(200, &reports())).await;
+    let header = |name: &str| -> Vec<String> {
+        server.requests().iter().map(|r| r.header(name).expect("sent on every call").to_owned()).collect()
+    };
+    let default = client(&server);
+    resume(&default).await.unwrap();
+    resume(&default).await.unwrap();
+    let chosen = Client::builder(mpn(&server)).bearer_token(TEST_TOKEN).correlation_id("nightly-export-42").build();
+    resume(&chosen.unwrap()).await.unwrap();
+
+    let (request_ids, correlation_ids) = (header("ms-requestid"), header("ms-correlationid"));
+    assert_eq!(request_ids.iter().collect::<std::collections::BTreeSet<_>>().len(), 3, "{request_ids:?}");
+    assert_eq!(correlation_ids[0], correlation_ids[1], "one correlation id per client");
+    assert!(uuid::Uuid::parse_str(&correlation_ids[0]).is_ok(), "{correlation_ids:?}");
+    assert_ne!(correlation_ids[0], request_ids[0]);
+    assert_eq!(correlation_ids[2], "nightly-export-42");
+
+    let refused = Client::builder(mpn(&server)).correlation_id("line\nbreak").build().unwrap_err();
+    assert_eq!(refused.kind(), partner_center_insights::ErrorKind::InvalidArgument);
+    assert_eq!(server.request_count(), 3, "a refused setting sends nothing");
+}
+
+#[tokio::test]
 async fn unavailable_forever_stops_at_the_attempt_cap() {
     let server = TestServer::always(Reply::json(503, r#"{"message":"Service unavailable","statusCode":503}"#)).await;
     let client = Client::builder(mpn(&server))
