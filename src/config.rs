@@ -133,7 +133,7 @@ impl ClientBuilder {
     /// time; a still-valid token is kept when a refresh fails); tokens without one are asked for before every
     /// request.
     pub fn token_provider(mut self, provider: impl TokenProvider) -> Self {
-        self.tokens = Some(Tokens::Cached(Arc::new(TokenCache::new(Arc::new(provider)))));
+        self.tokens = Some(Tokens::Cached(TokenCache::new(Arc::new(provider))));
         self
     }
 

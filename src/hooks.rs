@@ -254,11 +254,11 @@ async fn with_received_body(mut response: Response, info: &OperationInfo) -> req
     let items = if info.operation_id == "try_query" { Items::Rows } else { Items::Typed };
     let received = inspect(status, bytes, items);
     let mut rebuilt = http::Response::builder().status(status).version(version).url(url);
-    if let Some(parts) = rebuilt.headers_mut() {
-        *parts = headers;
+    if let Some(rebuilt_headers) = rebuilt.headers_mut() {
+        *rebuilt_headers = headers;
     }
-    if let Some(parts) = rebuilt.extensions_mut() {
-        parts.extend(extensions);
+    if let Some(rebuilt_extensions) = rebuilt.extensions_mut() {
+        rebuilt_extensions.extend(extensions);
     }
     let body = received.bytes.clone();
     // What the generated code decodes needs no record; anything else may become an error built from it.

@@ -1,7 +1,7 @@
 // TLS for every HTTP client this crate builds: rustls, with the crypto provider the crate's features pick.
 // One place, so the API client, the token endpoint and the emulator's callbacks cannot drift apart.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::Error;
 
@@ -15,7 +15,7 @@ use crate::Error;
 /// With only `rustls-ring` on, reqwest is built without a provider of its own, so `reqwest::Client::new()`
 /// elsewhere in a program panics unless a provider was installed or reqwest's `rustls` feature is on; a
 /// client started from this builder never does. Its TLS settings are fixed: reqwest's own root-certificate and
-/// TLS-version options do not apply to it.
+/// TLS-version options do not apply to it, and the platform's root certificates are read once per process.
 ///
 /// ```
 /// # fn main() -> Result<(), partner_center_insights::Error> {
@@ -38,8 +38,18 @@ pub fn http_client_builder() -> Result<reqwest::ClientBuilder, Error> {
         // reqwest picks the installed provider itself, or its own aws-lc-rs default.
         return Ok(builder);
     }
-    let provider = crate_provider()?;
-    Ok(builder.tls_backend_preconfigured(client_config(provider)?))
+    Ok(builder.tls_backend_preconfigured(crate_config()?))
+}
+
+/// The crate's own rustls config, built once: loading the platform's root certificates is the costly part, and
+/// the API client and a token endpoint each build an HTTP client.
+fn crate_config() -> Result<rustls::ClientConfig, Error> {
+    static CONFIG: OnceLock<rustls::ClientConfig> = OnceLock::new();
+    if let Some(config) = CONFIG.get() {
+        return Ok(config.clone());
+    }
+    let config = client_config(crate_provider()?)?;
+    Ok(CONFIG.get_or_init(|| config).clone())
 }
 
 #[cfg(feature = "rustls-ring")]

@@ -202,23 +202,22 @@ impl<P: TokenProvider> TokenProvider for Arc<P> {
 
 /// Where a client's tokens come from. A fixed token needs no future, allocation or lock per request; any other
 /// provider is asked through its cache, called directly rather than through a boxed future.
-#[derive(Clone)]
 pub(crate) enum Tokens {
     Fixed(AccessToken),
-    Cached(Arc<TokenCache>),
+    Cached(TokenCache),
 }
 
 impl Tokens {
     pub(crate) async fn token(&self) -> Result<AccessToken, AuthError> {
         match self {
             Self::Fixed(token) => Ok(token.clone()),
-            Self::Cached(cache) => TokenProvider::token(&**cache).await,
+            Self::Cached(cache) => TokenProvider::token(cache).await,
         }
     }
 
     pub(crate) fn invalidate(&self, rejected: &AccessToken) {
         if let Self::Cached(cache) = self {
-            TokenProvider::invalidate(&**cache, rejected);
+            TokenProvider::invalidate(cache, rejected);
         }
     }
 }
