@@ -7,6 +7,9 @@ use bytes::Bytes;
 
 use crate::spec_tables::RESPONSE_KEYS_BY_LEN;
 
+#[cfg(test)]
+pub(crate) mod reference;
+
 /// Where and why a body is not JSON that could decode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Malformed {
@@ -27,7 +30,7 @@ pub(crate) enum Items {
 /// nothing needs to change. Checks structure only (brackets, strings, one top-level object or array); values are
 /// left to the decoder.
 pub(crate) fn normalize(body: &Bytes, items: Items) -> Result<Bytes, Malformed> {
-    let mut scan = Scan { input: body, pos: 0, out: None, copied: 0 };
+    let mut scan = Scan { input: body, out: None, copied: 0 };
     scan.run(items)?;
     Ok(match scan.out {
         None => body.clone(),
@@ -49,6 +52,8 @@ enum Container {
 struct Stack {
     bits: u128,
     depth: usize,
+    /// Whether the innermost open container is an object (read at every comma).
+    in_object: bool,
 }
 
 impl Stack {
@@ -58,20 +63,20 @@ impl Stack {
             return false;
         }
         let bit = 1u128 << self.depth;
-        self.bits = if container == Container::Object { self.bits | bit } else { self.bits & !bit };
+        self.in_object = container == Container::Object;
+        self.bits = if self.in_object { self.bits | bit } else { self.bits & !bit };
         self.depth += 1;
         true
     }
 
-    fn pop(&mut self) -> Option<Container> {
-        let last = self.last()?;
+    /// Closes the innermost container if it is `container`; false on a mismatch or an empty stack.
+    fn pop(&mut self, container: Container) -> bool {
+        if self.depth == 0 || self.in_object != (container == Container::Object) {
+            return false;
+        }
         self.depth -= 1;
-        Some(last)
-    }
-
-    fn last(&self) -> Option<Container> {
-        let top = self.depth.checked_sub(1)?;
-        Some(if self.bits >> top & 1 == 1 { Container::Object } else { Container::Array })
+        self.in_object = self.depth > 0 && self.bits >> (self.depth - 1) & 1 == 1;
+        true
     }
 
     fn is_empty(&self) -> bool {
@@ -79,23 +84,89 @@ impl Stack {
     }
 }
 
+/// At most `u128::BITS`: `Stack` keeps one bit per level.
+const MAX_DEPTH: usize = 128;
+
+/// What a byte outside strings means to the scan.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Part of a number, a literal or a colon: passed over, values are the decoder's business.
+    Other,
+    Space,
+    Quote,
+    OpenObject,
+    OpenArray,
+    CloseObject,
+    CloseArray,
+    Comma,
+}
+
+/// One lookup per byte instead of a chain of comparisons.
+static CLASSES: [Class; 256] = {
+    let mut classes = [Class::Other; 256];
+    classes[b' ' as usize] = Class::Space;
+    classes[b'\t' as usize] = Class::Space;
+    classes[b'\n' as usize] = Class::Space;
+    classes[b'\r' as usize] = Class::Space;
+    classes[b'"' as usize] = Class::Quote;
+    classes[b'{' as usize] = Class::OpenObject;
+    classes[b'[' as usize] = Class::OpenArray;
+    classes[b'}' as usize] = Class::CloseObject;
+    classes[b']' as usize] = Class::CloseArray;
+    classes[b',' as usize] = Class::Comma;
+    classes
+};
+
+fn class(byte: u8) -> Class {
+    CLASSES[usize::from(byte)]
+}
+
 struct Scan<'a> {
     input: &'a [u8],
-    pos: usize,
     /// The rewritten body, started lazily at the first edit.
     out: Option<Vec<u8>>,
     /// How much of `input` has been copied into `out`.
     copied: usize,
 }
 
-/// At most `u128::BITS`: `Stack` keeps one bit per level.
-const MAX_DEPTH: usize = 128;
+fn fail<T>(offset: usize, reason: &'static str) -> Result<T, Malformed> {
+    Err(Malformed { offset, reason })
+}
+
+/// The first position at or after `pos` that is not JSON whitespace.
+fn skip_spaces(input: &[u8], mut pos: usize) -> usize {
+    while let Some(&byte) = input.get(pos)
+        && class(byte) == Class::Space
+    {
+        pos += 1;
+    }
+    pos
+}
+
+/// The closing quote of the string whose contents start at `start`, and whether the string has escapes.
+fn string_end(input: &[u8], start: usize) -> Result<(usize, bool), Malformed> {
+    let mut escaped = false;
+    let mut i = start;
+    loop {
+        match memchr::memchr2(b'"', b'\\', &input[i..]).map(|n| i + n) {
+            None => return fail(input.len(), "unterminated string"),
+            Some(at) if input[at] == b'\\' => {
+                escaped = true;
+                i = (at + 2).min(input.len());
+            }
+            Some(at) => return Ok((at, escaped)),
+        }
+    }
+}
+
+/// Where the comma is, if the container closing at `close` ends with one (as the docs' samples do).
+fn trailing_comma(input: &[u8], close: usize) -> Option<usize> {
+    // Outside strings, the last significant byte before a bracket is a comma only if it is a separator.
+    let before = input[..close].iter().rposition(|&byte| class(byte) != Class::Space)?;
+    (input[before] == b',').then_some(before)
+}
 
 impl Scan<'_> {
-    fn fail(&self, reason: &'static str) -> Result<(), Malformed> {
-        Err(Malformed { offset: self.pos, reason })
-    }
-
     /// Replaces `input[start..end]` with `with` in the output.
     fn edit(&mut self, start: usize, end: usize, with: &[u8]) {
         let out = self.out.get_or_insert_with(|| Vec::with_capacity(self.input.len()));
@@ -104,117 +175,79 @@ impl Scan<'_> {
         self.copied = end;
     }
 
-    fn skip_whitespace(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.input.get(self.pos) {
-            self.pos += 1;
-        }
-    }
-
-    /// Moves past a string starting at `pos` (on its quote); returns the range of its contents and whether it
-    /// has escapes.
-    fn string(&mut self) -> Result<(usize, usize, bool), Malformed> {
-        let start = self.pos + 1;
-        let mut escaped = false;
-        let mut i = start;
-        loop {
-            match memchr::memchr2(b'"', b'\\', &self.input[i..]) {
-                None => {
-                    self.pos = self.input.len();
-                    self.fail("unterminated string")?;
-                }
-                Some(n) if self.input[i + n] == b'\\' => {
-                    escaped = true;
-                    i += n + 2;
-                    if i > self.input.len() {
-                        self.pos = self.input.len();
-                        self.fail("unterminated string")?;
-                    }
-                }
-                Some(n) => {
-                    self.pos = i + n + 1;
-                    return Ok((start, i + n, escaped));
-                }
-            }
-        }
-    }
-
     fn run(&mut self, items: Items) -> Result<(), Malformed> {
+        let input = self.input;
         let mut stack = Stack::default();
         let mut objects = 0usize; // objects on the stack
         let mut expect_key = false;
-        let mut pending_comma: Option<usize> = None;
 
-        self.skip_whitespace();
-        if !matches!(self.input.get(self.pos), Some(b'{' | b'[')) {
-            return self.fail(if self.pos == self.input.len() { "empty body" } else { "not a JSON object or array" });
+        let mut pos = skip_spaces(input, 0);
+        match input.get(pos) {
+            Some(b'{' | b'[') => {}
+            None => return fail(pos, "empty body"),
+            Some(_) => return fail(pos, "not a JSON object or array"),
         }
         loop {
-            self.skip_whitespace();
-            let Some(&byte) = self.input.get(self.pos) else {
-                return self.fail("unexpected end of body");
+            let Some(&byte) = input.get(pos) else {
+                return fail(pos, "unexpected end of body");
             };
-            if let Some(comma) = pending_comma.take()
-                && matches!(byte, b'}' | b']')
-            {
-                self.edit(comma, comma + 1, b""); // a trailing comma, as in the docs' samples
-            }
-            match byte {
-                b'{' | b'[' => {
-                    let container = if byte == b'{' { Container::Object } else { Container::Array };
-                    if !stack.push(container) {
-                        return self.fail("nested too deeply");
-                    }
-                    if container == Container::Object {
-                        objects += 1;
-                    }
-                    expect_key = container == Container::Object;
-                    self.pos += 1;
-                }
-                b'}' | b']' => {
-                    let expected = if byte == b'}' { Container::Object } else { Container::Array };
-                    if stack.pop() != Some(expected) {
-                        return self.fail("mismatched bracket");
-                    }
-                    if expected == Container::Object {
-                        objects -= 1;
-                    }
-                    self.pos += 1;
-                    expect_key = false;
-                    if stack.is_empty() {
-                        self.skip_whitespace();
-                        if self.pos != self.input.len() {
-                            return self.fail("data after the JSON value");
-                        }
-                        return Ok(());
+            match class(byte) {
+                Class::Space => pos += 1,
+                Class::Other => {
+                    pos += 1;
+                    while let Some(&byte) = input.get(pos)
+                        && class(byte) == Class::Other
+                    {
+                        pos += 1;
                     }
                 }
-                b',' => {
-                    pending_comma = Some(self.pos);
-                    expect_key = stack.last() == Some(Container::Object);
-                    self.pos += 1;
-                }
-                b'"' => {
-                    let (start, end, escaped) = self.string()?;
+                Class::Quote => {
+                    let start = pos + 1;
+                    let (end, escaped) = string_end(input, start)?;
+                    pos = end + 1;
                     if expect_key {
                         expect_key = false;
                         let normalized = objects == 1 || (objects == 2 && items == Items::Typed);
                         if normalized
                             && !escaped
-                            && let Key::Respell(spec) = lookup(&self.input[start..end])
+                            && let Key::Respell(spec) = lookup(&input[start..end])
                         {
                             self.edit(start, end, spec.as_bytes());
                         }
                     }
                 }
-                b':' => self.pos += 1,
-                _ => {
-                    // A number or literal: its validity is the decoder's business.
-                    while let Some(b) = self.input.get(self.pos) {
-                        if matches!(b, b',' | b'}' | b']' | b':' | b'"' | b'{' | b'[' | b' ' | b'\t' | b'\n' | b'\r') {
-                            break;
-                        }
-                        self.pos += 1;
+                Class::OpenObject | Class::OpenArray => {
+                    let container = if byte == b'{' { Container::Object } else { Container::Array };
+                    if !stack.push(container) {
+                        return fail(pos, "nested too deeply");
                     }
+                    if container == Container::Object {
+                        objects += 1;
+                    }
+                    expect_key = container == Container::Object;
+                    pos += 1;
+                }
+                Class::CloseObject | Class::CloseArray => {
+                    let container = if byte == b'}' { Container::Object } else { Container::Array };
+                    if let Some(comma) = trailing_comma(input, pos) {
+                        self.edit(comma, comma + 1, b"");
+                    }
+                    if !stack.pop(container) {
+                        return fail(pos, "mismatched bracket");
+                    }
+                    if container == Container::Object {
+                        objects -= 1;
+                    }
+                    pos += 1;
+                    expect_key = false;
+                    if stack.is_empty() {
+                        pos = skip_spaces(input, pos);
+                        return if pos == input.len() { Ok(()) } else { fail(pos, "data after the JSON value") };
+                    }
+                }
+                Class::Comma => {
+                    expect_key = stack.in_object;
+                    pos += 1;
                 }
             }
         }

@@ -220,20 +220,27 @@ impl ClientBuilder {
                 .map_err(|_| Error::invalid_argument("correlation id is not a valid header value"))?,
             None => crate::hooks::uuid_header(),
         };
-        let http = match self.http_client {
-            Some(client) => client,
-            None => crate::http_client_builder()?
-                .connect_timeout(self.connect_timeout)
-                // The API never redirects; refusing redirects means a token can never follow one elsewhere.
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| Error::configuration("could not build the HTTP client", e))?,
+        let (http, client_timeout) = match self.http_client {
+            Some(client) => (client, None),
+            None => {
+                let client = crate::http_client_builder()?
+                    .connect_timeout(self.connect_timeout)
+                    // The usual attempt timeout, so that most requests need no timeout of their own (which reqwest
+                    // would store in a freshly allocated extension map on every request).
+                    .timeout(self.request_timeout)
+                    // The API never redirects; refusing redirects means a token can never follow one elsewhere.
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| Error::configuration("could not build the HTTP client", e))?;
+                (client, Some(self.request_timeout))
+            }
         };
         let state = ClientState(Arc::new(State {
             tokens: self.tokens,
             user_agent,
             correlation_id,
             request_timeout: self.request_timeout,
+            client_timeout,
             attempt_timeouts,
             call_timeout: self.call_timeout,
             retry: self.retry,
@@ -282,6 +289,9 @@ pub(crate) struct State {
     pub(crate) user_agent: HeaderValue,
     pub(crate) correlation_id: HeaderValue,
     request_timeout: Duration,
+    /// The total timeout the HTTP client applies by itself (`None` for a caller's client): an attempt sets its own
+    /// only when it needs a different one, and a download lifts it.
+    pub(crate) client_timeout: Option<Duration>,
     /// Per-operation attempt timeouts; the last setting for an operation wins.
     attempt_timeouts: Vec<(&'static str, Duration)>,
     pub(crate) call_timeout: Duration,

@@ -90,6 +90,33 @@ proptest! {
     fn json_of_any_shape_never_panics(status in status(), json in any_json()) {
         every_type(status, json.to_string().as_bytes());
     }
+
+    #[test]
+    fn the_scan_agrees_with_its_reference_on_any_bytes(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+        same_scan(&body);
+    }
+
+    #[test]
+    fn the_scan_agrees_with_its_reference_on_mutated_examples(body in mutated()) {
+        same_scan(&body);
+    }
+
+    #[test]
+    fn the_scan_agrees_with_its_reference_on_any_json(json in any_json(), pretty in any::<bool>(), cut in any::<usize>()) {
+        let text = if pretty { serde_json::to_string_pretty(&json).unwrap() } else { json.to_string() };
+        same_scan(text.as_bytes());
+        // And every prefix-truncation of it, where the errors (and their offsets) are.
+        same_scan(&text.as_bytes()[..cut % (text.len() + 1)]);
+    }
+}
+
+/// The fast scan and the byte-at-a-time reference make the same edits and the same errors.
+fn same_scan(body: &[u8]) {
+    use crate::casing::{normalize, reference};
+    let body = Bytes::copy_from_slice(body);
+    for items in [Items::Typed, Items::Rows] {
+        assert_eq!(normalize(&body, items), reference::normalize(&body, items), "{:?}", String::from_utf8_lossy(&body));
+    }
 }
 
 fn any_json() -> impl Strategy<Value = serde_json::Value> {

@@ -169,7 +169,9 @@ impl Call<'_> {
     /// One attempt, its body read in full, within the attempt timeout and what is `left` of the call's.
     async fn attempt(&self, mut request: Request, left: Duration) -> reqwest::Result<Response> {
         let timeout = self.state.attempt_timeout(self.info.operation_id).min(left).max(Duration::from_millis(1));
-        *request.timeout_mut() = Some(timeout);
+        if self.state.client_timeout != Some(timeout) {
+            *request.timeout_mut() = Some(timeout);
+        }
         let response = self.client.client().execute(request).await?;
         with_received_body(response, self.info).await
     }
@@ -250,7 +252,7 @@ async fn with_received_body(mut response: Response, info: &OperationInfo) -> req
     let extensions = std::mem::take(response.extensions_mut());
     // Carried over explicitly: reqwest would otherwise parse a placeholder URL (IDNA included) for the new response.
     let url = response.url().clone();
-    let bytes = response.bytes().await?;
+    let bytes = read_body(&mut response).await?;
     let items = if info.operation_id == "try_query" { Items::Rows } else { Items::Typed };
     let received = inspect(status, bytes, items);
     let mut rebuilt = http::Response::builder().status(status).version(version).url(url);
@@ -266,6 +268,20 @@ async fn with_received_body(mut response: Response, info: &OperationInfo) -> req
         rebuilt = rebuilt.extension(received);
     }
     Ok(Response::from(rebuilt.body(body).expect("parts taken from a valid response")))
+}
+
+/// The whole body. Chunk by chunk rather than `bytes()`: the usual one-chunk body then costs no buffer list and no
+/// copy.
+async fn read_body(response: &mut Response) -> reqwest::Result<Bytes> {
+    let Some(first) = response.chunk().await? else { return Ok(Bytes::new()) };
+    let Some(second) = response.chunk().await? else { return Ok(first) };
+    let mut all = bytes::BytesMut::with_capacity(first.len() + second.len());
+    all.extend_from_slice(&first);
+    all.extend_from_slice(&second);
+    while let Some(chunk) = response.chunk().await? {
+        all.extend_from_slice(&chunk);
+    }
+    Ok(all.freeze())
 }
 
 /// The body with its keys normalized, and whether it can decode into what `status` promises.

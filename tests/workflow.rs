@@ -256,6 +256,24 @@ async fn a_page_that_links_to_itself_ends_the_walk() {
 }
 
 #[tokio::test]
+async fn a_download_may_take_longer_than_the_request_timeout_while_data_keeps_coming() {
+    // 8 pieces 100 ms apart: about 0.8 s in all, against a 400 ms request timeout that bounds each wait.
+    let body: Vec<u8> = (0..8_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let storage =
+        TestServer::always(Reply::Trickle { body: body.clone(), pieces: 8, gap: Duration::from_millis(100) }).await;
+    let client = partner_center_insights::Client::builder(mpn(&storage))
+        .bearer_token(TEST_TOKEN)
+        .request_timeout(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let mut sink = Vec::new();
+    let started = std::time::Instant::now();
+    client.download_execution(&execution_with(storage.url("/e1.csv?sig=a")), &mut sink, |_| {}).await.unwrap();
+    assert!(started.elapsed() > Duration::from_millis(400), "the body came slower than the request timeout");
+    assert_eq!(sink, body);
+}
+
+#[tokio::test]
 async fn a_stalled_download_times_out() {
     let storage = TestServer::always(Reply::Hang).await;
     let client = partner_center_insights::Client::builder(mpn(&storage))

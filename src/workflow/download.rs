@@ -2,6 +2,7 @@
 // gzip-decoded, with progress, and never with the bearer token, which belongs to the API and not to storage.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -62,11 +63,12 @@ impl Client {
             return Err(Error::invalid_argument("download link must be https"));
         }
         // A plain request on the shared connection pool: the hooks, and so the bearer token, are not involved.
-        // No total timeout (a large file takes as long as it takes); instead the request timeout bounds the wait for
-        // the headers and for each chunk.
+        // No total timeout (a large file takes as long as it takes: `Duration::MAX` lifts the one the client may
+        // have); instead the request timeout bounds the wait for the headers and for each chunk.
         let idle = self.inner().get().request_timeout();
         let stalled = || Error::timed_out(format!("the download stalled for {idle:?}"));
-        let mut response = tokio::time::timeout(idle, self.client().get(url).send()).await.map_err(|_| stalled())??;
+        let request = self.client().get(url).timeout(Duration::MAX);
+        let mut response = tokio::time::timeout(idle, request.send()).await.map_err(|_| stalled())??;
         if !response.status().is_success() {
             let status = response.status();
             let headers = response.headers().clone();

@@ -40,6 +40,8 @@ pub enum Reply {
     RawThenReset(Vec<u8>),
     /// Nothing is ever sent; the connection stays open.
     Hang,
+    /// A 200 with this body, sent in `pieces` parts `gap` apart: slow overall, never silent for long.
+    Trickle { body: Vec<u8>, pieces: usize, gap: Duration },
 }
 
 impl Reply {
@@ -150,6 +152,16 @@ async fn serve(mut stream: TcpStream, recorded: Arc<Mutex<Vec<Recorded>>>, handl
         }
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Reply::Trickle { body, pieces, gap } => {
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes()).await;
+            for piece in body.chunks(body.len().div_ceil(pieces).max(1)) {
+                let _ = stream.flush().await;
+                tokio::time::sleep(gap).await;
+                let _ = stream.write_all(piece).await;
+            }
+            let _ = stream.shutdown().await;
         }
     }
 }

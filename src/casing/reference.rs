@@ -1,0 +1,143 @@
+// The first, byte-at-a-time version of the casing scan, kept as the oracle the faster scan is checked against
+// (property tests in `decode_fuzz`): same edits, same errors at the same offsets, on any input.
+
+use bytes::Bytes;
+
+use super::{Items, Key, Malformed, lookup};
+
+pub(crate) fn normalize(body: &Bytes, items: Items) -> Result<Bytes, Malformed> {
+    let mut scan = Scan { input: body, pos: 0, out: None, copied: 0 };
+    scan.run(items)?;
+    Ok(match scan.out {
+        None => body.clone(),
+        Some(mut out) => {
+            out.extend_from_slice(&body[scan.copied..]);
+            Bytes::from(out)
+        }
+    })
+}
+
+struct Scan<'a> {
+    input: &'a [u8],
+    pos: usize,
+    out: Option<Vec<u8>>,
+    copied: usize,
+}
+
+impl Scan<'_> {
+    fn fail(&self, reason: &'static str) -> Result<(), Malformed> {
+        Err(Malformed { offset: self.pos, reason })
+    }
+
+    fn edit(&mut self, start: usize, end: usize, with: &[u8]) {
+        let out = self.out.get_or_insert_with(Vec::new);
+        out.extend_from_slice(&self.input[self.copied..start]);
+        out.extend_from_slice(with);
+        self.copied = end;
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.input.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// Moves past the string starting at `pos`; returns its contents' range and whether it has escapes.
+    fn string(&mut self) -> Result<(usize, usize, bool), Malformed> {
+        let start = self.pos + 1;
+        let mut escaped = false;
+        let mut i = start;
+        loop {
+            match self.input.get(i) {
+                None => {
+                    self.pos = self.input.len();
+                    self.fail("unterminated string")?;
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    i += 2;
+                }
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    return Ok((start, i, escaped));
+                }
+                Some(_) => i += 1,
+            }
+        }
+    }
+
+    fn run(&mut self, items: Items) -> Result<(), Malformed> {
+        let mut stack: Vec<u8> = Vec::new(); // the open brackets
+        let mut expect_key = false;
+        let mut pending_comma: Option<usize> = None;
+
+        self.skip_whitespace();
+        if !matches!(self.input.get(self.pos), Some(b'{' | b'[')) {
+            return self.fail(if self.pos == self.input.len() { "empty body" } else { "not a JSON object or array" });
+        }
+        loop {
+            self.skip_whitespace();
+            let Some(&byte) = self.input.get(self.pos) else {
+                return self.fail("unexpected end of body");
+            };
+            if let Some(comma) = pending_comma.take()
+                && matches!(byte, b'}' | b']')
+            {
+                self.edit(comma, comma + 1, b"");
+            }
+            match byte {
+                b'{' | b'[' => {
+                    if stack.len() == super::MAX_DEPTH {
+                        return self.fail("nested too deeply");
+                    }
+                    stack.push(byte);
+                    expect_key = byte == b'{';
+                    self.pos += 1;
+                }
+                b'}' | b']' => {
+                    let opening = if byte == b'}' { b'{' } else { b'[' };
+                    if stack.pop() != Some(opening) {
+                        return self.fail("mismatched bracket");
+                    }
+                    self.pos += 1;
+                    expect_key = false;
+                    if stack.is_empty() {
+                        self.skip_whitespace();
+                        if self.pos != self.input.len() {
+                            return self.fail("data after the JSON value");
+                        }
+                        return Ok(());
+                    }
+                }
+                b',' => {
+                    pending_comma = Some(self.pos);
+                    expect_key = stack.last() == Some(&b'{');
+                    self.pos += 1;
+                }
+                b'"' => {
+                    let (start, end, escaped) = self.string()?;
+                    if expect_key {
+                        expect_key = false;
+                        let objects = stack.iter().filter(|&&b| b == b'{').count();
+                        let normalized = objects == 1 || (objects == 2 && items == Items::Typed);
+                        if normalized
+                            && !escaped
+                            && let Key::Respell(spec) = lookup(&self.input[start..end])
+                        {
+                            self.edit(start, end, spec.as_bytes());
+                        }
+                    }
+                }
+                b':' => self.pos += 1,
+                _ => {
+                    while let Some(b) = self.input.get(self.pos) {
+                        if matches!(b, b',' | b'}' | b']' | b':' | b'"' | b'{' | b'[' | b' ' | b'\t' | b'\n' | b'\r') {
+                            break;
+                        }
+                        self.pos += 1;
+                    }
+                }
+            }
+        }
+    }
+}
