@@ -41,6 +41,8 @@ impl ClientHooks<ClientState> for Client {
         let headers = request.headers_mut();
         // progenitor sends the spec's version as `api-version`; Partner Center has no such header.
         headers.remove("api-version");
+        // Room for what follows in one step, rather than growing (and rehashing) on the way.
+        headers.reserve(6);
         // One id per call, sent again on every retry: Partner Center's idempotency key.
         headers.insert(MS_REQUEST_ID, uuid_header());
         headers.insert(MS_CORRELATION_ID, state.correlation_id.clone());
@@ -228,9 +230,10 @@ pub(crate) fn random_uuid() -> uuid::Uuid {
 }
 
 pub(crate) fn uuid_header() -> HeaderValue {
-    let mut buffer = uuid::Uuid::encode_buffer();
-    let id = random_uuid().hyphenated().encode_lower(&mut buffer);
-    HeaderValue::from_str(id).expect("a UUID is a valid header value")
+    let mut buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    random_uuid().hyphenated().encode_lower(&mut buffer);
+    // Shared from the start: the retry layer's copy of the request then clones it without a second allocation.
+    HeaderValue::from_maybe_shared(Bytes::from_owner(buffer)).expect("a UUID is a valid header value")
 }
 
 /// The token inside a `Bearer` header value.
@@ -255,13 +258,15 @@ async fn with_received_body(mut response: Response, info: &OperationInfo) -> req
     let bytes = read_body(&mut response).await?;
     let items = if info.operation_id == "try_query" { Items::Rows } else { Items::Typed };
     let received = inspect(status, bytes, items);
-    let mut rebuilt = http::Response::builder().status(status).version(version).url(url);
+    let mut rebuilt = http::Response::builder().status(status).version(version);
     if let Some(rebuilt_headers) = rebuilt.headers_mut() {
         *rebuilt_headers = headers;
     }
+    // The received extensions first, then the URL into the same map: no second map to build and merge.
     if let Some(rebuilt_extensions) = rebuilt.extensions_mut() {
-        rebuilt_extensions.extend(extensions);
+        *rebuilt_extensions = extensions;
     }
+    rebuilt = rebuilt.url(url);
     let body = received.bytes.clone();
     // What the generated code decodes needs no record; anything else may become an error built from it.
     if status != StatusCode::OK || received.problem.is_some() {

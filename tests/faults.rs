@@ -161,6 +161,9 @@ async fn each_call_has_its_own_request_id_and_the_client_one_correlation_id() {
 
     let (request_ids, correlation_ids) = (header("ms-requestid"), header("ms-correlationid"));
     assert_eq!(request_ids.iter().collect::<std::collections::BTreeSet<_>>().len(), 3, "{request_ids:?}");
+    let version_4 = |id: &String| uuid::Uuid::parse_str(id).is_ok_and(|id| id.get_version_num() == 4);
+    assert!(request_ids.iter().all(version_4), "lower-case hyphenated v4 UUIDs: {request_ids:?}");
+    assert!(request_ids.iter().all(|id| id.len() == 36 && *id == id.to_lowercase()), "{request_ids:?}");
     assert_eq!(correlation_ids[0], correlation_ids[1], "one correlation id per client");
     assert!(uuid::Uuid::parse_str(&correlation_ids[0]).is_ok(), "{correlation_ids:?}");
     assert_ne!(correlation_ids[0], request_ids[0]);
