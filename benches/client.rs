@@ -120,7 +120,7 @@ fn raw_client() -> reqwest::Client {
 
 /// Median of `client / raw` over rounds that run both sides back to back, in alternating order: on a shared
 /// 2-core machine, measuring one side after the other drifts by more than the budgets being checked.
-async fn interleaved<C, R, CF, RF>(rounds: usize, mut client: C, mut raw: R) -> f64
+async fn interleaved<C, R, CF, RF>(rounds: usize, mut client: C, mut raw: R) -> Spread
 where
     C: FnMut() -> CF,
     R: FnMut() -> RF,
@@ -142,7 +142,30 @@ where
         }
         ratios.push(client_time / raw_time);
     }
-    median(ratios)
+    Spread::of(ratios)
+}
+
+/// The median of the per-round ratios, and the middle half of them (how noisy the rounds were).
+struct Spread {
+    median: f64,
+    quartiles: (f64, f64),
+}
+
+impl Spread {
+    fn of(mut values: Vec<f64>) -> Self {
+        values.sort_by(f64::total_cmp);
+        let at = |q: usize| values[(values.len() - 1) * q / 4];
+        Spread { median: at(2), quartiles: (at(1), at(3)) }
+    }
+
+    fn inverse(&self) -> Self {
+        Spread { median: 1.0 / self.median, quartiles: (1.0 / self.quartiles.1, 1.0 / self.quartiles.0) }
+    }
+
+    fn info(&self, name: &str, rounds: usize) -> String {
+        let (low, high) = self.quartiles;
+        format!("info {name}: median of {rounds} rounds {:.3}, middle half {low:.3} to {high:.3}", self.median)
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -166,7 +189,7 @@ fn main() {
     group.bench_function("raw", |b| b.to_async(&runtime).iter(|| raw_resume(&raw, &raw_url)));
     group.finish();
     let per_call = runtime.block_on(interleaved(
-        41,
+        61,
         || async {
             for _ in 0..200 {
                 client_resume(&client).await;
@@ -178,7 +201,8 @@ fn main() {
             }
         },
     ));
-    lines.push(ratio("per_call", per_call, "<=", 1.10));
+    println!("{}", per_call.info("per_call", 61));
+    lines.push(ratio("per_call", per_call.median, "<=", 1.10));
 
     // throughput_64: calls with 64 in flight at any time.
     let client_batch = |count: u64| {
@@ -200,8 +224,9 @@ fn main() {
     group.bench_function("raw_640_calls", |b| b.to_async(&runtime).iter(|| raw_batch(640)));
     group.finish();
     // Calls per second is the inverse of the time a batch takes.
-    let time_ratio = runtime.block_on(interleaved(21, || client_batch(2000), || raw_batch(2000)));
-    lines.push(ratio("throughput_64", 1.0 / time_ratio, ">=", 0.90));
+    let throughput = runtime.block_on(interleaved(31, || client_batch(2000), || raw_batch(2000))).inverse();
+    println!("{}", throughput.info("throughput_64", 31));
+    lines.push(ratio("throughput_64", throughput.median, ">=", 0.90));
 
     // decode_10k: a 10,000-report body, as the service (camelCase) and the docs (PascalCase) write it.
     let (camel, pascal) = ten_thousand_reports();
@@ -218,8 +243,10 @@ fn main() {
     group.bench_function("client_pascal", |b| b.iter(|| decode(&pascal)));
     group.bench_function("raw", |b| b.iter(raw_decode));
     group.finish();
-    let camel_ratio = runtime.block_on(interleaved(31, || async { decode(&camel) }, || async { drop(raw_decode()) }));
-    let pascal_ratio = runtime.block_on(interleaved(31, || async { decode(&pascal) }, || async { drop(raw_decode()) }));
+    let camel_ratio =
+        runtime.block_on(interleaved(31, || async { decode(&camel) }, || async { drop(raw_decode()) })).median;
+    let pascal_ratio =
+        runtime.block_on(interleaved(31, || async { decode(&pascal) }, || async { drop(raw_decode()) })).median;
     println!("info decode_10k: camelCase {camel_ratio:.3}, PascalCase {pascal_ratio:.3}");
     lines.push(ratio("decode_10k", camel_ratio.max(pascal_ratio), "<=", 1.50));
 
