@@ -32,13 +32,18 @@ pub(crate) enum Items {
 pub(crate) fn normalize(body: &Bytes, items: Items) -> Result<Bytes, Malformed> {
     let mut scan = Scan { input: body, out: None, copied: 0 };
     scan.run(items)?;
-    Ok(match scan.out {
+    Ok(finish(body, scan.out, scan.copied))
+}
+
+/// The body as edited: the input itself when nothing changed, else the output with the input's rest after `copied`.
+fn finish(body: &Bytes, out: Option<Vec<u8>>, copied: usize) -> Bytes {
+    match out {
         None => body.clone(),
         Some(mut out) => {
-            out.extend_from_slice(&body[scan.copied..]);
+            out.extend_from_slice(&body[copied..]);
             Bytes::from(out)
         }
-    })
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -3,18 +3,12 @@
 
 use bytes::Bytes;
 
-use super::{Items, Key, Malformed, lookup};
+use super::{Items, Key, Malformed, finish, lookup};
 
 pub(crate) fn normalize(body: &Bytes, items: Items) -> Result<Bytes, Malformed> {
     let mut scan = Scan { input: body, pos: 0, out: None, copied: 0 };
     scan.run(items)?;
-    Ok(match scan.out {
-        None => body.clone(),
-        Some(mut out) => {
-            out.extend_from_slice(&body[scan.copied..]);
-            Bytes::from(out)
-        }
-    })
+    Ok(finish(body, scan.out, scan.copied))
 }
 
 struct Scan<'a> {
