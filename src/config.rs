@@ -150,7 +150,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Time allowed for one attempt of a call, until the last byte of the response (default 60 s).
+    /// Time allowed for one attempt of a call, until the last byte of the response (default 60 s). It is also
+    /// the total timeout of the HTTP client built here, so requests sent directly through `Client::client()` have
+    /// it too. Downloads are not bound by it as a whole: it bounds the wait for their headers and for each chunk.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
@@ -189,7 +191,8 @@ impl ClientBuilder {
     }
 
     /// Sends requests through this `reqwest::Client` (for proxies, custom roots, shared pools). Its own
-    /// connect timeout and redirect policy apply; request timeouts are still set per request.
+    /// connect timeout and redirect policy apply; request timeouts are still set per request, and downloads lift
+    /// any total timeout it has (the request timeout bounds each of their waits instead).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self

@@ -97,6 +97,11 @@ proptest! {
     }
 
     #[test]
+    fn the_scan_agrees_with_its_reference_on_json_like_bytes(body in json_like()) {
+        same_scan(&body);
+    }
+
+    #[test]
     fn the_scan_agrees_with_its_reference_on_mutated_examples(body in mutated()) {
         same_scan(&body);
     }
@@ -107,6 +112,28 @@ proptest! {
         same_scan(text.as_bytes());
         // And every prefix-truncation of it, where the errors (and their offsets) are.
         same_scan(&text.as_bytes()[..cut % (text.len() + 1)]);
+    }
+}
+
+/// Bodies that start like JSON and are made of its structural bytes, spaces, escapes and key-ish letters: random
+/// bytes almost always fail at the first byte, these reach the brackets, strings, commas and keys.
+fn json_like() -> impl Strategy<Value = Vec<u8>> {
+    let byte = proptest::sample::select(b"{}[],:\"\\ \n aeivlVuEIrpotdR0".to_vec());
+    (proptest::sample::select(b"{[".to_vec()), proptest::collection::vec(byte, 0..400)).prop_map(|(first, rest)| {
+        let mut body = vec![first];
+        body.extend(rest);
+        body
+    })
+}
+
+#[test]
+fn the_scan_agrees_with_its_reference_at_the_nesting_limit() {
+    for depth in 120..=132 {
+        for (open, close) in [("[", "]"), ("{\"value\":", "}"), ("[{\"Value\":", "}]")] {
+            let body = format!("{}1{}", open.repeat(depth), close.repeat(depth));
+            same_scan(body.as_bytes());
+            same_scan(&body.as_bytes()[..body.len() / 2]);
+        }
     }
 }
 

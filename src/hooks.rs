@@ -255,7 +255,8 @@ async fn with_received_body(mut response: Response, info: &OperationInfo) -> req
     let extensions = std::mem::take(response.extensions_mut());
     // Carried over explicitly: reqwest would otherwise parse a placeholder URL (IDNA included) for the new response.
     let url = response.url().clone();
-    let bytes = read_body(&mut response).await?;
+    // `chunk()` errors carry no URL (`bytes()` errors did); `with_attempts` needs one to record the attempt count.
+    let bytes = read_body(&mut response).await.map_err(|e| e.with_url(url.clone()))?;
     let items = if info.operation_id == "try_query" { Items::Rows } else { Items::Typed };
     let received = inspect(status, bytes, items);
     let mut rebuilt = http::Response::builder().status(status).version(version);

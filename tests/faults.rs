@@ -79,6 +79,19 @@ async fn reset_mid_body_is_retried_for_idempotent_calls() {
 }
 
 #[tokio::test]
+async fn a_body_reset_on_every_attempt_fails_with_the_attempt_count() {
+    let half = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n{}",
+        &reports()[..100]
+    );
+    let server = TestServer::always(Reply::RawThenReset(half.into_bytes())).await;
+    let error = get(&client(&server)).await.unwrap_err();
+    assert_eq!(error.attempts() as usize, server.request_count(), "{error}");
+    assert!(server.request_count() > 1, "the reset body was retried");
+    assert!(error.to_string().contains(&format!("after {} attempts", server.request_count())), "{error}");
+}
+
+#[tokio::test]
 async fn headers_never_sent_time_out_within_the_configured_time() {
     let server = TestServer::always(Reply::Hang).await;
     let client = Client::builder(mpn(&server))

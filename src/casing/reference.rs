@@ -1,5 +1,5 @@
-// The first, byte-at-a-time version of the casing scan, kept as the oracle the faster scan is checked against
-// (property tests in `decode_fuzz`): same edits, same errors at the same offsets, on any input.
+// A plain byte-at-a-time casing scan with the same rules as the fast one (and as the scan before it): the oracle
+// the fast scan is checked against in `decode_fuzz`, for the same edits and the same errors at the same offsets.
 
 use bytes::Bytes;
 
