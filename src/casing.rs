@@ -59,6 +59,8 @@ struct Stack {
     depth: usize,
     /// Whether the innermost open container is an object (read at every comma).
     in_object: bool,
+    /// How many open containers are objects (keys are normalized at the first two levels of objects).
+    objects: usize,
 }
 
 impl Stack {
@@ -71,6 +73,7 @@ impl Stack {
         self.in_object = container == Container::Object;
         self.bits = if self.in_object { self.bits | bit } else { self.bits & !bit };
         self.depth += 1;
+        self.objects += usize::from(self.in_object);
         true
     }
 
@@ -79,6 +82,7 @@ impl Stack {
         if self.depth == 0 || self.in_object != (container == Container::Object) {
             return false;
         }
+        self.objects -= usize::from(self.in_object);
         self.depth -= 1;
         self.in_object = self.depth > 0 && self.bits >> (self.depth - 1) & 1 == 1;
         true
@@ -183,7 +187,6 @@ impl Scan<'_> {
     fn run(&mut self, items: Items) -> Result<(), Malformed> {
         let input = self.input;
         let mut stack = Stack::default();
-        let mut objects = 0usize; // objects on the stack
         let mut expect_key = false;
 
         let mut pos = skip_spaces(input, 0);
@@ -212,7 +215,7 @@ impl Scan<'_> {
                     pos = end + 1;
                     if expect_key {
                         expect_key = false;
-                        let normalized = objects == 1 || (objects == 2 && items == Items::Typed);
+                        let normalized = stack.objects == 1 || (stack.objects == 2 && items == Items::Typed);
                         if normalized
                             && !escaped
                             && let Key::Respell(spec) = lookup(&input[start..end])
@@ -226,9 +229,6 @@ impl Scan<'_> {
                     if !stack.push(container) {
                         return fail(pos, "nested too deeply");
                     }
-                    if container == Container::Object {
-                        objects += 1;
-                    }
                     expect_key = container == Container::Object;
                     pos += 1;
                 }
@@ -239,9 +239,6 @@ impl Scan<'_> {
                     }
                     if !stack.pop(container) {
                         return fail(pos, "mismatched bracket");
-                    }
-                    if container == Container::Object {
-                        objects -= 1;
                     }
                     pos += 1;
                     expect_key = false;

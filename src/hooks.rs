@@ -41,8 +41,8 @@ impl ClientHooks<ClientState> for Client {
         let headers = request.headers_mut();
         // progenitor sends the spec's version as `api-version`; Partner Center has no such header.
         headers.remove("api-version");
-        // Room for what follows in one step, rather than growing (and rehashing) on the way.
-        headers.reserve(6);
+        // Room for the (at most) five headers below in one step, rather than growing and rehashing on the way.
+        headers.reserve(5);
         // One id per call, sent again on every retry: Partner Center's idempotency key.
         headers.insert(MS_REQUEST_ID, uuid_header());
         headers.insert(MS_CORRELATION_ID, state.correlation_id.clone());

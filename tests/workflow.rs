@@ -168,6 +168,18 @@ async fn a_download_to_a_file_is_all_or_nothing() {
 }
 
 #[tokio::test]
+async fn a_failed_download_keeps_the_first_64_kib_of_its_body() {
+    let storage = TestServer::always(Reply::body(500, "text/plain", csv(20_000))).await;
+    let client = client(&mpn(&storage));
+    let (execution, mut sink) = (execution_with(storage.url("/e1.csv?sig=a")), Vec::new());
+    let error = client.download_execution(&execution, &mut sink, |_| {}).await.unwrap_err();
+    let sent = csv(20_000);
+    assert!(sent.len() > 65_536);
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(500));
+    assert_eq!(error.body().map(|b| b.to_vec()), Some(sent[..65_536].to_vec()));
+}
+
+#[tokio::test]
 async fn download_links_are_checked() {
     let client = client("http://127.0.0.1:9/insights/v1/mpn");
     let mut sink = Vec::new();
@@ -255,17 +267,21 @@ async fn a_page_that_links_to_itself_ends_the_walk() {
     assert_eq!(server.request_count(), 2);
 }
 
+fn client_with_request_timeout(server: &TestServer, timeout: Duration) -> partner_center_insights::Client {
+    partner_center_insights::Client::builder(mpn(server))
+        .bearer_token(TEST_TOKEN)
+        .request_timeout(timeout)
+        .build()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_download_may_take_longer_than_the_request_timeout_while_data_keeps_coming() {
     // 8 pieces 100 ms apart: about 0.8 s in all, against a 400 ms request timeout that bounds each wait.
     let body: Vec<u8> = (0..8_000u32).map(|i| b'a' + (i % 26) as u8).collect();
     let storage =
         TestServer::always(Reply::Trickle { body: body.clone(), pieces: 8, gap: Duration::from_millis(100) }).await;
-    let client = partner_center_insights::Client::builder(mpn(&storage))
-        .bearer_token(TEST_TOKEN)
-        .request_timeout(Duration::from_millis(400))
-        .build()
-        .unwrap();
+    let client = client_with_request_timeout(&storage, Duration::from_millis(400));
     let mut sink = Vec::new();
     let started = std::time::Instant::now();
     client.download_execution(&execution_with(storage.url("/e1.csv?sig=a")), &mut sink, |_| {}).await.unwrap();
@@ -276,11 +292,7 @@ async fn a_download_may_take_longer_than_the_request_timeout_while_data_keeps_co
 #[tokio::test]
 async fn a_stalled_download_times_out() {
     let storage = TestServer::always(Reply::Hang).await;
-    let client = partner_center_insights::Client::builder(mpn(&storage))
-        .bearer_token(TEST_TOKEN)
-        .request_timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
+    let client = client_with_request_timeout(&storage, Duration::from_millis(200));
     let mut sink = Vec::new();
     let error =
         client.download_execution(&execution_with(storage.url("/e1.csv?sig=a")), &mut sink, |_| {}).await.unwrap_err();

@@ -72,13 +72,13 @@ impl Client {
         if !response.status().is_success() {
             let status = response.status();
             let headers = response.headers().clone();
+            const KEPT: usize = 65_536;
             let mut body = Vec::new();
             // Storage error bodies are small XML documents; keep at most 64 KiB of whatever comes.
-            while let Ok(Ok(Some(chunk))) = tokio::time::timeout(idle, response.chunk()).await {
-                body.extend_from_slice(&chunk[..chunk.len().min(65_536 - body.len().min(65_536))]);
-                if body.len() >= 65_536 {
-                    break;
-                }
+            while body.len() < KEPT
+                && let Ok(Ok(Some(chunk))) = tokio::time::timeout(idle, response.chunk()).await
+            {
+                body.extend_from_slice(&chunk[..chunk.len().min(KEPT - body.len())]);
             }
             return Err(Error::from_response(status, &headers, Some(body.into())));
         }
