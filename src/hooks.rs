@@ -41,8 +41,9 @@ impl ClientHooks<ClientState> for Client {
         let headers = request.headers_mut();
         // progenitor sends the spec's version as `api-version`; Partner Center has no such header.
         headers.remove("api-version");
-        // Room for the (at most) five headers below in one step, rather than growing and rehashing on the way.
-        headers.reserve(5);
+        // Room for the (at most) five headers below in one step, rather than growing and rehashing on the way, plus
+        // one: reqwest then asks for an `Accept` entry, and a full map grows for that even when the key is present.
+        headers.reserve(6);
         // One id per call, sent again on every retry: Partner Center's idempotency key.
         headers.insert(MS_REQUEST_ID, uuid_header());
         headers.insert(MS_CORRELATION_ID, state.correlation_id.clone());
@@ -109,7 +110,7 @@ impl Call<'_> {
         // The last answer the service gave, returned if a retry then runs out of time.
         let mut previous_answer: Option<Response> = None;
         let outcome = loop {
-            let spare = request.try_clone();
+            let spare = spare_copy(&request);
             let sent_token = request.headers().get(header::AUTHORIZATION).cloned();
             let outcome = match (self.attempt(request, left()).await, previous_answer.take()) {
                 (Err(error), Some(answer)) if error.is_timeout() && left().is_zero() => Ok(answer),
@@ -188,6 +189,23 @@ impl Call<'_> {
         let fresh = bearer(&tokio::time::timeout(left, tokens.token()).await.ok()?.ok()?);
         (fresh != sent).then_some(fresh)
     }
+}
+
+/// A copy of `request` to send again, or `None` when its body is a stream that cannot be sent twice.
+fn spare_copy(request: &Request) -> Option<Request> {
+    if request.body().is_some() {
+        return request.try_clone();
+    }
+    // Not `try_clone` for the bodyless majority: it also writes a timeout entry into a new extension map and then
+    // replaces that map (three allocations per call, thrown away). A timeout is the only extension a request built
+    // through reqwest's API can carry.
+    let mut copy = Request::new(request.method().clone(), request.url().clone());
+    *copy.headers_mut() = request.headers().clone();
+    *copy.version_mut() = request.version();
+    if let Some(timeout) = request.timeout() {
+        *copy.timeout_mut() = Some(*timeout);
+    }
+    Some(copy)
 }
 
 /// The least time worth starting a retry with (or the attempt timeout, if shorter).

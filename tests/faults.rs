@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use common::{Reply, TEST_TOKEN, TestServer, mpn, response_example};
+use common::{Recorded, Reply, TEST_TOKEN, TestServer, mpn, response_example};
 use partner_center_insights::entra::{Authority, ClientCredentials};
 use partner_center_insights::{
     AccessToken, AuthError, Client, Error, ErrorKind, ReportStatus, RetryPolicy, TokenProvider, types,
@@ -158,6 +158,16 @@ async fn unavailable_three_times_then_ok_with_one_request_id() {
     let ids: std::collections::BTreeSet<_> =
         requests.iter().map(|r| r.header("ms-requestid").unwrap().to_owned()).collect();
     assert_eq!(ids.len(), 1, "every attempt carries the same MS-RequestId: {ids:?}");
+    // The retry layer's copy of the request is the request: same line, same headers, same (empty) body.
+    let sorted = |r: &Recorded| {
+        let mut headers = r.headers.clone();
+        headers.sort();
+        (r.request_line.clone(), headers, r.body.clone())
+    };
+    let first = sorted(&requests[0]);
+    assert!(first.1.contains(&("content-length".to_owned(), "0".to_owned())), "{first:?}");
+    assert!(first.1.iter().any(|(name, _)| name == "authorization"), "{first:?}");
+    assert!(requests.iter().all(|r| sorted(r) == first), "{requests:?}");
 }
 
 #[tokio::test]
