@@ -47,12 +47,12 @@ fn settings() -> GenerationSettings {
         .with_derive("schemars::JsonSchema");
     // Hand-written types where generated ones fall short of what the service sends or of clear input errors:
     // enums that match case-insensitively and keep unknown values, ids that cannot escape their path segment,
-    // and validated request fields whose errors say what is wrong.
+    // validated request fields whose errors say what is wrong, and a download link that stays out of logs.
     let enum_impls = || [TypeImpl::Display, TypeImpl::FromStr].into_iter();
     for name in ["ReportStatus", "ExecutionStatus", "ReportFormat", "CallbackMethod"] {
         settings.with_replacement(name, format!("crate::{name}"), enum_impls());
     }
-    for name in ["ReportId", "QueryId", "ReportName", "ReportDescription", "RecurrenceInterval"] {
+    for name in ["ReportId", "QueryId", "ReportName", "ReportDescription", "RecurrenceInterval", "SecureLink"] {
         settings.with_replacement(name, format!("crate::{name}"), [TypeImpl::Display].into_iter());
     }
     // Every `date-time` string, nullable or not, becomes the lenient `Timestamp` (the service has been seen to drop

@@ -41,7 +41,7 @@ pub use error::{Error, ErrorKind};
 pub use generated::{Client, ClientInfo, ResponseValue, builder, types};
 pub use model::{
     CallbackMethod, ExecutionStatus, QueryId, RecurrenceInterval, ReportDescription, ReportFormat, ReportId,
-    ReportName, ReportStatus, Timestamp, UnknownValue, ValidationError,
+    ReportName, ReportStatus, SecureLink, Timestamp, UnknownValue, ValidationError,
 };
 pub use retry::RetryPolicy;
 pub use tls::http_client_builder;

@@ -21,7 +21,7 @@ async fn completed_link(emulator: &Emulator, program: Program) -> String {
     let report = execute_now(&client, &query, "download").await;
     emulator.advance(RUN).await;
     let executions = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
-    executions.value[0].report_access_secure_link.clone().unwrap()
+    link(&executions.value[0])
 }
 
 #[tokio::test]

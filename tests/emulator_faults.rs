@@ -164,7 +164,7 @@ async fn faults_stay_in_their_scope() {
     let report = execute_now(&client, &query, "faulty download").await;
     emulator.advance(Duration::from_secs(600)).await;
     let executions = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
-    let link = executions.value[0].report_access_secure_link.clone().unwrap();
+    let link = link(&executions.value[0]);
 
     emulator.faults().next(1).on(FaultScope::Download).status(503);
     emulator.faults().next(1).on(FaultScope::Token).status_429(Duration::from_secs(1));

@@ -77,7 +77,7 @@ async fn end_to_end(program: Program, casing: Casing) {
     assert_eq!(execution.format, Some(ReportFormat::Csv));
     assert!(execution.report_generated_time.is_some());
     assert_eq!(execution.report_location.is_some(), program == Program::Partner);
-    let link = execution.report_access_secure_link.clone().unwrap();
+    let link = link(execution);
     assert!(link.starts_with(&format!("{}/_emulator/files/{}?sig=", emulator.origin(), execution.execution_id)));
 
     // The file: the query's columns as the header row, then the configured number of rows.
@@ -228,7 +228,7 @@ async fn an_update_replaces_the_schedule_and_the_format() {
     emulator.advance(Duration::from_secs(2 * 3600) + RUN).await;
     let done = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
     assert_eq!(done.value[0].format, Some(ReportFormat::Tsv));
-    let tsv = fetch(done.value[0].report_access_secure_link.clone().unwrap()).await.unwrap().text().await.unwrap();
+    let tsv = fetch(link(&done.value[0])).await.unwrap().text().await.unwrap();
     assert!(tsv.starts_with("CustomerName\tNormalizedUsage\r\n"), "{}", &tsv[..60]);
 }
 
@@ -240,7 +240,7 @@ async fn deleting_a_report_deletes_its_executions_and_files() {
     let report = execute_now(&client, &query, "to delete").await;
     emulator.advance(RUN).await;
     let done = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
-    let link = done.value[0].report_access_secure_link.clone().unwrap();
+    let link = link(&done.value[0]);
 
     let deleted = client.delete_report().report_id(report.as_str()).send().await.unwrap();
     assert_eq!(deleted.value[0].report_id, report);
@@ -391,7 +391,7 @@ async fn system_queries_have_the_documented_ids() {
     let report = execute_now(&client, "e65f3a4f-fb99-4319-97ff-59e57566a871", "profile now").await;
     emulator.advance(RUN).await;
     let done = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
-    let csv = fetch(done.value[0].report_access_secure_link.clone().unwrap()).await.unwrap().text().await.unwrap();
+    let csv = fetch(link(&done.value[0])).await.unwrap().text().await.unwrap();
     assert!(csv.starts_with("PartnerId,PartnerName,PartnerLocation,PartnerType,MembershipLevel,LocationCount\r\n"));
 
     let deleted = client.delete_query().query_id(mine.as_str()).send().await.unwrap();
@@ -496,7 +496,7 @@ async fn seed_data_is_created_at_start() {
     emulator.advance(RUN).await;
     let now_id = client.get_reports().report_name("seeded now").send().await.unwrap().value[0].report_id.clone();
     let done = client.get_report_executions().report_id(now_id.as_str()).send().await.unwrap();
-    let csv = fetch(done.value[0].report_access_secure_link.clone().unwrap()).await.unwrap().text().await.unwrap();
+    let csv = fetch(link(&done.value[0])).await.unwrap().text().await.unwrap();
     assert_eq!(csv.lines().count(), 8, "header + the seed's 7 rows");
 
     // A seed breaking a documented rule fails start-up with the documented message.

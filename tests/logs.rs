@@ -11,7 +11,7 @@ use common::{Reply, TestServer, mpn, response_example};
 use partner_center_insights::entra::{
     Authority, ClientCredentials, EndpointVersion, PasswordCredential, RefreshTokenCredential,
 };
-use partner_center_insights::{Client, RetryPolicy};
+use partner_center_insights::{Client, RetryPolicy, types};
 
 static CAPTURED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
@@ -33,6 +33,8 @@ const PASSWORD: &str = "p4ssw0rd-Kq2!";
 const REFRESH_TOKEN: &str = "refresh-token-0.AAAA";
 const ROTATED_REFRESH_TOKEN: &str = "refresh-token-1.BBBB";
 const ACCESS_TOKENS: [&str; 2] = ["access-token-eyJ-first", "access-token-eyJ-second"];
+/// The storage signature in an execution's download link.
+const LINK_SIGNATURE: &str = "sig=Wq3Zk%2Bsignature";
 
 #[tokio::test]
 async fn no_secret_appears_in_trace_logs() {
@@ -94,12 +96,29 @@ async fn no_secret_appears_in_trace_logs() {
     let error = client.get_reports().send().await.map_err(partner_center_insights::Error::from).unwrap_err();
     tracing::error!(%error, ?error, "reported to the application");
 
+    // A download from a signed link: once refused by storage, then served; the execution is logged as a whole.
+    let storage = TestServer::sequence(vec![
+        Reply::body(403, "application/xml", "<Error><Code>AuthenticationFailed</Code></Error>"),
+        Reply::body(200, "text/csv", "a,b\n1,2\n"),
+    ])
+    .await;
+    let execution: types::Execution = serde_json::from_value(serde_json::json!({
+        "executionId": "e1", "executionStatus": "Completed",
+        "reportAccessSecureLink": storage.url(&format!("/e1.csv?sv=2020-08-04&{LINK_SIGNATURE}")),
+    }))
+    .unwrap();
+    let error = client.download_execution(&execution, &mut Vec::new(), |_| {}).await.unwrap_err();
+    tracing::error!(%error, ?error, ?execution, "download failed");
+    client.download_execution(&execution, &mut Vec::new(), |_| {}).await.expect("the second try is served");
+    assert!(storage.requests().iter().all(|r| r.target.ends_with(LINK_SIGNATURE)), "the whole link was fetched");
+
     let logs = String::from_utf8(CAPTURED.lock().unwrap().clone()).unwrap();
     // The capture works: the client's own events and spans are in it, and so are dependencies' records.
     for expected in ["partner_center_call", "retrying", "401: retrying once with a fresh token", "AADSTS50126"] {
         assert!(logs.contains(expected), "`{expected}` was logged:\n{logs}");
     }
-    for secret in [CLIENT_SECRET, PASSWORD, REFRESH_TOKEN, ROTATED_REFRESH_TOKEN, ACCESS_TOKENS[0], ACCESS_TOKENS[1]] {
+    let secrets = [CLIENT_SECRET, PASSWORD, REFRESH_TOKEN, ROTATED_REFRESH_TOKEN, ACCESS_TOKENS[0], ACCESS_TOKENS[1]];
+    for secret in secrets.into_iter().chain([LINK_SIGNATURE]) {
         assert!(!logs.contains(secret), "`{secret}` leaked into the logs");
         assert!(!logs.contains(&secret.replace('~', "%7E").replace('!', "%21")), "`{secret}`, URL-encoded, leaked");
     }

@@ -155,6 +155,7 @@ component_types! {
     ReportName => pci::ReportName,
     ReportDescription => pci::ReportDescription,
     RecurrenceInterval => pci::RecurrenceInterval,
+    SecureLink => pci::SecureLink,
     CreateQueryRequest => types::CreateQueryRequest,
     CreateReportRequest => types::CreateReportRequest,
     UpdateReportRequest => types::UpdateReportRequest,

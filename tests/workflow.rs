@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Reply, TEST_TOKEN, TestServer, client, mpn};
-use partner_center_insights::{Error, ErrorKind, ExecutionStatus, WaitProgress, types};
+use partner_center_insights::{Error, ErrorKind, ExecutionStatus, ExposeSecret, SecureLink, WaitProgress, types};
 
 const REPORT_ID: &str = "0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44";
 
@@ -46,7 +46,8 @@ async fn waiting_reads_404_as_not_yet_and_returns_the_completed_execution() {
         .await
         .expect("completes");
     assert_eq!(execution.execution_status, Some(ExecutionStatus::Completed));
-    assert_eq!(execution.report_access_secure_link.as_deref(), Some("https://storage.example/r.csv?sig=x"));
+    let link = execution.report_access_secure_link.as_ref().map(ExposeSecret::expose_secret);
+    assert_eq!(link, Some("https://storage.example/r.csv?sig=x"));
     let statuses: Vec<String> = seen
         .lock()
         .unwrap()
@@ -162,6 +163,11 @@ async fn a_download_to_a_file_is_all_or_nothing() {
     let failed = dir.join("failed.csv");
     let error = client.download_execution_to_file(&execution, &failed, |_| {}).await.unwrap_err();
     assert_eq!(error.status().map(|s| s.as_u16()), Some(403));
+    // The whole signed link went to storage, and its signature shows nowhere else.
+    assert!(storage.requests().iter().all(|r| r.target == "/e1.csv?sig=abc"));
+    for shown in [format!("{error}"), format!("{error:?}"), format!("{execution:?}")] {
+        assert!(!shown.contains("sig=abc"), "{shown}");
+    }
     assert!(error.body().is_some_and(|b| b.starts_with(b"<Error>")));
     assert!(!failed.exists() && !dir.join("failed.csv.partial").exists(), "no half file is left");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -185,14 +191,15 @@ async fn download_links_are_checked() {
     let mut sink = Vec::new();
     for (link, reason) in [
         (None, "has no download link"),
-        (Some("http://storage.example/r.csv"), "download link must be https"),
+        (Some("http://storage.example/r.csv?sig=abc"), "download link must be https"),
         (Some("not a url"), "download link is not a URL"),
     ] {
         let mut execution = execution_with(String::new());
-        execution.report_access_secure_link = link.map(str::to_owned);
+        execution.report_access_secure_link = link.map(SecureLink::new);
         let error = client.download_execution(&execution, &mut sink, |_| {}).await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidArgument);
         assert!(error.to_string().contains(reason), "{error}");
+        assert!(!format!("{error:?}").contains("sig=abc"), "{error:?}");
     }
 }
 

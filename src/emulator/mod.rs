@@ -12,7 +12,7 @@
 //! ```
 //! use std::time::Duration;
 //! use partner_center_insights::emulator::{DEV_TOKEN, Emulator};
-//! use partner_center_insights::{Client, Program};
+//! use partner_center_insights::{Client, ExposeSecret, Program};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,9 +34,9 @@
 //! // The clock is manual by default: move it past the execution's stages instead of sleeping.
 //! emulator.advance(Duration::from_secs(10 * 60)).await;
 //! let executions = client.get_report_executions().report_id(report.value[0].report_id.as_str()).send().await?;
-//! let link = executions.value[0].report_access_secure_link.clone().unwrap_or_default();
+//! let link = executions.value[0].report_access_secure_link.as_ref().ok_or("no link yet")?;
 //! let http = partner_center_insights::http_client_builder()?.build()?;
-//! let csv = http.get(link).send().await?.text().await?; // no bearer token for the link
+//! let csv = http.get(link.expose_secret()).send().await?.text().await?; // no bearer token for the link
 //! assert!(csv.starts_with("CustomerName,NormalizedUsage"));
 //! emulator.shutdown().await;
 //! # Ok(()) }

@@ -1,14 +1,16 @@
-// Hand-written types the generated code uses in place of its own (see `build.rs`): enums that tolerate what the
-// service really sends, ids that cannot escape their URL path segment, validated request fields, timestamps.
+// Hand-written types the generated code uses in place of its own (see `build.rs`): tolerant enums, ids that cannot
+// escape their URL path segment, validated request fields, lenient timestamps, a download link kept out of logs.
 
 mod enums;
 mod fields;
 mod ids;
+mod secure_link;
 mod timestamp;
 
 pub use enums::{CallbackMethod, ExecutionStatus, ReportFormat, ReportStatus, UnknownValue};
 pub use fields::{RecurrenceInterval, ReportDescription, ReportName};
 pub use ids::{QueryId, ReportId};
+pub use secure_link::SecureLink;
 pub use timestamp::Timestamp;
 
 use std::fmt;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::{Client, ClientInfo, Error, types};
+use crate::{Client, ClientInfo, Error, ExposeSecret, types};
 
 /// How far a download has got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,8 +53,12 @@ impl Client {
     where
         W: AsyncWrite + Unpin + ?Sized,
     {
-        let link =
-            execution.report_access_secure_link.as_deref().filter(|l| !l.trim().is_empty()).ok_or_else(|| {
+        let link = execution
+            .report_access_secure_link
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
+            .filter(|l| !l.trim().is_empty())
+            .ok_or_else(|| {
                 Error::invalid_argument(format!("execution {} has no download link (yet)", execution.execution_id))
             })?;
         let url = reqwest::Url::parse(link)

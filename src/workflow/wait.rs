@@ -54,6 +54,7 @@ impl Client {
     ///     .timeout(Duration::from_secs(2 * 3600))
     ///     .on_progress(|progress| eprintln!("{progress:?}"))
     ///     .await?;
+    /// // Printed without its signature: the whole link is a credential (see `SecureLink`).
     /// println!("ready: {:?}", execution.report_access_secure_link);
     /// # Ok(()) }
     /// ```

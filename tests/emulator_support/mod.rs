@@ -7,7 +7,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use partner_center_insights::emulator::{DEV_TOKEN, Emulator};
-use partner_center_insights::{Client, Error, Program, RecurrenceInterval, Timestamp};
+use partner_center_insights::{Client, Error, ExposeSecret, Program, RecurrenceInterval, Timestamp, types};
 use serde_json::Value;
 
 /// A client for `program` on `emulator`, with the dev token.
@@ -171,6 +171,11 @@ pub async fn callback_receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
 /// A plain HTTP client with this crate's TLS setup (with only `rustls-ring` on, reqwest has no provider of its own).
 pub fn http() -> reqwest::Client {
     partner_center_insights::http_client_builder().expect("a TLS backend").build().expect("a plain client")
+}
+
+/// The whole download link of a completed execution (`Debug` and `Display` show it without its signature).
+pub fn link(execution: &types::Execution) -> String {
+    execution.report_access_secure_link.as_ref().expect("a completed execution has a link").expose_secret().to_owned()
 }
 
 /// A GET without a token, as a browser would fetch a download link.

@@ -1,0 +1,105 @@
+// The signed download link of a completed execution. Whoever holds the whole link can read the report until it
+// expires, so it stays out of `Debug` and `Display` (and so out of logs) like any other credential.
+
+use std::fmt;
+
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+
+/// The time-limited link to a completed execution's file (`reportAccessSecureLink`).
+///
+/// The link's query string carries the storage signature that grants access, so `Debug` and `Display` show it
+/// without the query (and without any user info); [`ExposeSecret::expose_secret`] gives the whole link.
+/// [`Client::download_execution`](crate::Client::download_execution) fetches it for you.
+///
+/// ```
+/// use partner_center_insights::{ExposeSecret, SecureLink};
+/// let link = SecureLink::new("https://storage.example/reports/usage.csv?sv=2020-08-04&sig=hunter2");
+/// assert_eq!(link.to_string(), "https://storage.example/reports/usage.csv?…");
+/// assert!(!format!("{link:?}").contains("hunter2"));
+/// assert!(link.expose_secret().ends_with("&sig=hunter2"));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecureLink(String);
+
+impl SecureLink {
+    /// Wraps a link as received (or as a test builds it); nothing is checked until it is downloaded.
+    pub fn new(link: impl Into<String>) -> Self {
+        Self(link.into())
+    }
+}
+
+impl ExposeSecret<str> for SecureLink {
+    fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SecureLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (before_query, query) = match self.0.split_once('?') {
+            Some((before, _)) => (before, "?…"),
+            None => (self.0.as_str(), ""),
+        };
+        // `scheme://user:password@host/…`: the user info is a credential too.
+        let shown = match before_query.split_once("://") {
+            Some((scheme, rest)) => {
+                let authority_end = rest.find('/').unwrap_or(rest.len());
+                match rest[..authority_end].rsplit_once('@') {
+                    Some((_, host)) => return write!(f, "{scheme}://…@{host}{}{query}", &rest[authority_end..]),
+                    None => before_query,
+                }
+            }
+            None => before_query,
+        };
+        write!(f, "{shown}{query}")
+    }
+}
+
+impl fmt::Debug for SecureLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SecureLink").field(&format_args!("{self}")).finish()
+    }
+}
+
+impl schemars::JsonSchema for SecureLink {
+    fn schema_name() -> String {
+        "SecureLink".to_owned()
+    }
+
+    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        schemars::schema::SchemaObject {
+            instance_type: Some(schemars::schema::InstanceType::String.into()),
+            ..Default::default()
+        }
+        .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shows_no_query_string_and_no_user_info() {
+        let shown = |link: &str| SecureLink::new(link).to_string();
+        assert_eq!(shown("https://s.example/r.csv?sig=abc&se=2026"), "https://s.example/r.csv?…");
+        assert_eq!(shown("https://s.example/r.csv"), "https://s.example/r.csv");
+        assert_eq!(shown("https://u:p@s.example/r.csv?sig=abc"), "https://…@s.example/r.csv?…");
+        assert_eq!(shown("https://u:p@s.example"), "https://…@s.example");
+        // An `@` after the host belongs to the path, not to user info.
+        assert_eq!(shown("https://s.example/a@b/r.csv?sig=abc"), "https://s.example/a@b/r.csv?…");
+        assert_eq!(shown("not a link?sig=abc"), "not a link?…");
+        assert_eq!(shown(""), "");
+        let debug = format!("{:?}", SecureLink::new("https://u:secret@s.example/r.csv?sig=abc"));
+        assert_eq!(debug, "SecureLink(https://…@s.example/r.csv?…)");
+    }
+
+    #[test]
+    fn decodes_and_encodes_as_the_plain_string() {
+        let link: SecureLink = serde_json::from_str(r#""https://s.example/r.csv?sig=abc""#).unwrap();
+        assert_eq!(link.expose_secret(), "https://s.example/r.csv?sig=abc");
+        assert_eq!(serde_json::to_string(&link).unwrap(), r#""https://s.example/r.csv?sig=abc""#);
+    }
+}
