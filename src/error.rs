@@ -107,7 +107,9 @@ impl Error {
         self.message.as_deref()
     }
 
-    /// The response's `MS-RequestId` (or `request-id`) header, to quote to Microsoft support.
+    /// The call's request id, to quote to Microsoft support: the response's `MS-RequestId` (or `request-id`)
+    /// header, or, when no response came or it carried none, the `MS-RequestId` this client sent (the same on
+    /// every attempt).
     pub fn request_id(&self) -> Option<&str> {
         self.request_id.as_deref()
     }
@@ -140,7 +142,7 @@ impl Error {
         let kind = if status.is_success() { ErrorKind::InvalidResponse } else { ErrorKind::Service };
         Self {
             status: Some(status),
-            request_id: request_id(headers).map(str::to_owned),
+            request_id: call_request_id(headers),
             attempts: attempts_in(headers),
             message: body.as_deref().and_then(message_in),
             body: body.filter(|b| !b.is_empty()),
@@ -155,6 +157,13 @@ pub(crate) fn request_id(headers: &HeaderMap) -> Option<&str> {
         .iter()
         .find_map(|name| headers.get(*name))
         .and_then(|value| value.to_str().ok())
+}
+
+/// The request id a failed call's response carries, or else the one the hooks recorded as sent.
+fn call_request_id(headers: &HeaderMap) -> Option<String> {
+    request_id(headers)
+        .or_else(|| headers.get(&crate::hooks::SENT_REQUEST_ID).and_then(|value| value.to_str().ok()))
+        .map(str::to_owned)
 }
 
 /// The number of attempts the hooks recorded on a failed response (1 when none is recorded).
@@ -184,7 +193,7 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
             E::CommunicationError(e) | E::InvalidUpgrade(e) | E::ResponseBodyError(e) => Self::from(e),
             E::ErrorResponse(response) => Self {
                 status: Some(response.status()),
-                request_id: request_id(response.headers()).map(str::to_owned),
+                request_id: call_request_id(response.headers()),
                 attempts: attempts_in(response.headers()),
                 envelope: true,
                 message: response.message.clone().filter(|m| !m.trim().is_empty()),
@@ -236,9 +245,18 @@ impl From<reqwest::Error> for Error {
         } else {
             ErrorKind::Transport
         };
-        // The hooks write `#attempts=N` on the URL of a transport error after retries.
-        let attempts = error.url().and_then(|url| url.fragment()?.strip_prefix("attempts=")?.parse().ok()).unwrap_or(1);
-        Self { status: error.status(), attempts, source: Some(Box::new(error.without_url())), ..Self::new(kind) }
+        // The hooks record the call in the URL's fragment: `request-id=…&attempts=N`.
+        let recorded = |name: &str| -> Option<String> {
+            let fragment = error.url()?.fragment()?;
+            fragment.split('&').find_map(|field| Some(field.strip_prefix(name)?.strip_prefix('=')?.to_owned()))
+        };
+        Self {
+            status: error.status(),
+            attempts: recorded("attempts").and_then(|n| n.parse().ok()).unwrap_or(1),
+            request_id: recorded("request-id"),
+            source: Some(Box::new(error.without_url())),
+            ..Self::new(kind)
+        }
     }
 }
 

@@ -15,9 +15,12 @@ use crate::{AccessToken, Client, retry, types};
 
 pub(crate) const MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
 pub(crate) const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
-/// Set on a failed response, and as `#attempts=N` on a transport error's URL, when a call took more than one
-/// attempt: the only places that reach `Error::from` unchanged through the generated code.
+/// Set on a failed response, and as `attempts=N` in a transport error's URL fragment, when a call took more than
+/// one attempt: the only places that reach `Error::from` unchanged through the generated code.
 pub(crate) const ATTEMPTS: HeaderName = HeaderName::from_static("x-partner-center-insights-attempts");
+/// The `MS-RequestId` the call sent, the same way: on a failed response without a request id of its own, and as
+/// `request-id=…` in a transport error's URL fragment, so an error always has an id to quote to support.
+pub(crate) const SENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-partner-center-insights-request-id");
 
 /// The response body as received, kept on the response so errors can be built from it without reading again.
 #[derive(Clone, Debug)]
@@ -105,6 +108,7 @@ impl Call<'_> {
         let deadline = started.checked_add(self.state.call_timeout);
         let left = || deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
         let method = request.method().clone();
+        let sent_request_id = request.headers().get(&MS_REQUEST_ID).cloned();
         let mut attempt = 1;
         let mut refreshed_after_401 = false;
         // The last answer the service gave, returned if a retry then runs out of time.
@@ -166,7 +170,7 @@ impl Call<'_> {
             }
             Err(error) => tracing::debug!(error = %without_url(error), "failed"),
         }
-        with_attempts(outcome, attempt)
+        with_call_record(outcome, attempt, sent_request_id)
     }
 
     /// One attempt, its body read in full, within the attempt timeout and what is `left` of the call's.
@@ -211,19 +215,35 @@ fn spare_copy(request: &Request) -> Option<Request> {
 /// The least time worth starting a retry with (or the attempt timeout, if shorter).
 const MIN_ATTEMPT: Duration = Duration::from_millis(500);
 
-/// Marks a call's outcome with its number of attempts, where `Error::from` can read it.
-fn with_attempts(outcome: reqwest::Result<Response>, attempts: u32) -> reqwest::Result<Response> {
-    if attempts < 2 {
-        return outcome;
-    }
+/// Marks a failed call's outcome with its number of attempts and the request id it sent, where `Error::from` can
+/// read them. A success is left as it is.
+fn with_call_record(
+    outcome: reqwest::Result<Response>,
+    attempts: u32,
+    sent_request_id: Option<HeaderValue>,
+) -> reqwest::Result<Response> {
     match outcome {
         Ok(mut response) if !response.status().is_success() => {
-            response.headers_mut().insert(ATTEMPTS, HeaderValue::from(attempts));
+            if attempts > 1 {
+                response.headers_mut().insert(ATTEMPTS, HeaderValue::from(attempts));
+            }
+            if let Some(sent) = sent_request_id
+                && crate::error::request_id(response.headers()).is_none()
+            {
+                response.headers_mut().insert(SENT_REQUEST_ID, sent);
+            }
             Ok(response)
         }
         Err(error) => match error.url().cloned() {
             Some(mut url) => {
-                url.set_fragment(Some(&format!("attempts={attempts}")));
+                // Our own ids are UUIDs: nothing in them needs escaping in a fragment.
+                let sent = sent_request_id.as_ref().and_then(|id| id.to_str().ok());
+                let record = match (sent, attempts) {
+                    (Some(id), 1) => format!("request-id={id}"),
+                    (Some(id), n) => format!("request-id={id}&attempts={n}"),
+                    (None, n) => format!("attempts={n}"),
+                };
+                url.set_fragment(Some(&record));
                 Err(error.with_url(url))
             }
             None => Err(error),
@@ -273,7 +293,7 @@ async fn with_received_body(mut response: Response, info: &OperationInfo) -> req
     let extensions = std::mem::take(response.extensions_mut());
     // Carried over explicitly: reqwest would otherwise parse a placeholder URL (IDNA included) for the new response.
     let url = response.url().clone();
-    // `chunk()` errors carry no URL (`bytes()` errors did); `with_attempts` needs one to record the attempt count.
+    // `chunk()` errors carry no URL (`bytes()` errors did); `with_call_record` needs one to record the call in.
     let bytes = read_body(&mut response).await.map_err(|e| e.with_url(url.clone()))?;
     let items = if info.operation_id == "try_query" { Items::Rows } else { Items::Typed };
     let received = inspect(status, bytes, items);

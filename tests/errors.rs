@@ -86,11 +86,12 @@ async fn empty_bodies_keep_the_status() {
     for status in [401, 500, 503] {
         let reply =
             Reply::body(status, "text/plain", "").with_header("WWW-Authenticate", r#"Bearer error="invalid_token""#);
-        let (error, _) = resume_with(reply).await;
+        let (error, server) = resume_with(reply).await;
         assert_eq!(error.status().map(|s| s.as_u16()), Some(status));
         assert_eq!(error.message(), None);
         let line = assert_well_formed(&error);
-        assert!(line.ends_with("empty body"), "{line}");
+        let sent = server.requests()[0].header("ms-requestid").unwrap().to_owned();
+        assert!(line.ends_with(&format!("empty body (request id {sent})")), "{line}");
     }
 }
 
@@ -98,11 +99,14 @@ async fn empty_bodies_keep_the_status() {
 async fn html_bodies_keep_the_status_and_the_body() {
     let html = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>upstream failed</body></html>";
     for status in [400, 404, 500, 502] {
-        let (error, _) = resume_with(Reply::body(status, "text/html", html)).await;
+        let (error, server) = resume_with(Reply::body(status, "text/html", html)).await;
         assert_eq!(error.status().map(|s| s.as_u16()), Some(status));
         assert_eq!(error.body(), Some(html.as_bytes()), "the raw body is kept");
         assert_eq!(error.message(), None, "HTML carries no service message");
-        assert_well_formed(&error);
+        let sent = server.requests()[0].header("ms-requestid").map(str::to_owned);
+        assert!(sent.is_some());
+        assert_eq!(error.request_id(), sent.as_deref(), "a response without a request id: the one sent");
+        assert!(assert_well_formed(&error).contains(sent.as_deref().unwrap()));
     }
 }
 

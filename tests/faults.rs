@@ -61,7 +61,10 @@ async fn connection_refused_is_retried_then_reported() {
     assert_eq!(error.kind(), ErrorKind::Connect);
     assert_eq!(error.status(), None);
     assert_eq!(error.attempts(), 4, "{error}");
-    assert!(error.to_string().ends_with("(after 4 attempts)"), "{error}");
+    // Nothing answered: the id to quote is the one the client sent.
+    let sent = error.request_id().expect("the sent request id");
+    assert!(uuid::Uuid::parse_str(sent).is_ok(), "{sent}");
+    assert!(error.to_string().ends_with(&format!("(request id {sent}; after 4 attempts)")), "{error}");
     // A POST that never reached the service is safe to repeat as well.
     assert_eq!(create(&client).await.unwrap_err().attempts(), 4);
 }
@@ -89,6 +92,11 @@ async fn a_body_reset_on_every_attempt_fails_with_the_attempt_count() {
     assert_eq!(error.attempts() as usize, server.request_count(), "{error}");
     assert!(server.request_count() > 1, "the reset body was retried");
     assert!(error.to_string().contains(&format!("after {} attempts", server.request_count())), "{error}");
+    // No answer came, so the id to quote is the one sent (the same on every attempt).
+    let sent = server.requests()[0].header("ms-requestid").map(str::to_owned);
+    assert!(sent.is_some() && server.requests().iter().all(|r| r.header("ms-requestid") == sent.as_deref()));
+    assert_eq!(error.request_id(), sent.as_deref(), "{error}");
+    assert!(error.to_string().contains(sent.as_deref().unwrap()), "{error}");
 }
 
 #[tokio::test]
