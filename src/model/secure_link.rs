@@ -38,22 +38,21 @@ impl ExposeSecret<str> for SecureLink {
 
 impl fmt::Display for SecureLink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (before_query, query) = match self.0.split_once('?') {
-            Some((before, _)) => (before, "?…"),
-            None => (self.0.as_str(), ""),
+        use url::Position;
+        // Read as the download will read it: URL parsing accepts spellings of user info (`https:u:p@host`,
+        // `https:\\u:p@host`) that no hand-written split would catch.
+        let Ok(url) = url::Url::parse(&self.0) else {
+            return write!(f, "<not a URL, {} bytes>", self.0.len());
         };
-        // `scheme://user:password@host/…`: the user info is a credential too.
-        let shown = match before_query.split_once("://") {
-            Some((scheme, rest)) => {
-                let authority_end = rest.find('/').unwrap_or(rest.len());
-                match rest[..authority_end].rsplit_once('@') {
-                    Some((_, host)) => return write!(f, "{scheme}://…@{host}{}{query}", &rest[authority_end..]),
-                    None => before_query,
-                }
-            }
-            None => before_query,
-        };
-        write!(f, "{shown}{query}")
+        f.write_str(&url[..Position::BeforeUsername])?;
+        if !url.username().is_empty() || url.password().is_some() {
+            f.write_str("…@")?;
+        }
+        f.write_str(&url[Position::BeforeHost..Position::AfterPath])?;
+        if url.query().is_some() {
+            f.write_str("?…")?;
+        }
+        Ok(())
     }
 }
 
@@ -86,12 +85,24 @@ mod tests {
         let shown = |link: &str| SecureLink::new(link).to_string();
         assert_eq!(shown("https://s.example/r.csv?sig=abc&se=2026"), "https://s.example/r.csv?…");
         assert_eq!(shown("https://s.example/r.csv"), "https://s.example/r.csv");
+        assert_eq!(shown("https://s.example:8443/r.csv?sig=abc#top"), "https://s.example:8443/r.csv?…");
+        assert_eq!(shown("https://[::1]/r.csv?sig=abc"), "https://[::1]/r.csv?…");
         assert_eq!(shown("https://u:p@s.example/r.csv?sig=abc"), "https://…@s.example/r.csv?…");
-        assert_eq!(shown("https://u:p@s.example"), "https://…@s.example");
-        // An `@` after the host belongs to the path, not to user info.
+        assert_eq!(shown("https://u:p@s.example"), "https://…@s.example/");
+        assert_eq!(shown("https://u@s.example/r.csv"), "https://…@s.example/r.csv");
+        // Spellings URL parsing reads as user info too.
+        for odd in ["https:u:secret@s.example/r", "https:/u:secret@s.example/r", "https:///u:secret@s.example/r"] {
+            assert_eq!(shown(odd), "https://…@s.example/r", "{odd}");
+        }
+        assert_eq!(shown("https:\\\\u:secret@s.example/r"), "https://…@s.example/r");
+        assert_eq!(shown("https:/\t/u:secret@s.example/r"), "https://…@s.example/r");
+        // An `@` after the host belongs to the path (or the query), not to user info.
         assert_eq!(shown("https://s.example/a@b/r.csv?sig=abc"), "https://s.example/a@b/r.csv?…");
-        assert_eq!(shown("not a link?sig=abc"), "not a link?…");
-        assert_eq!(shown(""), "");
+        assert_eq!(shown("https://s.example/r.csv?u=a@b"), "https://s.example/r.csv?…");
+        // What is not a URL is not shown at all: it cannot be downloaded, and it may still hold a secret.
+        assert_eq!(shown("https://u:se/cret@s.example/r"), "<not a URL, 29 bytes>");
+        assert_eq!(shown("not a link?sig=abc"), "<not a URL, 18 bytes>");
+        assert_eq!(shown(""), "<not a URL, 0 bytes>");
         let debug = format!("{:?}", SecureLink::new("https://u:secret@s.example/r.csv?sig=abc"));
         assert_eq!(debug, "SecureLink(https://…@s.example/r.csv?…)");
     }
