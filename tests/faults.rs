@@ -206,6 +206,19 @@ async fn each_call_has_its_own_request_id_and_the_client_one_correlation_id() {
 }
 
 #[tokio::test]
+async fn a_delete_whose_answer_was_lost_is_retried_and_its_404_says_it_was_a_retry() {
+    // The first DELETE is processed but its connection drops before the answer; the retry finds nothing to delete.
+    let gone = r#"{"value":[],"totalCount":0,"message":"No item found with given filters.","statusCode":404}"#;
+    let server = TestServer::sequence(vec![Reply::Reset, Reply::json(404, gone)]).await;
+    let error = client(&server).delete_report().report_id(REPORT_ID).send().await.map_err(Error::from).unwrap_err();
+    assert_eq!(server.request_count(), 2, "a DELETE is idempotent, so the reset was retried");
+    assert!(server.requests().iter().all(|r| r.method == "DELETE"));
+    assert_eq!(status(&error), Some(404));
+    assert_eq!(error.attempts(), 2, "the caller can tell the 404 came from a retry");
+    assert!(error.to_string().ends_with("after 2 attempts)"), "{error}");
+}
+
+#[tokio::test]
 async fn unavailable_forever_stops_at_the_attempt_cap() {
     let server = TestServer::always(Reply::json(503, r#"{"message":"Service unavailable","statusCode":503}"#)).await;
     let client = Client::builder(mpn(&server))
