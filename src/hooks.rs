@@ -19,7 +19,7 @@ pub(crate) const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-cor
 /// one attempt: the only places that reach `Error::from` unchanged through the generated code.
 pub(crate) const ATTEMPTS: HeaderName = HeaderName::from_static("x-partner-center-insights-attempts");
 /// The `MS-RequestId` the call sent, the same way: on a failed response without a request id of its own, and as
-/// `request-id=…` in a transport error's URL fragment, so an error always has an id to quote to support.
+/// `request-id=…` in a transport error's URL fragment, so a failed call that went out has an id to quote to support.
 pub(crate) const SENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-partner-center-insights-request-id");
 
 /// The response body as received, kept on the response so errors can be built from it without reading again.
