@@ -165,7 +165,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Time allowed for a whole call, every attempt and wait included (default 300 s).
+    /// Time allowed for a whole call, every attempt and wait included (default 300 s). Getting the access token
+    /// before the first attempt is bounded by the same time, separately: a provider that hangs fails the call.
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
         self
@@ -255,19 +256,24 @@ impl ClientBuilder {
 fn checked_base_url(raw: &str, sends_token: bool) -> Result<String, Error> {
     let url =
         reqwest::Url::parse(raw.trim()).map_err(|e| Error::invalid_argument(format!("base URL is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(Error::invalid_argument(format!("base URL `{raw}` must be an absolute http(s) URL")));
-    }
+    // Checked first, and the URL is never echoed whole: its user info or query may hold a secret (a password, a
+    // signature). What the messages show is only what was wrong with it.
     if !url.username().is_empty() || url.password().is_some() {
-        // Not echoed: the text may hold a password.
         return Err(Error::invalid_argument("base URL must not contain a user name or password"));
     }
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(Error::invalid_argument(format!(
+            "base URL must be an absolute http(s) URL, not `{}:`",
+            url.scheme()
+        )));
+    }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(Error::invalid_argument(format!("base URL `{raw}` must not have a query or fragment")));
+        return Err(Error::invalid_argument("base URL must not have a query or fragment"));
     }
     if sends_token && url.scheme() == "http" && !is_loopback(&url) {
         return Err(Error::invalid_argument(format!(
-            "base URL `{raw}` is plain http: a bearer token is only sent over http to loopback hosts"
+            "base URL `{}` is plain http: a bearer token is only sent over http to loopback hosts",
+            url.origin().ascii_serialization()
         )));
     }
     // Generated paths start with `/`; a trailing slash on the base would double it.

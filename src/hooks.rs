@@ -39,7 +39,12 @@ pub(crate) enum BodyProblem {
 }
 
 impl ClientHooks<ClientState> for Client {
-    async fn pre<E>(&self, request: &mut Request, _info: &OperationInfo) -> Result<(), GeneratedError<E>> {
+    async fn pre<E>(&self, request: &mut Request, info: &OperationInfo) -> Result<(), GeneratedError<E>> {
+        if info.operation_id == "create_report"
+            && let Some(problem) = request.body().and_then(|body| body.as_bytes()).and_then(unscheduled_report)
+        {
+            return Err(GeneratedError::InvalidRequest(problem.to_owned()));
+        }
         let state = self.inner().get();
         let headers = request.headers_mut();
         // progenitor sends the spec's version as `api-version`; Partner Center has no such header.
@@ -56,7 +61,8 @@ impl ClientHooks<ClientState> for Client {
             request.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         }
         if let Some(tokens) = &state.tokens {
-            let token = tokens.token().await.map_err(|e| GeneratedError::Custom(e.to_string()))?;
+            let token =
+                tokens.token_within(state.call_timeout).await.map_err(|e| GeneratedError::Custom(e.to_string()))?;
             request.headers_mut().insert(header::AUTHORIZATION, bearer(&token));
         }
         Ok(())
@@ -91,6 +97,25 @@ impl ClientHooks<ClientState> for Client {
             return Err(GeneratedError::UnexpectedResponse(copy_response(response, received)));
         }
         Ok(())
+    }
+}
+
+/// Why a create-report body cannot be scheduled, if it cannot: the spec can only mark fields required outright,
+/// but `StartTime` and `RecurrenceInterval` are required unless the report runs once, now (`ExecuteNow`), and the
+/// service answers their absence with a bare "Null or missing value".
+fn unscheduled_report(body: &[u8]) -> Option<&'static str> {
+    let body: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if body.get("ExecuteNow").and_then(serde_json::Value::as_bool) == Some(true) {
+        return None;
+    }
+    let given = |field: &str| body.get(field).is_some_and(|value| !value.is_null());
+    match (given("StartTime"), given("RecurrenceInterval")) {
+        (true, true) => None,
+        (false, true) => Some("a scheduled report needs a start_time (or execute_now for a single run now)"),
+        (true, false) => Some("a scheduled report needs a recurrence_interval (or execute_now for a single run now)"),
+        (false, false) => Some(
+            "a scheduled report needs a start_time and a recurrence_interval (or execute_now for a single run now)",
+        ),
     }
 }
 

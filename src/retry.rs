@@ -1,7 +1,7 @@
 // When a failed call is tried again and after how long: which failures are transient, which methods may be
 // repeated, exponential backoff with full jitter, and the server's Retry-After hints, within a call's deadline.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, Response, StatusCode};
@@ -135,9 +135,10 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<f64>() {
         return Duration::try_from_secs_f64(seconds).ok();
     }
+    // Counted in chrono, not `SystemTime`: the parser takes any year, and converting year 1 or 200000 to a
+    // `SystemTime` panics on platforms whose clock range is narrower (Windows).
     let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let at = SystemTime::from(date.with_timezone(&chrono::Utc));
-    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(date.signed_duration_since(chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -168,6 +169,10 @@ mod tests {
         assert_eq!(retry_after(&headers(&[("retry-after-ms", "1e25")])), None);
         assert_eq!(retry_after(&headers(&[("retry-after", "1e300")])), None);
         assert_eq!(retry_after(&headers(&[("retry-after", "NaN")])), None);
+        // Dates outside what every platform's clock can hold: long past is no wait, far future a wait to cap.
+        assert_eq!(retry_after(&headers(&[("retry-after", "01 Jan 0001 00:00:00 GMT")])), Some(Duration::ZERO));
+        let far = retry_after(&headers(&[("retry-after", "01 Jan 200000 00:00:00 GMT")])).unwrap();
+        assert!(far > Duration::from_secs(100_000 * 365 * 86_400), "{far:?}");
         let huge = RetryPolicy::default().initial_backoff(Duration::MAX).max_backoff(Duration::MAX);
         assert!(huge.wait(30, Some(Duration::MAX)) <= Duration::MAX);
         assert_eq!(retry_after(&headers(&[])), None);

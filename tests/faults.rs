@@ -335,6 +335,21 @@ async fn a_second_401_is_returned() {
 }
 
 #[tokio::test]
+async fn a_token_provider_that_hangs_fails_the_call_at_the_call_timeout_before_anything_is_sent() {
+    let server = TestServer::always(Reply::json(200, &reports())).await;
+    let provider = Arc::new(CountingProvider { delay: Duration::from_secs(600), ..Default::default() });
+    let client = Client::builder(mpn(&server))
+        .token_provider(provider)
+        .call_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let error = resume(&client).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Authentication);
+    assert!(error.to_string().contains("no access token within 200ms (the call timeout)"), "{error}");
+    assert_eq!(server.request_count(), 0);
+}
+
+#[tokio::test]
 async fn a_thousand_calls_on_a_cold_cache_fetch_one_token() {
     let server = TestServer::always(Reply::json(200, &reports())).await;
     let provider = Arc::new(CountingProvider { delay: Duration::from_millis(50), ..Default::default() });

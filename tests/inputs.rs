@@ -65,6 +65,48 @@ async fn report_fields_are_checked_before_sending() {
     assert_eq!(server.request_count(), 0, "nothing was sent");
 }
 
+#[tokio::test]
+async fn a_scheduled_report_needs_a_start_time_and_an_interval_before_sending() {
+    let server = server().await;
+    let client = client(&mpn(&server));
+    let start = partner_center_insights::Timestamp::now() + std::time::Duration::from_secs(5 * 3600);
+    for (start_time, interval, reason) in [
+        (None, None, "needs a start_time and a recurrence_interval (or execute_now for a single run now)"),
+        (None, Some(24), "needs a start_time (or execute_now"),
+        (Some(start), None, "needs a recurrence_interval (or execute_now"),
+    ] {
+        let result = client
+            .create_report()
+            .body_map(|mut body| {
+                body = body.report_name("usage").query_id("5d5a7c5e-6f4e-4f0a-9f3e-4b7c2b1a9e10");
+                if let Some(start_time) = start_time {
+                    body = body.start_time(start_time);
+                }
+                if let Some(hours) = interval {
+                    body = body.recurrence_interval(RecurrenceInterval::new(hours).unwrap());
+                }
+                body
+            })
+            .send()
+            .await;
+        expect_invalid(result.map(drop).map_err(Error::from), reason);
+    }
+    assert_eq!(server.request_count(), 0, "nothing was sent");
+    // Either a whole schedule, or a single run now, goes out.
+    let scheduled = client.create_report().body_map(|body| {
+        body.report_name("usage")
+            .query_id("5d5a7c5e-6f4e-4f0a-9f3e-4b7c2b1a9e10")
+            .start_time(start)
+            .recurrence_interval(RecurrenceInterval::new(24).unwrap())
+    });
+    scheduled.send().await.unwrap();
+    let once = client
+        .create_report()
+        .body_map(|body| body.report_name("usage").query_id("5d5a7c5e-6f4e-4f0a-9f3e-4b7c2b1a9e10").execute_now(true));
+    once.send().await.unwrap();
+    assert_eq!(server.request_count(), 2);
+}
+
 #[test]
 fn recurrence_interval_is_4_to_2160_hours() {
     for hours in [4, 24, 2160] {
@@ -139,6 +181,12 @@ fn bad_client_settings_are_refused() {
         ("https://example.com/insights?x=1", "must not have a query or fragment"),
         ("http://api.example.com/insights/v1/mpn", "a bearer token is only sent over http to loopback hosts"),
         ("https://user:hunter2@example.com/insights", "must not contain a user name or password"),
+        // User info and queries are secrets wherever they appear, whatever else is wrong with the URL.
+        ("ftp://user:hunter2@example.com/insights", "must not contain a user name or password"),
+        ("ftp://example.com/insights?sig=hunter2", "must be an absolute http(s) URL, not `ftp:`"),
+        ("https://example.com/insights?sig=hunter2", "must not have a query or fragment"),
+        ("https://example.com/insights#hunter2", "must not have a query or fragment"),
+        ("http://api.example.com/x?sig=hunter2", "must not have a query or fragment"),
     ] {
         let error = Client::builder(url).bearer_token("t").build().unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidArgument);

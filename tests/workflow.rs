@@ -94,6 +94,41 @@ async fn waiting_times_out() {
 }
 
 #[tokio::test]
+async fn a_poll_that_hangs_ends_at_the_waits_deadline_not_the_clients() {
+    // The first poll answers, the second never does: the client alone would wait out its 60 s request timeout.
+    let server = TestServer::sequence(vec![Reply::json(200, &executions("Running", None)), Reply::Hang]).await;
+    let client = partner_center_insights::Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .request_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let error = client
+        .wait_for_execution(REPORT_ID)
+        .poll_interval(Duration::from_millis(10))
+        .timeout(Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    assert!(error.to_string().contains("completed within 300ms (last seen: execution e1 is Running)"), "{error}");
+    assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
+async fn waiting_refuses_zero_poll_intervals_before_polling() {
+    let server = TestServer::always(Reply::json(200, &executions("Running", None))).await;
+    let client = client(&mpn(&server));
+    for wait in [
+        client.wait_for_execution(REPORT_ID).poll_interval(Duration::ZERO),
+        client.wait_for_execution(REPORT_ID).max_interval(Duration::ZERO),
+    ] {
+        let error = wait.await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidArgument);
+        assert!(error.to_string().contains("poll intervals must be longer than zero"), "{error}");
+    }
+    assert_eq!(server.request_count(), 0);
+}
+
+#[tokio::test]
 async fn waiting_returns_service_errors_and_refuses_bad_ids() {
     let server = TestServer::always(Reply::json(403, r#"{"message":"Forbidden","statusCode":403}"#)).await;
     let client = client(&mpn(&server));
@@ -270,8 +305,41 @@ async fn a_page_that_links_to_itself_ends_the_walk() {
     let client = client(&mpn(&server));
     let first = client.get_reports().send().await.unwrap().into_inner();
     let error = client.pages(first).all_items().await.unwrap_err();
-    assert!(error.to_string().contains("points to the page itself"), "{error}");
+    assert!(error.to_string().contains("leads back to a page already read"), "{error}");
     assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
+async fn a_walk_that_comes_back_to_an_earlier_page_ends_and_relative_links_stay_under_the_base() {
+    let server = TestServer::start(|request, _| {
+        let page = match request.target.as_str() {
+            "/insights/v1/mpn/ScheduledReport" => reports_page(&["a"], Some("ScheduledReport?page=2".into())),
+            "/insights/v1/mpn/ScheduledReport?page=2" => {
+                reports_page(&["b"], Some("/insights/v1/mpn/ScheduledReport?page=3".into()))
+            }
+            // Back to page 2, spelled as an absolute link this time.
+            "/insights/v1/mpn/ScheduledReport?page=3" => {
+                let host = request.header("host").unwrap();
+                reports_page(&["c"], Some(format!("http://{host}/insights/v1/mpn/ScheduledReport?page=2")))
+            }
+            other => panic!("unexpected {other}"),
+        };
+        Reply::json(200, &page)
+    })
+    .await;
+    let client = client(&mpn(&server));
+    let first = client.get_reports().send().await.unwrap().into_inner();
+    let mut pages = client.pages(first);
+    let mut ids = Vec::new();
+    let error = loop {
+        match pages.next_item().await.unwrap() {
+            Ok(report) => ids.push(report.report_id),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(ids, ["a", "b", "c"]);
+    assert!(error.to_string().contains("leads back to a page already read"), "{error}");
+    assert_eq!(server.request_count(), 3, "page 2 is not fetched twice");
 }
 
 fn client_with_request_timeout(server: &TestServer, timeout: Duration) -> partner_center_insights::Client {

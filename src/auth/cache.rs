@@ -1,7 +1,7 @@
 // Keeps the current access token and refreshes it ahead of expiry: one refresh at a time however many calls are
 // waiting (single-flight), and a token that is still valid keeps being served when a refresh fails.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -23,6 +23,11 @@ pub(crate) struct TokenCache {
     refreshing: tokio::sync::Mutex<()>,
     /// Set once the provider has returned a token without expiry: there is nothing to cache.
     uncacheable: AtomicBool,
+    /// How many answers the provider has given (counted under `refreshing`)…
+    asks: AtomicU64,
+    /// …and the last ask's error, if it failed with no valid token to fall back on: callers that queued behind
+    /// that ask share its answer instead of asking again one after another (each waiting out a failing endpoint).
+    failure: Mutex<Option<(u64, AuthError)>>,
 }
 
 #[derive(Clone)]
@@ -39,7 +44,19 @@ impl TokenCache {
             current: Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             uncacheable: AtomicBool::new(false),
+            asks: AtomicU64::new(0),
+            failure: Mutex::new(None),
         }
+    }
+
+    /// The error of an ask answered after `seen` answers, if it failed: the answer to a caller that waited for it.
+    fn failed_since(&self, seen: u64) -> Option<AuthError> {
+        let failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        failure.as_ref().filter(|(ask, _)| *ask > seen).map(|(_, error)| error.clone())
+    }
+
+    fn record(&self, ask: u64, outcome: Option<&AuthError>) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = outcome.map(|error| (ask, error.clone()));
     }
 
     /// The cached token if it does not need refreshing yet.
@@ -86,14 +103,22 @@ impl TokenProvider for TokenCache {
         if let Some(token) = self.fresh(SystemTime::now()) {
             return Ok(token);
         }
+        let seen = self.asks.load(Ordering::Acquire);
         let _refreshing = self.refreshing.lock().await;
-        // Whoever held the lock before may have refreshed already.
+        // Whoever held the lock before may have refreshed already, or failed to.
         if let Some(token) = self.fresh(SystemTime::now()) {
             return Ok(token);
         }
-        match self.provider.token().await {
+        if let Some(error) = self.failed_since(seen) {
+            return Err(error);
+        }
+        let outcome = self.provider.token().await;
+        // Numbered when answered: whoever came while it was under way waited for this answer.
+        let ask = self.asks.fetch_add(1, Ordering::AcqRel) + 1;
+        match outcome {
             Ok(token) => {
                 self.store(&token, SystemTime::now());
+                self.record(ask, None);
                 Ok(token)
             }
             Err(error) => match self.unexpired(SystemTime::now()) {
@@ -102,7 +127,10 @@ impl TokenProvider for TokenCache {
                     self.postpone_refresh(SystemTime::now());
                     Ok(still_valid)
                 }
-                None => Err(error),
+                None => {
+                    self.record(ask, Some(&error));
+                    Err(error)
+                }
             },
         }
     }
@@ -115,5 +143,42 @@ impl TokenProvider for TokenCache {
         }
         drop(current);
         self.provider.invalidate(rejected);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails after a while, counting how often it was asked.
+    struct Failing(AtomicU64);
+
+    impl TokenProvider for Failing {
+        async fn token(&self) -> Result<AccessToken, AuthError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Err(AuthError::new("the token endpoint is down"))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_queued_behind_a_failed_ask_share_its_error_and_later_callers_ask_again() {
+        let provider = Arc::new(Failing(AtomicU64::new(0)));
+        let cache = Arc::new(TokenCache::new(provider.clone()));
+        let callers: Vec<_> = (0..20)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { TokenProvider::token(&*cache).await })
+            })
+            .collect();
+        for caller in callers {
+            let error = caller.await.unwrap().unwrap_err();
+            assert_eq!(error.to_string(), "the token endpoint is down");
+        }
+        // One ask for the whole cold start (it takes 200 ms; the callers all queue within it), not twenty in a row.
+        assert_eq!(provider.0.load(Ordering::SeqCst), 1);
+        // A failure is an answer for those who waited for it, not a verdict to cache.
+        assert!(TokenProvider::token(&*cache).await.is_err());
+        assert_eq!(provider.0.load(Ordering::SeqCst), 2);
     }
 }

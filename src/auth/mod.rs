@@ -71,16 +71,18 @@ impl fmt::Debug for AccessToken {
 /// When a token endpoint answered, the error also carries what it said: the HTTP [`status`](Self::status), the
 /// OAuth [`error`](Self::oauth_error) code, Entra's `AADSTS` [`error codes`](Self::error_codes) and the
 /// [`correlation id`](Self::correlation_id) to quote to Microsoft support.
-#[derive(Debug)]
+///
+/// Cloning is cheap: callers that were waiting for the same failed token request each get a copy of its error.
+#[derive(Clone, Debug)]
 pub struct AuthError {
     message: String,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     /// Boxed so that a `Result<_, AuthError>` stays small on the success path.
     answer: Option<Box<TokenEndpointAnswer>>,
 }
 
 /// What a token endpoint said when it refused.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct TokenEndpointAnswer {
     status: Option<http::StatusCode>,
     oauth_error: Option<String>,
@@ -97,7 +99,7 @@ impl AuthError {
 
     /// An error with a message and the error that caused it.
     pub fn with_source(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self { source: Some(Box::new(source)), ..Self::new(message) }
+        Self { source: Some(Arc::new(source)), ..Self::new(message) }
     }
 
     /// The HTTP status the token endpoint answered with, when it answered.
@@ -212,6 +214,18 @@ impl Tokens {
         match self {
             Self::Fixed(token) => Ok(token.clone()),
             Self::Cached(cache) => TokenProvider::token(cache).await,
+        }
+    }
+
+    /// A token, or an error once `limit` has passed: a provider that hangs must not hold a call forever.
+    pub(crate) async fn token_within(&self, limit: std::time::Duration) -> Result<AccessToken, AuthError> {
+        match self {
+            Self::Fixed(token) => Ok(token.clone()),
+            Self::Cached(cache) => {
+                tokio::time::timeout(limit, TokenProvider::token(cache)).await.unwrap_or_else(|_| {
+                    Err(AuthError::new(format!("no access token within {limit:?} (the call timeout)")))
+                })
+            }
         }
     }
 

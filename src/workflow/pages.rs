@@ -1,7 +1,7 @@
 // Walking every page of a list operation by following `nextLink`, through the same hooks as the generated calls
 // (token, retries, casing), and only to the API's own host so the token cannot be sent elsewhere.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use progenitor_client::{ClientHooks, OperationInfo};
 use serde::de::DeserializeOwned;
@@ -49,6 +49,8 @@ pub struct Pages<'a, P: Page> {
     client: &'a Client,
     pending: Option<P>,
     next: Option<String>,
+    /// Every page fetched so far (resolved): a link back to one of them would loop forever.
+    fetched: HashSet<reqwest::Url>,
     items: VecDeque<P::Item>,
 }
 
@@ -63,7 +65,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn pages<P: Page>(&self, first: P) -> Pages<'_, P> {
-        Pages { client: self, pending: Some(first), next: None, items: VecDeque::new() }
+        Pages { client: self, pending: Some(first), next: None, fetched: HashSet::new(), items: VecDeque::new() }
     }
 }
 
@@ -71,21 +73,25 @@ impl<P: Page> Pages<'_, P> {
     /// The next page, or `None` after the last.
     ///
     /// # Errors
-    /// When fetching a page fails (after retries), or a `nextLink` points to another host.
+    /// When fetching a page fails (after retries), or a `nextLink` points to another host or back to a page
+    /// already read.
     pub async fn next_page(&mut self) -> Option<Result<P, Error>> {
         if let Some(first) = self.pending.take() {
             self.next = first.next_link().map(str::to_owned);
             return Some(Ok(first));
         }
         let link = self.next.take()?;
-        let page = self.fetch(&link).await;
+        let url = match self.resolve(&link) {
+            Ok(url) => url,
+            Err(error) => return Some(Err(error)),
+        };
+        if !self.fetched.insert(url.clone()) {
+            // A page that links to itself, or back to an earlier page, would be fetched forever.
+            return Some(Err(Error::invalid_argument(format!("nextLink `{link}` leads back to a page already read"))));
+        }
+        let page = self.fetch(url).await;
         if let Ok(page) = &page {
             self.next = page.next_link().map(str::to_owned);
-            if self.next.as_deref() == Some(link.as_str()) {
-                // A page that links to itself would be fetched forever.
-                self.next = None;
-                return Some(Err(Error::invalid_argument(format!("nextLink `{link}` points to the page itself"))));
-            }
         }
         Some(page)
     }
@@ -118,9 +124,12 @@ impl<P: Page> Pages<'_, P> {
         Ok(all)
     }
 
-    async fn fetch(&self, link: &str) -> Result<P, Error> {
-        let base = reqwest::Url::parse(self.client.baseurl()).map_err(|e| Error::invalid_argument(e.to_string()))?;
-        // A relative link is resolved against the base.
+    /// The page `link` names, if it is on the API's own host (the request carries the token).
+    fn resolve(&self, link: &str) -> Result<reqwest::Url, Error> {
+        // A relative link is resolved inside the base (whose path has no trailing slash): `ScheduledReport?…` is
+        // `…/mpn/ScheduledReport?…`, not `…/v1/ScheduledReport?…`.
+        let base = reqwest::Url::parse(&format!("{}/", self.client.baseurl()))
+            .map_err(|e| Error::invalid_argument(e.to_string()))?;
         let url =
             base.join(link).map_err(|e| Error::invalid_argument(format!("nextLink `{link}` is not a URL: {e}")))?;
         if url.origin() != base.origin() {
@@ -128,6 +137,10 @@ impl<P: Page> Pages<'_, P> {
                 "nextLink `{link}` leaves the API's host; not following it with the token"
             )));
         }
+        Ok(url)
+    }
+
+    async fn fetch(&self, url: reqwest::Url) -> Result<P, Error> {
         let info = OperationInfo { operation_id: P::OPERATION_ID };
         let mut request = self.client.client().get(url).header(reqwest::header::ACCEPT, "application/json").build()?;
         self.client.pre::<types::ErrorEnvelope>(&mut request, &info).await?;

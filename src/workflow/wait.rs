@@ -81,7 +81,8 @@ impl<'a> ExecutionWait<'a> {
         self
     }
 
-    /// The first wait between polls (default 5 s); each later one is 1.5 times longer, up to `max_interval`.
+    /// The first wait between polls (default 5 s); each later one is 1.5 times longer, up to `max_interval`. Zero
+    /// is refused when the wait is awaited.
     pub fn poll_interval(mut self, first: Duration) -> Self {
         self.first_interval = first;
         self
@@ -93,7 +94,7 @@ impl<'a> ExecutionWait<'a> {
         self
     }
 
-    /// How long to wait in all (default one hour).
+    /// How long to wait in all (default one hour), polls included: a poll still running at the deadline is given up.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -108,6 +109,10 @@ impl<'a> ExecutionWait<'a> {
     async fn run(self) -> Result<types::Execution, Error> {
         let Self { client, report_id, execution_id, first_interval, max_interval, timeout, mut on_progress } = self;
         let report_id = report_id?;
+        if first_interval.is_zero() || max_interval.is_zero() {
+            // A zero interval never grows: the wait would poll back to back until its timeout.
+            return Err(Error::invalid_argument("poll intervals must be longer than zero"));
+        }
         let mut report = |progress: &WaitProgress| {
             if let Some(on_progress) = &mut on_progress {
                 on_progress(progress);
@@ -115,14 +120,24 @@ impl<'a> ExecutionWait<'a> {
         };
         let started = Instant::now();
         let mut interval = first_interval;
+        let timed_out = |last_seen: &str| {
+            Error::timed_out(format!(
+                "no execution of report {report_id} completed within {timeout:?} (last seen: {last_seen})"
+            ))
+        };
+        let mut last_seen = "no answer yet".to_owned();
         loop {
             let request = client.get_report_executions().report_id(&report_id);
             let request = match &execution_id {
                 Some(id) => request.execution_id(id.as_str()).get_latest_execution(false),
                 None => request.get_latest_execution(true),
             };
-            let outcome =
-                request.execution_status("Pending;Running;Paused;Completed").send().await.map_err(Error::from);
+            // One poll may retry for the client's whole call timeout; the wait's own deadline comes first.
+            let poll = request.execution_status("Pending;Running;Paused;Completed").send();
+            let outcome = match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), poll).await {
+                Ok(outcome) => outcome.map_err(Error::from),
+                Err(_) => return Err(timed_out(&last_seen)),
+            };
             let progress = match outcome {
                 Ok(envelope) => match latest(envelope.into_inner().value, execution_id.as_deref()) {
                     Some(execution) => {
@@ -156,10 +171,9 @@ impl<'a> ExecutionWait<'a> {
                 Err(error) => return Err(error),
             };
             if started.elapsed().saturating_add(interval) > timeout {
-                return Err(Error::timed_out(format!(
-                    "no execution of report {report_id} completed within {timeout:?} (last seen: {progress})"
-                )));
+                return Err(timed_out(&progress));
             }
+            last_seen = progress;
             tokio::time::sleep(interval).await;
             interval = interval.saturating_add(interval / 2).min(max_interval);
         }
