@@ -166,7 +166,8 @@ impl ClientBuilder {
     }
 
     /// Time allowed for a whole call, every attempt and wait included (default 300 s). Getting the access token
-    /// before the first attempt is bounded by the same time, separately: a provider that hangs fails the call.
+    /// before the first attempt is bounded by the same time, separately: a provider that hangs fails the call with
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout).
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
         self

@@ -220,7 +220,14 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
                 }
                 error
             }
-            E::Custom(message) => Self { message: Some(message), ..Self::new(ErrorKind::Authentication) },
+            E::Custom(message) => {
+                let kind = if message.starts_with(crate::auth::TOKEN_TIMEOUT) {
+                    ErrorKind::Timeout
+                } else {
+                    ErrorKind::Authentication
+                };
+                Self { message: Some(message), ..Self::new(kind) }
+            }
         }
     }
 }

@@ -177,7 +177,7 @@ impl Call<'_> {
             tokio::time::sleep(wait).await;
             // The token may have been refreshed (or expired) meanwhile; asking may not eat the call's time.
             if let Some(tokens) = &self.state.tokens
-                && let Ok(Ok(token)) = tokio::time::timeout(left(), tokens.token()).await
+                && let Ok(token) = tokens.token_within(left()).await
             {
                 next.headers_mut().insert(header::AUTHORIZATION, bearer(&token));
             }
@@ -215,7 +215,7 @@ impl Call<'_> {
         if let Some(rejected) = token_in(sent) {
             tokens.invalidate(&rejected);
         }
-        let fresh = bearer(&tokio::time::timeout(left, tokens.token()).await.ok()?.ok()?);
+        let fresh = bearer(&tokens.token_within(left).await.ok()?);
         (fresh != sent).then_some(fresh)
     }
 }

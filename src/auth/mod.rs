@@ -210,22 +210,13 @@ pub(crate) enum Tokens {
 }
 
 impl Tokens {
-    pub(crate) async fn token(&self) -> Result<AccessToken, AuthError> {
-        match self {
-            Self::Fixed(token) => Ok(token.clone()),
-            Self::Cached(cache) => TokenProvider::token(cache).await,
-        }
-    }
-
     /// A token, or an error once `limit` has passed: a provider that hangs must not hold a call forever.
     pub(crate) async fn token_within(&self, limit: std::time::Duration) -> Result<AccessToken, AuthError> {
         match self {
             Self::Fixed(token) => Ok(token.clone()),
-            Self::Cached(cache) => {
-                tokio::time::timeout(limit, TokenProvider::token(cache)).await.unwrap_or_else(|_| {
-                    Err(AuthError::new(format!("no access token within {limit:?} (the call timeout)")))
-                })
-            }
+            Self::Cached(cache) => tokio::time::timeout(limit, TokenProvider::token(cache))
+                .await
+                .unwrap_or_else(|_| Err(AuthError::new(format!("{TOKEN_TIMEOUT} {limit:?}")))),
         }
     }
 
@@ -235,6 +226,10 @@ impl Tokens {
         }
     }
 }
+
+/// How a token wait that ran out of time begins, so `Error` can report it as a timeout: it reaches `Error` only as
+/// text (the generated code's hook errors are strings).
+pub(crate) const TOKEN_TIMEOUT: &str = "no access token within";
 
 type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<AccessToken, AuthError>> + Send + 'a>>;
 

@@ -49,6 +49,8 @@ pub struct Pages<'a, P: Page> {
     client: &'a Client,
     pending: Option<P>,
     next: Option<String>,
+    /// The page `next` came from, which a relative link is resolved against (`None` for the first page).
+    next_from: Option<reqwest::Url>,
     /// Every page fetched so far (resolved): a link back to one of them would loop forever.
     fetched: HashSet<reqwest::Url>,
     items: VecDeque<P::Item>,
@@ -56,6 +58,9 @@ pub struct Pages<'a, P: Page> {
 
 impl Client {
     /// Every page of a list, starting from the `first` one a list operation returned, following `nextLink`.
+    ///
+    /// Links go only to the API's own host. A walk ends with an error at a link back to a page it fetched; the
+    /// first page's own URL is not known, so a link back to it is followed once (its items come twice) before that.
     ///
     /// ```no_run
     /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
@@ -65,7 +70,14 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn pages<P: Page>(&self, first: P) -> Pages<'_, P> {
-        Pages { client: self, pending: Some(first), next: None, fetched: HashSet::new(), items: VecDeque::new() }
+        Pages {
+            client: self,
+            pending: Some(first),
+            next: None,
+            next_from: None,
+            fetched: HashSet::new(),
+            items: VecDeque::new(),
+        }
     }
 }
 
@@ -89,9 +101,10 @@ impl<P: Page> Pages<'_, P> {
             // A page that links to itself, or back to an earlier page, would be fetched forever.
             return Some(Err(Error::invalid_argument(format!("nextLink `{link}` leads back to a page already read"))));
         }
-        let page = self.fetch(url).await;
+        let page = self.fetch(url.clone()).await;
         if let Ok(page) = &page {
             self.next = page.next_link().map(str::to_owned);
+            self.next_from = Some(url);
         }
         Some(page)
     }
@@ -124,14 +137,21 @@ impl<P: Page> Pages<'_, P> {
         Ok(all)
     }
 
-    /// The page `link` names, if it is on the API's own host (the request carries the token).
+    /// The page `link` names, if it is on the API's own host (the request carries the token); without fragment,
+    /// which is never sent.
     fn resolve(&self, link: &str) -> Result<reqwest::Url, Error> {
-        // A relative link is resolved inside the base (whose path has no trailing slash): `ScheduledReport?…` is
+        // A relative link is resolved against the page that carried it; the first page's own URL is not known, so
+        // its links are resolved inside the base (whose path has no trailing slash): `ScheduledReport?…` is
         // `…/mpn/ScheduledReport?…`, not `…/v1/ScheduledReport?…`.
         let base = reqwest::Url::parse(&format!("{}/", self.client.baseurl()))
             .map_err(|e| Error::invalid_argument(e.to_string()))?;
-        let url =
-            base.join(link).map_err(|e| Error::invalid_argument(format!("nextLink `{link}` is not a URL: {e}")))?;
+        let mut url = self
+            .next_from
+            .as_ref()
+            .unwrap_or(&base)
+            .join(link)
+            .map_err(|e| Error::invalid_argument(format!("nextLink `{link}` is not a URL: {e}")))?;
+        url.set_fragment(None);
         if url.origin() != base.origin() {
             return Err(Error::invalid_argument(format!(
                 "nextLink `{link}` leaves the API's host; not following it with the token"

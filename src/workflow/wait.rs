@@ -22,6 +22,9 @@ pub enum WaitProgress {
     },
 }
 
+/// The shortest poll interval: shorter ones would not grow (1.5 times a nanosecond is a nanosecond).
+const MIN_INTERVAL: Duration = Duration::from_millis(1);
+
 type ProgressFn<'a> = Box<dyn FnMut(&WaitProgress) + Send + 'a>;
 
 /// A wait for an execution of a report to complete; `.await` it. Made by [`Client::wait_for_execution`].
@@ -81,20 +84,21 @@ impl<'a> ExecutionWait<'a> {
         self
     }
 
-    /// The first wait between polls (default 5 s); each later one is 1.5 times longer, up to `max_interval`. Zero
-    /// is refused when the wait is awaited.
+    /// The first wait between polls (default 5 s); each later one is 1.5 times longer, up to `max_interval`. Less
+    /// than 1 ms is refused when the wait is awaited.
     pub fn poll_interval(mut self, first: Duration) -> Self {
         self.first_interval = first;
         self
     }
 
-    /// The longest wait between polls (default 60 s).
+    /// The longest wait between polls (default 60 s; at least 1 ms).
     pub fn max_interval(mut self, max: Duration) -> Self {
         self.max_interval = max;
         self
     }
 
-    /// How long to wait in all (default one hour), polls included: a poll still running at the deadline is given up.
+    /// How long to wait in all (default one hour), polls included: a poll still running at the deadline is given up
+    /// (so a zero timeout fails without polling).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -109,9 +113,9 @@ impl<'a> ExecutionWait<'a> {
     async fn run(self) -> Result<types::Execution, Error> {
         let Self { client, report_id, execution_id, first_interval, max_interval, timeout, mut on_progress } = self;
         let report_id = report_id?;
-        if first_interval.is_zero() || max_interval.is_zero() {
-            // A zero interval never grows: the wait would poll back to back until its timeout.
-            return Err(Error::invalid_argument("poll intervals must be longer than zero"));
+        if first_interval.min(max_interval) < MIN_INTERVAL {
+            // A zero (or nanosecond) interval never grows: the wait would poll back to back until its timeout.
+            return Err(Error::invalid_argument(format!("poll intervals must be at least {MIN_INTERVAL:?}")));
         }
         let mut report = |progress: &WaitProgress| {
             if let Some(on_progress) = &mut on_progress {
