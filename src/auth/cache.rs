@@ -59,6 +59,14 @@ impl TokenCache {
         *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = outcome.map(|error| (ask, error.clone()));
     }
 
+    /// The cached token if there is one that needs no refresh: what nearly every call gets, without awaiting.
+    pub(crate) fn ready(&self) -> Option<AccessToken> {
+        if self.uncacheable.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.fresh(SystemTime::now())
+    }
+
     /// The cached token if it does not need refreshing yet.
     fn fresh(&self, now: SystemTime) -> Option<AccessToken> {
         let current = self.current.lock().unwrap_or_else(|e| e.into_inner());

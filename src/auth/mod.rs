@@ -214,9 +214,13 @@ impl Tokens {
     pub(crate) async fn token_within(&self, limit: std::time::Duration) -> Result<AccessToken, AuthError> {
         match self {
             Self::Fixed(token) => Ok(token.clone()),
-            Self::Cached(cache) => tokio::time::timeout(limit, TokenProvider::token(cache))
-                .await
-                .unwrap_or_else(|_| Err(AuthError::new(format!("{TOKEN_TIMEOUT} {limit:?}")))),
+            // The usual cache hit needs no timer (a runtime handle and a timer entry per call).
+            Self::Cached(cache) => match cache.ready() {
+                Some(token) => Ok(token),
+                None => tokio::time::timeout(limit, TokenProvider::token(cache))
+                    .await
+                    .unwrap_or_else(|_| Err(AuthError::new(format!("{TOKEN_TIMEOUT} {limit:?}")))),
+            },
         }
     }
 
