@@ -204,10 +204,18 @@ impl ClientBuilder {
     ///
     /// # Errors
     /// When the base URL is not an absolute http(s) URL, when a token would be sent over plain `http://` to a host
-    /// other than loopback, when an operation timeout names no operation, when the user agent is not a valid
-    /// header value, or when the TLS backend cannot start.
+    /// other than loopback, when a [`bearer_token`](Self::bearer_token) is empty or not a valid header value, when
+    /// an operation timeout names no operation, when the user agent is not a valid header value, or when the TLS
+    /// backend cannot start.
     pub fn build(self) -> Result<Client, Error> {
         let base_url = checked_base_url(&self.base_url, self.tokens.is_some())?;
+        if let Some(Tokens::Fixed(token)) = &self.tokens
+            && token.header().is_none()
+        {
+            return Err(Error::invalid_argument(
+                "bearer token is empty or holds characters an HTTP header cannot carry",
+            ));
+        }
         let mut attempt_timeouts = Vec::with_capacity(self.operation_timeouts.len());
         for (operation, timeout) in self.operation_timeouts {
             let Ok(index) = crate::spec_tables::OPERATION_IDS.binary_search(&operation.as_str()) else {

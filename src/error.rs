@@ -32,6 +32,9 @@ pub enum ErrorKind {
     Configuration,
     /// A report execution ended in a state other than completed.
     ExecutionFailed,
+    /// A local file or the caller's writer failed while saving a download (disk full, no permission): not the
+    /// network's fault, so not [transient](Error::is_transient).
+    LocalIo,
 }
 
 /// Everything that can go wrong, with what is known about it.
@@ -135,7 +138,7 @@ impl Error {
     }
 
     pub(crate) fn io(message: &str, source: std::io::Error) -> Self {
-        Self { message: Some(message.to_owned()), source: Some(Box::new(source)), ..Self::new(ErrorKind::Transport) }
+        Self { message: Some(message.to_owned()), source: Some(Box::new(source)), ..Self::new(ErrorKind::LocalIo) }
     }
 
     pub(crate) fn from_response(status: StatusCode, headers: &HeaderMap, body: Option<Bytes>) -> Self {
@@ -289,6 +292,7 @@ impl fmt::Display for Error {
             (ErrorKind::Timeout, _) => f.write_str("timed out")?,
             (ErrorKind::Configuration, _) => f.write_str("invalid configuration")?,
             (ErrorKind::ExecutionFailed, _) => f.write_str("execution failed")?,
+            (ErrorKind::LocalIo, _) => f.write_str("local I/O error")?,
             _ => f.write_str("transport error")?,
         }
         match &self.message {

@@ -63,7 +63,8 @@ impl ClientHooks<ClientState> for Client {
         if let Some(tokens) = &state.tokens {
             let token =
                 tokens.token_within(state.call_timeout).await.map_err(|e| GeneratedError::Custom(e.to_string()))?;
-            request.headers_mut().insert(header::AUTHORIZATION, bearer(&token));
+            let authorization = bearer(&token).ok_or_else(|| GeneratedError::Custom(UNSENDABLE_TOKEN.to_owned()))?;
+            request.headers_mut().insert(header::AUTHORIZATION, authorization);
         }
         Ok(())
     }
@@ -178,8 +179,9 @@ impl Call<'_> {
             // The token may have been refreshed (or expired) meanwhile; asking may not eat the call's time.
             if let Some(tokens) = &self.state.tokens
                 && let Ok(token) = tokens.token_within(left()).await
+                && let Some(authorization) = bearer(&token)
             {
-                next.headers_mut().insert(header::AUTHORIZATION, bearer(&token));
+                next.headers_mut().insert(header::AUTHORIZATION, authorization);
             }
             previous_answer = outcome.ok();
             request = next;
@@ -215,7 +217,7 @@ impl Call<'_> {
         if let Some(rejected) = token_in(sent) {
             tokens.invalidate(&rejected);
         }
-        let fresh = bearer(&tokens.token_within(left).await.ok()?);
+        let fresh = bearer(&tokens.token_within(left).await.ok()?)?;
         (fresh != sent).then_some(fresh)
     }
 }
@@ -305,9 +307,13 @@ fn token_in(header: &HeaderValue) -> Option<AccessToken> {
     Some(AccessToken::new(token, None))
 }
 
-fn bearer(token: &AccessToken) -> HeaderValue {
-    token.header().clone()
+fn bearer(token: &AccessToken) -> Option<HeaderValue> {
+    token.header().cloned()
 }
+
+/// Why a call with a token that cannot be sent stops before sending.
+pub(crate) const UNSENDABLE_TOKEN: &str =
+    "the access token is empty or holds characters an HTTP header cannot carry; no request was sent";
 
 /// Reads the whole body (the generated code would anyway), normalizes its casing, and records whether it can
 /// decode, then puts it back on an otherwise identical response.

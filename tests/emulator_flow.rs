@@ -5,11 +5,12 @@
 
 mod emulator_support;
 
+use std::future::IntoFuture;
 use std::time::Duration;
 
 use emulator_support::*;
 use partner_center_insights::emulator::{Casing, Emulator, Seed, StartError};
-use partner_center_insights::{ExecutionStatus, Program, ReportFormat, ReportStatus, types};
+use partner_center_insights::{ExecutionStatus, Program, ReportFormat, ReportStatus, WaitProgress, types};
 
 /// How long an execution takes with the default timing (1 min queued + 4 min running), plus a margin.
 const RUN: Duration = Duration::from_secs(6 * 60);
@@ -152,6 +153,78 @@ async fn scheduled_runs_happen_at_each_slot_until_the_count_then_the_report_ends
     assert_eq!(generated, expected);
     let reports = client.get_reports().report_id(report.as_str()).send().await.unwrap();
     assert_eq!(reports.value[0].report_status, Some(ReportStatus::Inactive));
+}
+
+#[tokio::test]
+async fn waiting_on_a_schedule_returns_the_run_that_began_not_the_one_queued_behind_it() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = create_query(&client, Program::Marketplace).await;
+    let report = scheduled(&client, &query, hours_from_now(&emulator, 1), 4, 3).await;
+
+    // The wait starts before the first slot, sees the first run queued, and the clock then moves past that run: the
+    // second run is queued as soon as the first starts, and must not be the one waited for.
+    let (first_seen, seen) = tokio::sync::oneshot::channel();
+    let mut first_seen = Some(first_seen);
+    let wait = client
+        .wait_for_execution(report.as_str())
+        .poll_interval(Duration::from_millis(5))
+        .timeout(Duration::from_secs(20))
+        .on_progress(move |progress| {
+            if let Some(first_seen) = first_seen.take() {
+                first_seen.send(progress.clone()).unwrap();
+            }
+        });
+    let (done, first) = tokio::join!(wait.into_future(), async {
+        let first = seen.await.unwrap();
+        emulator.advance(Duration::from_secs(3600) + RUN).await;
+        first
+    });
+    let done = done.expect("the first run completes");
+    assert!(
+        matches!(first, WaitProgress::Execution { status: ExecutionStatus::Pending, .. }),
+        "first progress: {first:?}"
+    );
+    assert_eq!(done.execution_status, Some(ExecutionStatus::Completed));
+    let queued = client.get_report_executions().report_id(report.as_str()).execution_status("Pending").send().await;
+    let queued = queued.unwrap().into_inner().value;
+    assert_eq!(queued.len(), 1);
+    assert_ne!(queued[0].execution_id, done.execution_id, "waited for the queued run");
+
+    // Later waits return the completed run at once, though a run is queued behind it.
+    let again = client.wait_for_execution(report.as_str()).timeout(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(again.execution_id, done.execution_id);
+}
+
+#[tokio::test]
+async fn a_clock_moved_centuries_ahead_keeps_90_days_of_runs_and_answers_at_once() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = create_query(&client, Program::Marketplace).await;
+    let report = client
+        .create_report()
+        .body_map(|b| {
+            b.report_name("forever")
+                .query_id(query.as_str())
+                .start_time(hours_from_now(&emulator, 1))
+                .recurrence_interval(interval(4))
+        })
+        .send()
+        .await
+        .unwrap();
+    let report = report.value[0].report_id.clone();
+    // Slot by slot this is 2 million runs; only the last 90 days' are kept, so only those are made.
+    let centuries = Duration::from_secs(1000 * 365 * 86_400);
+    tokio::time::timeout(Duration::from_secs(60), emulator.advance(centuries)).await.expect("the move ends");
+    let all = client.get_report_executions().report_id(report.as_str()).get_latest_execution(false).send().await;
+    let all = all.unwrap().into_inner().value;
+    assert!((530..=541).contains(&all.len()), "{} runs kept", all.len());
+    let latest = client.get_report_executions().report_id(report.as_str()).send().await.unwrap().into_inner().value;
+    let generated = latest[0].report_generated_time.unwrap().as_datetime();
+    let age = emulator.now().as_datetime() - generated;
+    assert!(age >= chrono::Duration::zero() && age <= chrono::Duration::hours(4), "latest run {age} old");
+    let reports = client.get_reports().report_id(report.as_str()).send().await.unwrap();
+    assert_eq!(reports.value[0].report_status, Some(ReportStatus::Active));
 }
 
 #[tokio::test]
@@ -413,6 +486,7 @@ async fn try_query_returns_rows_keyed_by_the_selected_columns() {
         .await
         .unwrap();
     assert_eq!(rows.total_count, Some(10), "the marketplace page says top 10 rows");
+    assert_eq!(rows.value.len(), 10);
     for row in &rows.value {
         assert_eq!(row.keys().collect::<Vec<_>>(), ["OfferName", "RawUsage", "UsageDate"]);
         assert!(row["RawUsage"].is_number());

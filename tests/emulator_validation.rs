@@ -8,7 +8,7 @@ mod emulator_support;
 use std::time::Duration;
 
 use emulator_support::*;
-use partner_center_insights::emulator::Emulator;
+use partner_center_insights::emulator::{DEV_TOKEN, Emulator};
 use partner_center_insights::{Program, Timestamp};
 use serde_json::{Value, json};
 
@@ -324,7 +324,8 @@ async fn at_most_50_active_or_paused_reports() {
     let (status, response) = raw.post("/ScheduledReport", body.clone()).await;
     assert_eq!((status, message(&response)), quota);
     // Paused reports still count.
-    raw.send(reqwest::Method::PUT, &format!("/ScheduledReport/pause/{}", ids[0]), None).await;
+    let (status, paused) = raw.send(reqwest::Method::PUT, &format!("/ScheduledReport/pause/{}", ids[0]), None).await;
+    assert_eq!((status, paused["value"][0]["reportStatus"].as_str()), (200, Some("Paused")), "{paused}");
     let (status, response) = raw.post("/ScheduledReport", body.clone()).await;
     assert_eq!((status, message(&response)), quota);
     raw.send(reqwest::Method::DELETE, &format!("/ScheduledReport/{}", ids[1]), None).await;
@@ -358,4 +359,22 @@ async fn at_most_5_execute_now_reports_per_hour() {
     assert_eq!(status, 400);
     emulator.advance(Duration::from_secs(60)).await;
     execute_now(&client, &query_id, "an hour later").await;
+}
+
+#[tokio::test]
+async fn a_bodyless_put_or_post_without_a_length_gets_the_front_ends_411() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Partner);
+    let query_id = create_query(&client, Program::Partner).await;
+    let report = scheduled(&client, &query_id, hours_from_now(&emulator, 1), 24, 2).await;
+    let url = format!("{}/ScheduledReport/pause/{report}", emulator.base_url(Program::Partner));
+    let http = http();
+    // reqwest states no length for a bodyless PUT: what the client's hook exists to fix.
+    let bare = http.put(&url).bearer_auth(DEV_TOKEN).send().await.unwrap();
+    assert_eq!(bare.status().as_u16(), 411);
+    assert!(bare.text().await.unwrap().contains("Length Required"));
+    let stated = http.put(&url).bearer_auth(DEV_TOKEN).header("content-length", "0").send().await.unwrap();
+    assert_eq!(stated.status().as_u16(), 200);
+    // The generated client, through the hook, is never refused.
+    client.resume_report().report_id(report.as_str()).send().await.expect("resumed");
 }

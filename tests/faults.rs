@@ -143,15 +143,19 @@ async fn throttled_with_retry_after_seconds_then_ok() {
 
 #[tokio::test]
 async fn throttled_with_an_http_date_then_ok() {
-    let when = chrono::Utc::now() + chrono::Duration::seconds(1);
+    // Two seconds ahead, written to the second: at least one second away.
+    let when = chrono::Utc::now() + chrono::Duration::seconds(2);
     let date = when.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     let server = TestServer::sequence(vec![
         Reply::json(429, r#"{"message":"Too many requests"}"#).with_header("Retry-After", &date),
         Reply::json(200, &reports()),
     ])
     .await;
+    let started = std::time::Instant::now();
     resume(&client(&server)).await.expect("succeeds after the date");
     assert_eq!(server.request_count(), 2);
+    // A lower bound only (a slow machine makes it longer, never shorter): the backoff alone is ≤ 5 ms.
+    assert!(started.elapsed() >= Duration::from_millis(900), "the date was not honoured: {:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -245,12 +249,13 @@ async fn unavailable_forever_stops_at_the_call_deadline() {
                 .initial_backoff(Duration::from_millis(50))
                 .max_backoff(Duration::from_millis(100)),
         )
-        .call_timeout(Duration::from_millis(600))
+        .call_timeout(Duration::from_secs(3))
         .build()
         .unwrap();
     let error = resume(&client).await.unwrap_err();
     assert_eq!(status(&error), Some(503));
     let seen = server.request_count();
+    // At most 100 ms apart in 3 s (less the 500 ms a last attempt needs): the deadline ended it, not the cap.
     assert!((2..100).contains(&seen), "the deadline, not the attempt cap, ended it after {seen} requests");
     assert_eq!(error.attempts() as usize, seen);
 }
@@ -280,6 +285,8 @@ async fn empty_401_with_a_challenge_is_returned_after_one_request_for_a_fixed_to
 /// Hands out `token-1`, `token-2`, … valid for an hour, counting requests; can be told to fail.
 #[derive(Default)]
 struct CountingProvider {
+    /// Every ask, failed ones included.
+    asked: AtomicUsize,
     issued: AtomicUsize,
     failing: std::sync::atomic::AtomicBool,
     delay: Duration,
@@ -288,6 +295,7 @@ struct CountingProvider {
 
 impl TokenProvider for CountingProvider {
     async fn token(&self) -> Result<AccessToken, AuthError> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;
         if self.failing.load(Ordering::SeqCst) {
             return Err(AuthError::new("token endpoint unavailable"));
@@ -377,6 +385,7 @@ async fn a_failed_refresh_keeps_serving_a_still_valid_token() {
     tokio::time::sleep(Duration::from_millis(1700)).await;
     resume(&client).await.expect("the cached token is still valid");
     assert_eq!(server.requests().last().unwrap().header("authorization"), Some("Bearer token-1"));
+    assert_eq!(provider.asked.load(Ordering::SeqCst), 2, "the refresh ahead of expiry was asked for, and failed");
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let error = resume(&client).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Authentication, "once expired, the failure shows: {error}");
@@ -543,6 +552,19 @@ async fn a_per_operation_timeout_applies_to_that_operation_only() {
         .unwrap();
     let error = resume(&client).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Timeout);
+    // Another operation keeps the client's request timeout: an answer 400 ms late still arrives.
+    let slow =
+        TestServer::always(Reply::Trickle { body: reports().into_bytes(), pieces: 2, gap: Duration::from_millis(400) })
+            .await;
+    let client = Client::builder(mpn(&slow))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(RetryPolicy::none())
+        .request_timeout(Duration::from_secs(30))
+        .operation_timeout("resumeReport", Duration::from_millis(200))
+        .build()
+        .unwrap();
+    get(&client).await.expect("get_reports is not held to resume_report's 200 ms");
+    assert_eq!(resume(&client).await.unwrap_err().kind(), ErrorKind::Timeout, "while resume_report is");
     let unknown = Client::builder(mpn(&server)).operation_timeout("resumeReports", Duration::from_secs(1)).build();
     assert!(unknown.unwrap_err().to_string().contains("there is no operation `resume_reports`"));
 }

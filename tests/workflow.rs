@@ -29,7 +29,12 @@ fn not_found() -> Reply {
 
 #[tokio::test]
 async fn waiting_reads_404_as_not_yet_and_returns_the_completed_execution() {
+    // Each poll asks for the latest run that has begun, and only when there is none, for the queued one.
     let server = TestServer::sequence(vec![
+        not_found(),
+        not_found(),
+        // Nothing yet: is there such a report? (Asked once.)
+        Reply::json(200, &common::response_example("Reports").to_string()),
         not_found(),
         Reply::json(200, &executions("Pending", None)),
         Reply::json(200, &executions("Running", None)),
@@ -59,10 +64,63 @@ async fn waiting_reads_404_as_not_yet_and_returns_the_completed_execution() {
         })
         .collect();
     assert_eq!(statuses, ["none", "Pending", "Running", "Completed"]);
+    let targets: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
+    let started =
+        format!("/ScheduledReport/execution/{REPORT_ID}?executionStatus=Running%3BCompleted&getLatestExecution=true");
+    let queued =
+        format!("/ScheduledReport/execution/{REPORT_ID}?executionStatus=Pending%3BPaused&getLatestExecution=true");
+    let report = format!("/ScheduledReport?reportId={REPORT_ID}");
+    assert_eq!(targets.len(), 7, "{targets:#?}");
+    for (target, expected) in targets.iter().zip([&started, &queued, &report, &started, &queued, &started, &started]) {
+        assert!(target.ends_with(expected.as_str()), "{target} does not end with {expected}");
+    }
+}
+
+#[tokio::test]
+async fn waiting_on_a_report_that_does_not_exist_fails_with_its_404() {
+    let server = TestServer::start(|request, _| {
+        if request.target.contains("/execution/") {
+            not_found()
+        } else {
+            Reply::json(404, r#"{"value":[],"message":"No item found with given filters.","statusCode":404}"#)
+        }
+    })
+    .await;
+    let error = client(&mpn(&server)).wait_for_execution(REPORT_ID).poll_interval(Duration::from_millis(5)).await;
+    let error = error.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(404));
+    assert_eq!(error.message(), Some("No item found with given filters."));
+    assert_eq!(server.request_count(), 3, "started, queued, the report: then no more polls");
+}
+
+#[tokio::test]
+async fn waiting_for_one_execution_asks_for_it_in_any_state() {
+    let other = serde_json::json!({"executionId": "e0", "reportId": REPORT_ID, "executionStatus": "Completed"});
+    let mine = |status: &str| {
+        serde_json::json!({"value": [other, {"executionId": "e1", "reportId": REPORT_ID, "executionStatus": status}],
+            "totalCount": 2, "statusCode": 200})
+        .to_string()
+    };
+    let server = TestServer::sequence(vec![
+        not_found(),
+        Reply::json(200, &mine("Pending")),
+        Reply::json(200, &mine("Completed")),
+    ])
+    .await;
+    let execution = client(&mpn(&server))
+        .wait_for_execution(REPORT_ID)
+        .execution_id("e1")
+        .poll_interval(Duration::from_millis(5))
+        .await
+        .expect("completes");
+    // Not the other completed execution the answer also lists.
+    assert_eq!(execution.execution_id, "e1");
     let requests = server.requests();
-    assert_eq!(requests.len(), 4);
+    assert_eq!(requests.len(), 3);
     assert!(
-        requests[0].target.ends_with("?executionStatus=Pending%3BRunning%3BPaused%3BCompleted&getLatestExecution=true"),
+        requests[0].target.ends_with(
+            "?executionId=e1&executionStatus=Pending%3BRunning%3BPaused%3BCompleted&getLatestExecution=false"
+        ),
         "{}",
         requests[0].target
     );
@@ -85,7 +143,7 @@ async fn waiting_times_out() {
         .wait_for_execution(REPORT_ID)
         .poll_interval(Duration::from_millis(10))
         .max_interval(Duration::from_millis(20))
-        .timeout(Duration::from_millis(150))
+        .timeout(Duration::from_secs(2))
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Timeout);
@@ -206,8 +264,72 @@ async fn a_download_to_a_file_is_all_or_nothing() {
         assert!(!shown.contains("sig=abc"), "{shown}");
     }
     assert!(error.body().is_some_and(|b| b.starts_with(b"<Error>")));
-    assert!(!failed.exists() && !dir.join("failed.csv.partial").exists(), "no half file is left");
+    assert!(!failed.exists(), "no half file under the final name");
+    assert_eq!(partial_files(&dir), Vec::<String>::new(), "no partial file is left");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn partial_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".partial"))
+        .collect()
+}
+
+#[tokio::test]
+async fn downloads_to_one_path_do_not_share_a_partial_file_and_a_dropped_one_leaves_none() {
+    let dir = std::env::temp_dir().join(format!("pci-download-shared-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Each answer arrives in pieces, so the two downloads write at the same time.
+    let slow = |rows| Reply::Trickle { body: csv(rows), pieces: 8, gap: Duration::from_millis(20) };
+    let storage =
+        TestServer::start(move |request, _| slow(if request.target.starts_with("/a") { 3000 } else { 5000 })).await;
+    let client = client(&mpn(&storage));
+    let target = dir.join("report.csv");
+    let (first, second) = (execution_with(storage.url("/a.csv?sig=a")), execution_with(storage.url("/b.csv?sig=b")));
+    let (a, b) = tokio::join!(
+        client.download_execution_to_file(&first, &target, |_| {}),
+        client.download_execution_to_file(&second, &target, |_| {}),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.bytes, b.bytes), (csv(3000).len() as u64, csv(5000).len() as u64));
+    // Whole, and one of the two (with a shared partial file, the two would have overwritten each other).
+    let saved = std::fs::read(&target).unwrap();
+    assert!(saved == csv(3000) || saved == csv(5000), "{} bytes, not either download", saved.len());
+    assert_eq!(partial_files(&dir), Vec::<String>::new());
+
+    // A download given up half way (its future dropped once its first bytes are written) removes its partial file.
+    let (first_bytes, written) = tokio::sync::oneshot::channel();
+    let mut first_bytes = Some(first_bytes);
+    let third = execution_with(storage.url("/slow.csv?sig=c"));
+    let unfinished = client.download_execution_to_file(&third, &target, |_| {
+        if let Some(first_bytes) = first_bytes.take() {
+            first_bytes.send(()).unwrap();
+        }
+    });
+    tokio::select! {
+        done = unfinished => panic!("a 4 s trickle finished at its first bytes: {done:?}"),
+        _ = written => {}
+    }
+    assert_eq!(partial_files(&dir), Vec::<String>::new());
+    assert!(std::fs::read(&target).unwrap() == saved, "the earlier file is untouched");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_local_file_error_is_not_transient() {
+    let storage = TestServer::always(Reply::body(200, "text/csv", csv(10))).await;
+    let client = client(&mpn(&storage));
+    let missing = std::env::temp_dir().join(format!("pci-no-such-dir-{}", std::process::id())).join("r.csv");
+    let error = client
+        .download_execution_to_file(&execution_with(storage.url("/e1.csv?sig=a")), &missing, |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::LocalIo, "{error}");
+    assert!(!error.is_transient(), "retrying cannot create a file in a missing directory");
+    assert!(error.to_string().starts_with("local I/O error: could not create"), "{error}");
+    assert_eq!(storage.request_count(), 0, "nothing is fetched that could not be saved");
 }
 
 #[tokio::test]

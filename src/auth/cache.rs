@@ -17,10 +17,17 @@ const REFRESH_RETRY: Duration = Duration::from_secs(30);
 /// Wraps every provider the client is given (see `ClientBuilder::token_provider`). Tokens without an expiry are
 /// not cached: such a provider is asked before every request, as a rotating provider expects.
 pub(crate) struct TokenCache {
+    shared: Arc<Shared>,
+    /// Held while the provider is asked, so concurrent callers wait for that one answer instead of asking too. The
+    /// ask runs as a task of its own that holds this lock, so a caller that gives up (a timeout, a dropped future)
+    /// neither cancels it for the others nor loses its answer (or a rotated refresh token the provider keeps).
+    refreshing: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What an ask still under way needs after its caller may have gone.
+struct Shared {
     provider: Arc<dyn DynTokenProvider>,
     current: Mutex<Option<Cached>>,
-    /// Held while the provider is asked, so concurrent callers wait for that one answer instead of asking too.
-    refreshing: tokio::sync::Mutex<()>,
     /// Set once the provider has returned a token without expiry: there is nothing to cache.
     uncacheable: AtomicBool,
     /// How many answers the provider has given (counted under `refreshing`)…
@@ -40,15 +47,27 @@ struct Cached {
 impl TokenCache {
     pub(crate) fn new(provider: Arc<dyn DynTokenProvider>) -> Self {
         Self {
-            provider,
-            current: Mutex::new(None),
-            refreshing: tokio::sync::Mutex::new(()),
-            uncacheable: AtomicBool::new(false),
-            asks: AtomicU64::new(0),
-            failure: Mutex::new(None),
+            shared: Arc::new(Shared {
+                provider,
+                current: Mutex::new(None),
+                uncacheable: AtomicBool::new(false),
+                asks: AtomicU64::new(0),
+                failure: Mutex::new(None),
+            }),
+            refreshing: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
+    /// The cached token if there is one that needs no refresh: what nearly every call gets, without awaiting.
+    pub(crate) fn ready(&self) -> Option<AccessToken> {
+        if self.shared.uncacheable.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.shared.fresh(SystemTime::now())
+    }
+}
+
+impl Shared {
     /// The error of an ask answered after `seen` answers, if it failed: the answer to a caller that waited for it.
     fn failed_since(&self, seen: u64) -> Option<AuthError> {
         let failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
@@ -57,14 +76,6 @@ impl TokenCache {
 
     fn record(&self, ask: u64, outcome: Option<&AuthError>) {
         *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = outcome.map(|error| (ask, error.clone()));
-    }
-
-    /// The cached token if there is one that needs no refresh: what nearly every call gets, without awaiting.
-    pub(crate) fn ready(&self) -> Option<AccessToken> {
-        if self.uncacheable.load(Ordering::Relaxed) {
-            return None;
-        }
-        self.fresh(SystemTime::now())
     }
 
     /// The cached token if it does not need refreshing yet.
@@ -92,7 +103,7 @@ impl TokenCache {
     }
 }
 
-impl TokenCache {
+impl Shared {
     /// After a failed refresh, the still-valid token is served without asking again for a while, so callers do not
     /// queue behind one failing refresh after another.
     fn postpone_refresh(&self, now: SystemTime) {
@@ -103,24 +114,9 @@ impl TokenCache {
     }
 }
 
-impl TokenProvider for TokenCache {
-    async fn token(&self) -> Result<AccessToken, AuthError> {
-        if self.uncacheable.load(Ordering::Relaxed) {
-            return self.provider.token().await;
-        }
-        if let Some(token) = self.fresh(SystemTime::now()) {
-            return Ok(token);
-        }
-        let seen = self.asks.load(Ordering::Acquire);
-        let _refreshing = self.refreshing.lock().await;
-        // Whoever held the lock before may have refreshed already, or failed to.
-        if let Some(token) = self.fresh(SystemTime::now()) {
-            return Ok(token);
-        }
-        if let Some(error) = self.failed_since(seen) {
-            return Err(error);
-        }
-        let outcome = self.provider.token().await;
+impl Shared {
+    /// Takes in the provider's answer to ask number `ask`: what every caller waiting for it gets.
+    fn settle(&self, outcome: Result<AccessToken, AuthError>) -> Result<AccessToken, AuthError> {
         // Numbered when answered: whoever came while it was under way waited for this answer.
         let ask = self.asks.fetch_add(1, Ordering::AcqRel) + 1;
         match outcome {
@@ -142,15 +138,51 @@ impl TokenProvider for TokenCache {
             },
         }
     }
+}
+
+impl TokenProvider for TokenCache {
+    async fn token(&self) -> Result<AccessToken, AuthError> {
+        let shared = &self.shared;
+        if shared.uncacheable.load(Ordering::Relaxed) {
+            return shared.provider.token().await;
+        }
+        if let Some(token) = shared.fresh(SystemTime::now()) {
+            return Ok(token);
+        }
+        let seen = shared.asks.load(Ordering::Acquire);
+        let refreshing = Arc::clone(&self.refreshing).lock_owned().await;
+        // Whoever held the lock before may have refreshed already, or failed to.
+        if let Some(token) = shared.fresh(SystemTime::now()) {
+            return Ok(token);
+        }
+        if let Some(error) = shared.failed_since(seen) {
+            return Err(error);
+        }
+        let ask = Arc::clone(shared);
+        let answer = tokio::spawn(async move {
+            let outcome = ask.provider.token().await;
+            let answer = ask.settle(outcome);
+            drop(refreshing);
+            answer
+        });
+        // A panic's message is not repeated: it could hold anything the provider had, a secret included.
+        answer.await.unwrap_or_else(|failed| {
+            Err(AuthError::new(if failed.is_panic() {
+                "the token provider panicked"
+            } else {
+                "the token ask was cancelled"
+            }))
+        })
+    }
 
     fn invalidate(&self, rejected: &AccessToken) {
         use secrecy::ExposeSecret;
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = self.shared.current.lock().unwrap_or_else(|e| e.into_inner());
         if current.as_ref().is_some_and(|c| c.token.secret().expose_secret() == rejected.secret().expose_secret()) {
             *current = None;
         }
         drop(current);
-        self.provider.invalidate(rejected);
+        self.shared.provider.invalidate(rejected);
     }
 }
 
@@ -167,6 +199,41 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(200)).await;
             Err(AuthError::new("the token endpoint is down"))
         }
+    }
+
+    /// Answers after 200 ms (of the paused clock), counting asks; panics when told to.
+    struct Slow(AtomicU64, bool);
+
+    impl TokenProvider for Slow {
+        async fn token(&self) -> Result<AccessToken, AuthError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert!(!self.1, "provider bug");
+            Ok(AccessToken::new("slow-token", Some(SystemTime::now() + Duration::from_secs(3600))))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_that_gives_up_does_not_cancel_the_ask_for_the_others() {
+        use secrecy::ExposeSecret;
+        let provider = Arc::new(Slow(AtomicU64::new(0), false));
+        let cache = TokenCache::new(provider.clone());
+        let gave_up = tokio::time::timeout(Duration::from_millis(50), TokenProvider::token(&cache)).await;
+        assert!(gave_up.is_err(), "the first caller stops waiting a quarter of the way in");
+        // The ask went on without it: the next caller gets that answer, and nobody asked twice.
+        let token = TokenProvider::token(&cache).await.unwrap();
+        assert_eq!(token.secret().expose_secret(), "slow-token");
+        assert_eq!(provider.0.load(Ordering::SeqCst), 1);
+        assert!(cache.ready().is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_provider_that_panics_is_an_error_for_its_callers() {
+        let cache = TokenCache::new(Arc::new(Slow(AtomicU64::new(0), true)));
+        let error = TokenProvider::token(&cache).await.unwrap_err();
+        assert_eq!(error.to_string(), "the token provider panicked");
+        // The lock it held is free again: the next caller asks anew.
+        assert!(TokenProvider::token(&cache).await.is_err());
     }
 
     // On a paused clock the provider's sleep ends only once every caller is waiting: no timing assumption.

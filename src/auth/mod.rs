@@ -28,19 +28,32 @@ pub use static_token::StaticToken;
 pub struct AccessToken {
     // Shared, and with its header built once: a token is handed to every request.
     secret: Arc<SecretString>,
-    header: reqwest::header::HeaderValue,
+    /// `None`: the token is empty or holds characters a header cannot carry, and is never sent.
+    header: Option<reqwest::header::HeaderValue>,
     expires_at: Option<SystemTime>,
 }
 
 impl AccessToken {
     /// Wraps a bearer token that expires at `expires_at` (`None`: unknown or never).
+    ///
+    /// Whitespace around the token is dropped (a token read from a file keeps its line break; no token contains
+    /// whitespace). A token that is empty, or holds characters an HTTP header cannot carry, is kept but never sent:
+    /// a call that would send it fails before any request, with [`ErrorKind::Authentication`](crate::ErrorKind::Authentication)
+    /// (or [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) from
+    /// [`ClientBuilder::build`](crate::ClientBuilder::build) for a fixed token).
     pub fn new(token: impl Into<String>, expires_at: Option<SystemTime>) -> Self {
-        let token = token.into();
-        // A token with characters a header cannot carry would be refused by the service anyway; send a value
-        // that fails the same way instead of failing here.
-        let mut header = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-            .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("Bearer invalid-token"));
-        header.set_sensitive(true);
+        let mut token = token.into();
+        let trimmed = token.trim();
+        if trimmed.len() != token.len() {
+            token = trimmed.to_owned();
+        }
+        let header = (!token.is_empty())
+            .then(|| reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).ok())
+            .flatten()
+            .map(|mut header| {
+                header.set_sensitive(true);
+                header
+            });
         Self { secret: Arc::new(SecretString::from(token)), header, expires_at }
     }
 
@@ -54,9 +67,9 @@ impl AccessToken {
         self.expires_at
     }
 
-    /// The `Authorization` header value, marked sensitive.
-    pub(crate) fn header(&self) -> &reqwest::header::HeaderValue {
-        &self.header
+    /// The `Authorization` header value, marked sensitive; `None` for a token that cannot be sent.
+    pub(crate) fn header(&self) -> Option<&reqwest::header::HeaderValue> {
+        self.header.as_ref()
     }
 }
 

@@ -46,14 +46,16 @@ pub(crate) fn requested_value_not_found(value: &str) -> String {
     format!("Requested value '{value}' not found")
 }
 
-// ---- Documented success messages (reference §3.2, §4.2, §4.6, the spec's resume example) ----
+// ---- Documented success messages (reference §3.2, §4.2, §4.6) ----
 
 pub(crate) const DATASETS_FETCHED: &str = "Dataset fetched successfully";
 pub(crate) const QUERY_CREATED: &str = "Query created successfully";
 pub(crate) const REPORT_CREATED: &str = "Report created successfully";
-pub(crate) const REPORT_RESUMED: &str = "Report resumed successfully";
 
 // ---- Not documented: the emulator's choices, in the service's style ----
+
+/// The spec's own resume example, not a documented message.
+pub(crate) const REPORT_RESUMED: &str = "Report resumed successfully";
 
 pub(crate) const QUERIES_FETCHED: &str = "Queries fetched successfully";
 pub(crate) const QUERY_DELETED: &str = "Query deleted successfully";

@@ -47,8 +47,8 @@
 //! - **Validation**: the FAQ's 400 messages, checked in this order: missing `ReportName`/`QueryId`
 //!   (`Null or missing value`), `;` in the name, name/description over 256 characters, `Format` not csv/tsv,
 //!   `CallbackMethod` not GET/POST, an unusable `CallbackUrl` (the emulator's own message), then for scheduled
-//!   reports a missing/ill-formatted/too early `StartTime`, a missing `RecurrenceInterval` or one outside 4..=2160,
-//!   a non-positive `RecurrenceCount`; then `Invalid QueryId`, the dataset's `minimumRecurrenceInterval`
+//!   reports a missing/ill-formatted/too early `StartTime`, a `RecurrenceInterval` outside 4..=2160, a
+//!   non-positive `RecurrenceCount`, a missing `RecurrenceInterval`; then `Invalid QueryId`, the dataset's `minimumRecurrenceInterval`
 //!   (`Invalid report parameters`, partner only), and the quotas. Times must be `yyyy-MM-ddTHH:mm:ssZ` (or with a
 //!   space for `T`, as Microsoft's sample sends). A badly formatted time is the documented 400 on the marketplace
 //!   and the documented 500 (`Internal error encountered while creating report. Correlation ID …`) on partner
@@ -66,7 +66,7 @@
 //!   hence the documented 404 before the first completed run.
 //! - **Try query** returns rows keyed by the selected columns: up to 100 on partner insights, 10 on the
 //!   marketplace (what each program's page says), fewer with `LIMIT`.
-//! - **Messages** the docs do not give (success messages other than the documented four, deleting a system query,
+//! - **Messages** the docs do not give (success messages other than the documented three, deleting a system query,
 //!   unknown paths) are the emulator's own, in the service's style.
 //! - **Marketplace system queries** have emulator-made ids (`ec000000-…`); the reference documents none.
 //!

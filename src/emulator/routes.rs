@@ -161,7 +161,22 @@ async fn api(state: SharedState, request: Request) -> Response {
     response
 }
 
-/// The pipeline: fault injection, bearer check, routing, body, clock catch-up, operation, envelope.
+/// Microsoft's front ends (HTTP.sys) answer a PUT or POST that states no length, not even 0, with a bare 411 page
+/// before the service sees it; so does the emulator, so a client that forgets `Content-Length: 0` fails here too.
+fn length_required(request: &Request) -> Option<Response> {
+    let stated = request.headers().contains_key(header::CONTENT_LENGTH)
+        || request.headers().contains_key(header::TRANSFER_ENCODING);
+    if stated || !matches!(*request.method(), axum::http::Method::PUT | axum::http::Method::POST) {
+        return None;
+    }
+    let page = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\"\"http://www.w3.org/TR/html4/strict.dtd\">\r\n<HTML><HEAD><TITLE>Length Required</TITLE></HEAD><BODY><h2>Length Required</h2><hr><p>HTTP Error 411. The request must be chunked or have a content length.</p></BODY></HTML>\r\n";
+    let mut response = Response::new(axum::body::Body::from(page));
+    *response.status_mut() = StatusCode::LENGTH_REQUIRED;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=us-ascii"));
+    Some(response)
+}
+
+/// The pipeline: fault injection, bearer check, length, routing, body, clock catch-up, operation, envelope.
 async fn api_response(State(shared): SharedState, request: Request) -> Response {
     let Some((program, rest)) = paths::split_program(request.uri().path()) else {
         let renderer = Renderer { program: Program::Partner, casing: shared.settings.casing };
@@ -170,6 +185,9 @@ async fn api_response(State(shared): SharedState, request: Request) -> Response 
     let rest = rest.to_owned();
     let renderer = shared.renderer(program);
     if let Some(response) = injected_fault(&shared, FaultScope::Api, killer(&request), Some(renderer)).await {
+        return response;
+    }
+    if let Some(response) = length_required(&request) {
         return response;
     }
     let Some(caller) = shared.auth.authenticate(request.headers(), shared.now()) else {

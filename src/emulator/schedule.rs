@@ -82,9 +82,30 @@ impl ReportRecord {
         }
     }
 
+    /// Moves the next slot past the runs that would complete more than the retention period before `now`: they
+    /// would be dropped as soon as made, and a clock moved years ahead would otherwise make (and call back about)
+    /// one execution per slot, one at a time.
+    fn skip_forgotten_slots(&mut self, horizon: DateTime<Utc>) {
+        let (Some(hours), ReportStatus::Active) = (self.interval_hours, &self.status) else { return };
+        if !self.has_more_slots() || self.next_slot >= horizon {
+            return;
+        }
+        let step = hours.max(1) * 3600;
+        let mut skip = (horizon - self.next_slot).num_seconds() / step;
+        if let Some(count) = self.count {
+            skip = skip.min(i64::from(count.saturating_sub(self.runs_created)));
+        }
+        if let Some(next) = self.next_slot.checked_add_signed(Duration::seconds(skip.saturating_mul(step))) {
+            self.next_slot = next;
+            self.runs_created = self.runs_created.saturating_add(u32::try_from(skip).unwrap_or(u32::MAX));
+        }
+    }
+
     /// Applies every transition due by `now`, in order, and returns the executions that completed.
     pub(crate) fn catch_up(&mut self, now: DateTime<Utc>, timing: ExecutionTiming) -> Vec<Completion> {
         let mut completed = Vec::new();
+        let horizon = earlier(now, Duration::days(RETENTION_DAYS));
+        self.skip_forgotten_slots(horizon);
         if self.status != ReportStatus::Inactive {
             loop {
                 let active = self.status == ReportStatus::Active;
@@ -120,7 +141,6 @@ impl ReportRecord {
                 self.status = ReportStatus::Inactive;
             }
         }
-        let horizon = earlier(now, Duration::days(RETENTION_DAYS));
         self.executions.retain(|e| e.generated.is_none_or(|at| at >= horizon));
         let callback = self
             .callback_url

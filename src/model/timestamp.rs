@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ValidationError;
@@ -26,9 +26,9 @@ impl Timestamp {
         self.0
     }
 
-    /// Now, to the second.
+    /// Now, to the second (as the service writes times, so it compares equal to one read back).
     pub fn now() -> Self {
-        Self(Utc::now())
+        Self(Utc::now().trunc_subsecs(0))
     }
 }
 

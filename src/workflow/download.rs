@@ -99,11 +99,14 @@ impl Client {
         Ok(ReportDownload { bytes, content_type })
     }
 
-    /// Downloads the file of a completed `execution` to `path`, through a `.partial` file renamed on success, so
-    /// `path` never holds half a report.
+    /// Downloads the file of a completed `execution` to `path`, through a `<name>.<random>.partial` file in the same
+    /// directory that is renamed on success, so `path` never holds half a report. The partial file is removed when
+    /// the download fails or is dropped unfinished, and two downloads to one path never share it (the last to
+    /// finish wins). The file is not synced to disk before the rename.
     ///
     /// # Errors
-    /// As [`download_execution`](Self::download_execution), and when the file cannot be created or renamed.
+    /// As [`download_execution`](Self::download_execution), and [`ErrorKind::LocalIo`](crate::ErrorKind::LocalIo)
+    /// when the file cannot be created, written or renamed.
     pub async fn download_execution_to_file(
         &self,
         execution: &types::Execution,
@@ -111,29 +114,57 @@ impl Client {
         on_progress: impl FnMut(DownloadProgress),
     ) -> Result<ReportDownload, Error> {
         let path = path.as_ref();
-        let partial = partial_path(path);
-        let mut file = tokio::fs::File::create(&partial)
-            .await
-            .map_err(|e| Error::io(&format!("could not create {}", partial.display()), e))?;
-        let result = self.download_execution(execution, &mut file, on_progress).await;
+        let (file, partial) = PartialFile::create(path).await?;
+        // Declared after `partial`, so on an early return the file is closed before it is removed (Windows).
+        let mut file = file;
+        let done = self.download_execution(execution, &mut file, on_progress).await?;
         drop(file);
-        match result {
-            Ok(done) => {
-                tokio::fs::rename(&partial, path)
-                    .await
-                    .map_err(|e| Error::io(&format!("could not rename {}", partial.display()), e))?;
-                Ok(done)
+        partial.rename_to(path).await?;
+        Ok(done)
+    }
+}
+
+/// The file a download is written to before it is renamed into place; removed on drop unless renamed (so also
+/// when the download future is dropped half way).
+struct PartialFile {
+    path: Option<PathBuf>,
+}
+
+impl PartialFile {
+    /// A new file next to `path`, with a random name that no other download uses.
+    async fn create(path: &Path) -> Result<(tokio::fs::File, Self), Error> {
+        loop {
+            let mut name = path.file_name().unwrap_or_default().to_os_string();
+            name.push(format!(".{:08x}.partial", fastrand::u32(..)));
+            let partial = path.with_file_name(name);
+            match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&partial).await {
+                Ok(file) => return Ok((file, Self { path: Some(partial) })),
+                // Taken by another download: draw another name.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io(&format!("could not create {}", partial.display()), e)),
             }
-            Err(error) => {
-                let _ = tokio::fs::remove_file(&partial).await;
+        }
+    }
+
+    async fn rename_to(mut self, path: &Path) -> Result<(), Error> {
+        let Some(partial) = self.path.take() else { return Ok(()) };
+        match tokio::fs::rename(&partial, path).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Put back so that drop removes it.
+                let error = Error::io(&format!("could not rename {}", partial.display()), e);
+                self.path = Some(partial);
                 Err(error)
             }
         }
     }
 }
 
-fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    path.with_file_name(name)
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if let Some(partial) = self.path.take() {
+            // Synchronous: a drop cannot await, and removing one file does not block for long.
+            let _ = std::fs::remove_file(partial);
+        }
+    }
 }

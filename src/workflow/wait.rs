@@ -42,8 +42,15 @@ pub struct ExecutionWait<'a> {
 impl Client {
     /// Waits until an execution of `report_id` completes and returns it (with its download link).
     ///
-    /// Polls the latest execution in any documented state, starting after 5 s and backing off to one poll a minute;
-    /// the 404 the service answers before the first run counts as "not yet". Fails when the deadline passes
+    /// Watches the latest run that has begun (`Running` or `Completed`) and returns it once it completes; a report
+    /// with a completed run and none running returns that run at once. Before any run has begun it reports the
+    /// queued one (`Pending`, or `Paused` while the report is paused) as progress: with a schedule the next run is
+    /// queued while the current one runs, so the queued run is never the one waited for. To wait for one run, pass
+    /// its id to [`execution_id`](ExecutionWait::execution_id).
+    ///
+    /// Polls after 5 s, backing off to one poll a minute; the 404 the service answers before the first run counts as
+    /// "not yet" once the report is known to exist (asked once: a report that does not exist fails with the
+    /// service's 404). Fails when the deadline passes
     /// (default one hour; [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)) or the service reports the execution
     /// in a state it does not document ([`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed)). The
     /// documentation names no failure state, so a failed run may never show up in the poll: the wait then ends at
@@ -78,7 +85,7 @@ impl Client {
 }
 
 impl<'a> ExecutionWait<'a> {
-    /// Waits for this execution instead of the latest one.
+    /// Waits for this execution (in any state, queued ones included) instead of the latest run that has begun.
     pub fn execution_id(mut self, execution_id: impl Into<String>) -> Self {
         self.execution_id = Some(execution_id.into());
         self
@@ -130,49 +137,46 @@ impl<'a> ExecutionWait<'a> {
             ))
         };
         let mut last_seen = "no answer yet".to_owned();
+        let mut report_known = false;
         loop {
-            let request = client.get_report_executions().report_id(&report_id);
-            let request = match &execution_id {
-                Some(id) => request.execution_id(id.as_str()).get_latest_execution(false),
-                None => request.get_latest_execution(true),
-            };
             // One poll may retry for the client's whole call timeout; the wait's own deadline comes first.
-            let poll = request.execution_status("Pending;Running;Paused;Completed").send();
-            let outcome = match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), poll).await {
-                Ok(outcome) => outcome.map_err(Error::from),
+            let poll = poll(client, &report_id, execution_id.as_deref());
+            let seen = match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), poll).await {
+                Ok(seen) => seen?,
                 Err(_) => return Err(timed_out(&last_seen)),
             };
-            let progress = match outcome {
-                Ok(envelope) => match latest(envelope.into_inner().value, execution_id.as_deref()) {
-                    Some(execution) => {
-                        let status = execution.execution_status.clone().unwrap_or(ExecutionStatus::Pending);
-                        report(&WaitProgress::Execution {
-                            execution_id: execution.execution_id.clone(),
-                            status: status.clone(),
-                        });
-                        match status {
-                            ExecutionStatus::Completed => return Ok(execution),
-                            ExecutionStatus::Unknown(state) => {
-                                return Err(Error::execution_failed(format!(
-                                    "execution {} of report {report_id} ended as `{}`",
-                                    execution.execution_id,
-                                    state.as_str()
-                                )));
-                            }
-                            status => format!("execution {} is {status}", execution.execution_id),
+            let progress = match seen {
+                Some(execution) => {
+                    let status = execution.execution_status.clone().unwrap_or(ExecutionStatus::Pending);
+                    report(&WaitProgress::Execution {
+                        execution_id: execution.execution_id.clone(),
+                        status: status.clone(),
+                    });
+                    match status {
+                        ExecutionStatus::Completed => return Ok(execution),
+                        ExecutionStatus::Unknown(state) => {
+                            return Err(Error::execution_failed(format!(
+                                "execution {} of report {report_id} ended as `{}`",
+                                execution.execution_id,
+                                state.as_str()
+                            )));
+                        }
+                        status => format!("execution {} is {status}", execution.execution_id),
+                    }
+                }
+                None => {
+                    // The 404 for "no run yet" is also the answer for a report that does not exist: ask once which.
+                    if !report_known {
+                        let exists = client.get_reports().report_id(report_id.as_str()).send();
+                        match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), exists).await {
+                            Ok(Ok(_)) => report_known = true,
+                            Ok(Err(error)) => return Err(error.into()),
+                            Err(_) => return Err(timed_out(&last_seen)),
                         }
                     }
-                    None => {
-                        report(&WaitProgress::NoExecutionYet);
-                        "no execution yet".to_owned()
-                    }
-                },
-                // Before the first run the service answers 404: not yet.
-                Err(error) if error.status().map(|s| s.as_u16()) == Some(404) => {
                     report(&WaitProgress::NoExecutionYet);
                     "no execution yet".to_owned()
                 }
-                Err(error) => return Err(error),
             };
             if started.elapsed().saturating_add(interval) > timeout {
                 return Err(timed_out(&progress));
@@ -184,12 +188,48 @@ impl<'a> ExecutionWait<'a> {
     }
 }
 
-/// The execution to look at: the asked-for one, or the latest (the only one, with `getLatestExecution=true`).
-fn latest(executions: Vec<types::Execution>, execution_id: Option<&str>) -> Option<types::Execution> {
-    match execution_id {
-        Some(id) => executions.into_iter().find(|e| e.execution_id == id),
-        None => executions.into_iter().next(),
+/// Every documented state, for a wait on one execution by id.
+const ANY_STATE: &str = "Pending;Running;Paused;Completed";
+/// Runs that have begun. With a schedule, the next run is queued (`Pending`) as soon as the current one starts, so
+/// the latest run in any state is one that has not begun, and waiting on it would never end while the schedule lasts.
+const STARTED: &str = "Running;Completed";
+/// Runs that have not begun (held ones are `Paused`).
+const QUEUED: &str = "Pending;Paused";
+
+/// One look at the executions: the one asked for, else the latest run that has begun, else (for progress only) the
+/// queued one. `None`: nothing to see yet (the service answers 404 before a report's first run).
+async fn poll(
+    client: &Client,
+    report_id: &ReportId,
+    execution_id: Option<&str>,
+) -> Result<Option<types::Execution>, Error> {
+    let executions = |statuses: &'static str, latest: bool| {
+        client.get_report_executions().report_id(report_id).execution_status(statuses).get_latest_execution(latest)
+    };
+    if let Some(id) = execution_id {
+        let found = not_yet_as_none(executions(ANY_STATE, false).execution_id(id).send().await)?;
+        return Ok(found.and_then(|all| all.into_iter().find(|e| e.execution_id == id)));
     }
+    if let Some(started) = not_yet_as_none(executions(STARTED, true).send().await)?.and_then(first) {
+        return Ok(Some(started));
+    }
+    Ok(not_yet_as_none(executions(QUEUED, true).send().await)?.and_then(first))
+}
+
+/// The items of an answer, with the 404 the service gives when nothing matches read as none.
+fn not_yet_as_none(
+    answer: Result<crate::ResponseValue<types::ExecutionEnvelope>, crate::OperationError>,
+) -> Result<Option<Vec<types::Execution>>, Error> {
+    match answer.map_err(Error::from) {
+        Ok(envelope) => Ok(Some(envelope.into_inner().value)),
+        Err(error) if error.status().map(|s| s.as_u16()) == Some(404) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// The latest execution (the only one, with `getLatestExecution=true`).
+fn first(executions: Vec<types::Execution>) -> Option<types::Execution> {
+    executions.into_iter().next()
 }
 
 impl<'a> IntoFuture for ExecutionWait<'a> {

@@ -99,7 +99,15 @@ impl TestServer {
         let recorded = requests.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                // An accept error (say, out of file descriptors under a low limit) is passed over, not the end of the
+                // server: the connections already open close, and later ones are served.
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
                 let (recorded, handler) = (recorded.clone(), handler.clone());
                 tokio::spawn(async move { serve(stream, recorded, handler).await });
             }
