@@ -138,6 +138,17 @@ async fn v1_password_then_refresh_rotates_the_refresh_token() {
     assert_eq!(status, 400);
     assert_eq!(error["error"], "invalid_grant");
     assert_eq!(error["error_codes"], serde_json::json!([70000]));
+
+    // A refresh token lasts 90 days.
+    emulator.advance(std::time::Duration::from_secs(91 * 86_400)).await;
+    let pairs = [
+        ("grant_type", "refresh_token"),
+        ("client_id", DEV_CLIENT_ID),
+        ("client_secret", DEV_CLIENT_SECRET),
+        ("refresh_token", new_refresh),
+    ];
+    let (status, error) = token_request(&emulator.token_url(), &pairs).await;
+    assert_eq!((status, error["error"].as_str()), (400, Some("invalid_grant")), "{error}");
 }
 
 #[tokio::test]
@@ -314,4 +325,28 @@ async fn issued_tokens_expire_after_an_hour_of_emulator_time() {
     assert!(!api_accepts(&emulator, Program::Marketplace, &token).await);
     // The fixed dev token never expires.
     assert!(api_accepts(&emulator, Program::Marketplace, DEV_TOKEN).await);
+}
+
+#[tokio::test]
+async fn a_token_for_another_resource_is_refused_by_the_api() {
+    let emulator = Emulator::start().await.unwrap();
+    // Microsoft's samples ask for the Graph resource: Entra issues that token, and Partner Center refuses it.
+    for (version_url, audience) in [
+        (emulator.token_url(), ("resource", "https://graph.windows.net")),
+        (emulator.token_url_v2(), ("scope", "https://graph.microsoft.com/.default")),
+    ] {
+        let (status, body) = token_request(
+            &version_url,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", DEV_CLIENT_ID),
+                ("client_secret", DEV_CLIENT_SECRET),
+                audience,
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let token = body["access_token"].as_str().unwrap();
+        assert!(!api_accepts(&emulator, Program::Marketplace, token).await, "{audience:?}");
+    }
 }

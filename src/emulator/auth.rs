@@ -26,6 +26,8 @@ pub(crate) const MARKETPLACE_USER: &str = "142344300";
 
 /// Access tokens live 3599 seconds, as Entra's `expires_in` says.
 pub(crate) const TOKEN_LIFETIME_SECS: i64 = 3599;
+/// How long a refresh token can be redeemed (Entra's default inactivity lifetime).
+const REFRESH_LIFETIME_DAYS: i64 = 90;
 
 /// Which bearer tokens are accepted (besides those the emulator issued).
 #[derive(Clone, Debug)]
@@ -47,6 +49,9 @@ pub(crate) struct Caller {
 struct Issued {
     expires: DateTime<Utc>,
     caller: Caller,
+    /// Issued for Partner Center: a token for another resource (Microsoft's samples ask for the Graph one) is
+    /// refused by the API as the service refuses it.
+    for_partner_center: bool,
 }
 
 /// What a refresh token may be exchanged for.
@@ -54,6 +59,8 @@ struct Issued {
 pub(crate) struct RefreshGrant {
     pub(crate) client_id: String,
     pub(crate) username: String,
+    /// Entra's refresh tokens last 90 days; the emulator forgets them then.
+    expires: DateTime<Utc>,
 }
 
 /// Apps and users the token endpoint accepts, and the tokens it handed out.
@@ -84,7 +91,7 @@ impl AuthState {
     pub(crate) fn authenticate(&self, headers: &HeaderMap, now: DateTime<Utc>) -> Option<Caller> {
         let token = bearer_token(headers)?;
         if let Some(issued) = self.tokens().access.get(token) {
-            return (now < issued.expires).then(|| issued.caller.clone());
+            return (now < issued.expires && issued.for_partner_center).then(|| issued.caller.clone());
         }
         match &self.accepted {
             Accepted::Any => Some(Caller::default()),
@@ -100,18 +107,27 @@ impl AuthState {
         client_id: &str,
         audience: &str,
         username: Option<&str>,
+        with_refresh_token: bool,
     ) -> (String, Option<String>) {
         let expires = super::clock::later(now, Duration::seconds(TOKEN_LIFETIME_SECS));
         let access = jwt_shaped(now, expires, tenant, client_id, audience, username);
         let mut tokens = self.tokens();
         // Expired tokens can never be accepted again; forgetting them keeps a long-running emulator small.
         tokens.access.retain(|_, issued| issued.expires > now);
-        tokens.access.insert(access.clone(), Issued { expires, caller: Caller { upn: username.map(str::to_owned) } });
-        let refresh = username.map(|username| {
+        tokens.refresh.retain(|_, grant| grant.expires > now);
+        let for_partner_center =
+            audience.trim_end_matches('/').eq_ignore_ascii_case(super::token::DEFAULT_RESOURCE.trim_end_matches('/'));
+        let caller = Caller { upn: username.map(str::to_owned) };
+        tokens.access.insert(access.clone(), Issued { expires, caller, for_partner_center });
+        let refresh = username.filter(|_| with_refresh_token).map(|username| {
             let refresh = format!("0.emulator-refresh.{}", uuid::Uuid::new_v4().simple());
             tokens.refresh.insert(
                 refresh.clone(),
-                RefreshGrant { client_id: client_id.to_owned(), username: username.to_owned() },
+                RefreshGrant {
+                    client_id: client_id.to_owned(),
+                    username: username.to_owned(),
+                    expires: super::clock::later(now, Duration::days(REFRESH_LIFETIME_DAYS)),
+                },
             );
             refresh
         });
@@ -119,13 +135,13 @@ impl AuthState {
     }
 
     /// Consumes a refresh token: each one works once, the response carries its replacement (rotation).
-    pub(crate) fn redeem_refresh_token(&self, refresh_token: &str) -> Option<RefreshGrant> {
-        self.tokens().refresh.remove(refresh_token)
+    pub(crate) fn redeem_refresh_token(&self, refresh_token: &str, now: DateTime<Utc>) -> Option<RefreshGrant> {
+        self.tokens().refresh.remove(refresh_token).filter(|grant| now < grant.expires)
     }
 
     /// Mints an access token for tests that skip the token endpoint.
     pub(crate) fn mint(&self, now: DateTime<Utc>) -> String {
-        self.issue(now, super::auth::DEV_TENANT_ID, DEV_CLIENT_ID, "https://api.partnercenter.microsoft.com", None).0
+        self.issue(now, super::auth::DEV_TENANT_ID, DEV_CLIENT_ID, super::token::DEFAULT_RESOURCE, None, false).0
     }
 }
 

@@ -1,6 +1,7 @@
 // Calling a report's callback URL when one of its executions completes, as documented: POST `<url>/<reportId>`
 // or GET `<url>?reportId=<reportId>`, no body, no auth; and remembering each attempt for tests to inspect.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ pub struct CallbackRecord {
 #[derive(Debug)]
 pub(crate) struct Callbacks {
     client: Option<reqwest::Client>,
-    log: Mutex<Vec<CallbackRecord>>,
+    log: Mutex<VecDeque<CallbackRecord>>,
 }
 
 impl Callbacks {
@@ -41,11 +42,11 @@ impl Callbacks {
         let client = crate::http_client_builder().ok().and_then(|builder| {
             builder.timeout(CALLBACK_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().ok()
         });
-        Self { client, log: Mutex::new(Vec::new()) }
+        Self { client, log: Mutex::new(VecDeque::new()) }
     }
 
     pub(crate) fn records(&self) -> Vec<CallbackRecord> {
-        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().cloned().collect()
     }
 
     /// Makes the callback of `completion`, if its report has one, and records it.
@@ -73,7 +74,7 @@ impl Callbacks {
             url: url.to_string(),
             outcome,
         };
-        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(record);
+        super::context::keep_record(&self.log, record);
     }
 }
 

@@ -1,6 +1,7 @@
 // What every part of a running emulator shares: settings, clock, state, credentials, fault queue and logs; and
 // moving time forward, which turns due executions over and fires their callbacks.
 
+use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard};
 
@@ -27,6 +28,19 @@ pub(crate) struct Settings {
 }
 
 /// The running emulator's shared core.
+/// How many download and callback records are kept (the most recent): a long-running emulator stays small
+/// however many requests it is sent.
+pub(crate) const RECORD_LIMIT: usize = 10_000;
+
+/// Appends `record` to `log`, dropping the oldest beyond [`RECORD_LIMIT`].
+pub(crate) fn keep_record<T>(log: &Mutex<VecDeque<T>>, record: T) {
+    let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if log.len() >= RECORD_LIMIT {
+        log.pop_front();
+    }
+    log.push_back(record);
+}
+
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) settings: Settings,
@@ -35,7 +49,7 @@ pub(crate) struct Shared {
     pub(crate) auth: AuthState,
     pub(crate) faults: Faults,
     pub(crate) callbacks: Callbacks,
-    pub(crate) downloads: Mutex<Vec<DownloadRecord>>,
+    pub(crate) downloads: Mutex<VecDeque<DownloadRecord>>,
     pub(crate) file_rows: AtomicU64,
     /// `http://127.0.0.1:PORT`, for the links the emulator hands out.
     pub(crate) origin: String,
@@ -59,7 +73,7 @@ impl Shared {
             auth,
             faults: Faults::default(),
             callbacks: Callbacks::new(),
-            downloads: Mutex::new(Vec::new()),
+            downloads: Mutex::new(VecDeque::new()),
             file_rows: AtomicU64::new(file_rows),
             origin,
             started,
@@ -101,5 +115,20 @@ impl Shared {
         for (program, completion) in self.catch_up() {
             self.callbacks.deliver(program, completion).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_keep_the_most_recent_ones() {
+        let log = Mutex::new(VecDeque::new());
+        for n in 0..RECORD_LIMIT + 5 {
+            keep_record(&log, n);
+        }
+        let log = log.into_inner().unwrap();
+        assert_eq!((log.len(), log.front(), log.back()), (RECORD_LIMIT, Some(&5), Some(&(RECORD_LIMIT + 4))));
     }
 }

@@ -64,7 +64,7 @@ pub(crate) fn serve(shared: &Shared, execution_id: &str, query: Option<&str>, he
         gzip,
         status: response.status().as_u16(),
     };
-    shared.downloads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(record);
+    super::context::keep_record(&shared.downloads, record);
     response
 }
 

@@ -245,12 +245,12 @@ impl Emulator {
         self.shared.catch_up_and_call_back().await;
     }
 
-    /// Every request made to a download link so far.
+    /// The requests made to download links so far (the most recent 10,000).
     pub fn downloads(&self) -> Vec<DownloadRecord> {
-        self.shared.downloads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.shared.downloads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().cloned().collect()
     }
 
-    /// Every callback made so far.
+    /// The callbacks made so far (the most recent 10,000).
     pub fn callbacks(&self) -> Vec<CallbackRecord> {
         self.shared.callbacks.records()
     }

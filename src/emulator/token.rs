@@ -11,7 +11,7 @@ use super::context::Shared;
 use super::envelope::json_response;
 
 /// The audience tokens are for when a request names none.
-const DEFAULT_RESOURCE: &str = "https://api.partnercenter.microsoft.com";
+pub(crate) const DEFAULT_RESOURCE: &str = "https://api.partnercenter.microsoft.com";
 
 /// Which Entra endpoint was called; they differ in `resource` vs `scope` and in `expires_in`'s type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,7 +166,7 @@ fn issue(
         "refresh_token" => {
             let refresh_token = field("refresh_token").ok_or_else(|| EntraError::missing("refresh_token"))?;
             let grant = auth
-                .redeem_refresh_token(refresh_token)
+                .redeem_refresh_token(refresh_token, now)
                 .filter(|grant| grant.client_id == client_id)
                 .ok_or_else(|| EntraError::invalid_grant(70000, "Provided grant is invalid or malformed."))?;
             let default = match version {
@@ -194,9 +194,11 @@ fn issue(
             .and_then(|s| s.rsplit_once('/').map(|(resource, _)| resource.to_owned()))
             .unwrap_or_else(|| DEFAULT_RESOURCE.to_owned()),
     };
-    let (access_token, refresh_token) = auth.issue(now, tenant, client_id, &resource, username.as_deref());
-    // v2 returns a refresh token only when `offline_access` was asked for; v1 always does for users.
-    let refresh_token = refresh_token.filter(|_| version == Version::V1 || audience.contains("offline_access"));
+    // v2 returns a refresh token only when `offline_access` was asked for; v1 always does for users. One that is
+    // not returned is not kept either.
+    let with_refresh_token = version == Version::V1 || audience.contains("offline_access");
+    let (access_token, refresh_token) =
+        auth.issue(now, tenant, client_id, &resource, username.as_deref(), with_refresh_token);
 
     let mut out = Map::new();
     out.insert("token_type".into(), "Bearer".into());
