@@ -70,10 +70,31 @@ async fn waiting_reads_404_as_not_yet_and_returns_the_completed_execution() {
     let queued =
         format!("/ScheduledReport/execution/{REPORT_ID}?executionStatus=Pending%3BPaused&getLatestExecution=true");
     let report = format!("/ScheduledReport?reportId={REPORT_ID}");
+    // Once seen running, the run is followed by its id.
+    let by_id = format!(
+        "/ScheduledReport/execution/{REPORT_ID}?executionId=e1&executionStatus=Pending%3BRunning%3BPaused%3BCompleted&getLatestExecution=false"
+    );
     assert_eq!(targets.len(), 7, "{targets:#?}");
-    for (target, expected) in targets.iter().zip([&started, &queued, &report, &started, &queued, &started, &started]) {
+    for (target, expected) in targets.iter().zip([&started, &queued, &report, &started, &queued, &started, &by_id]) {
         assert!(target.ends_with(expected.as_str()), "{target} does not end with {expected}");
     }
+}
+
+#[tokio::test]
+async fn a_run_seen_running_that_leaves_the_documented_states_fails_the_wait() {
+    // Running, then gone from every documented state: the earlier completed run must not be returned instead.
+    let earlier = Reply::json(200, &executions("Completed", Some("https://storage.example/old.csv?sig=x")));
+    let server = TestServer::start(move |request, n| match n {
+        0 => Reply::json(200, &executions("Running", None)),
+        _ if request.target.contains("executionId=e1") => not_found(),
+        _ => earlier.clone(),
+    })
+    .await;
+    let error =
+        client(&mpn(&server)).wait_for_execution(REPORT_ID).poll_interval(Duration::from_millis(5)).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ExecutionFailed, "{error}");
+    assert!(error.to_string().contains("execution e1 of report"), "{error}");
+    assert_eq!(server.request_count(), 2);
 }
 
 #[tokio::test]

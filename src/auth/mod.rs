@@ -38,8 +38,9 @@ impl AccessToken {
     ///
     /// Whitespace around the token is dropped (a token read from a file keeps its line break; no token contains
     /// whitespace). A token that is empty, or holds characters an HTTP header cannot carry, is kept but never sent:
-    /// a call that would send it fails before any request, with [`ErrorKind::Authentication`](crate::ErrorKind::Authentication)
-    /// (or [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) from
+    /// a call that would send it fails before any request, with
+    /// [`ErrorKind::Authentication`](crate::ErrorKind::Authentication) (or
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) from
     /// [`ClientBuilder::build`](crate::ClientBuilder::build) for a fixed token).
     pub fn new(token: impl Into<String>, expires_at: Option<SystemTime>) -> Self {
         let mut token = token.into();

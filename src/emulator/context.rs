@@ -27,7 +27,6 @@ pub(crate) struct Settings {
     pub(crate) link_ttl: chrono::Duration,
 }
 
-/// The running emulator's shared core.
 /// How many download and callback records are kept (the most recent): a long-running emulator stays small
 /// however many requests it is sent.
 pub(crate) const RECORD_LIMIT: usize = 10_000;
@@ -41,6 +40,7 @@ pub(crate) fn keep_record<T>(log: &Mutex<VecDeque<T>>, record: T) {
     log.push_back(record);
 }
 
+/// The running emulator's shared core.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) settings: Settings,

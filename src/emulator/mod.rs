@@ -48,8 +48,8 @@
 //!   (`Null or missing value`), `;` in the name, name/description over 256 characters, `Format` not csv/tsv,
 //!   `CallbackMethod` not GET/POST, an unusable `CallbackUrl` (the emulator's own message), then for scheduled
 //!   reports a missing/ill-formatted/too early `StartTime`, a `RecurrenceInterval` outside 4..=2160, a
-//!   non-positive `RecurrenceCount`, a missing `RecurrenceInterval`; then `Invalid QueryId`, the dataset's `minimumRecurrenceInterval`
-//!   (`Invalid report parameters`, partner only), and the quotas. Times must be `yyyy-MM-ddTHH:mm:ssZ` (or with a
+//!   non-positive `RecurrenceCount`, a missing `RecurrenceInterval`; then `Invalid QueryId`, the dataset's
+//!   `minimumRecurrenceInterval` (`Invalid report parameters`, partner only), and the quotas. Times must be `yyyy-MM-ddTHH:mm:ssZ` (or with a
 //!   space for `T`, as Microsoft's sample sends). A badly formatted time is the documented 400 on the marketplace
 //!   and the documented 500 (`Internal error encountered while creating report. Correlation ID …`) on partner
 //!   insights, whose FAQ knows no 400 for it. `StartTime` must not be in the past; require more lead time with

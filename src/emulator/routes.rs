@@ -169,7 +169,12 @@ fn length_required(request: &Request) -> Option<Response> {
     if stated || !matches!(*request.method(), axum::http::Method::PUT | axum::http::Method::POST) {
         return None;
     }
-    let page = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\"\"http://www.w3.org/TR/html4/strict.dtd\">\r\n<HTML><HEAD><TITLE>Length Required</TITLE></HEAD><BODY><h2>Length Required</h2><hr><p>HTTP Error 411. The request must be chunked or have a content length.</p></BODY></HTML>\r\n";
+    // HTTP.sys's own page, its missing space in the doctype included.
+    let page = concat!(
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\"\"http://www.w3.org/TR/html4/strict.dtd\">\r\n",
+        "<HTML><HEAD><TITLE>Length Required</TITLE></HEAD><BODY><h2>Length Required</h2><hr>",
+        "<p>HTTP Error 411. The request must be chunked or have a content length.</p></BODY></HTML>\r\n",
+    );
     let mut response = Response::new(axum::body::Body::from(page));
     *response.status_mut() = StatusCode::LENGTH_REQUIRED;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=us-ascii"));

@@ -43,7 +43,9 @@ impl Client {
     /// Waits until an execution of `report_id` completes and returns it (with its download link).
     ///
     /// Watches the latest run that has begun (`Running` or `Completed`) and returns it once it completes; a report
-    /// with a completed run and none running returns that run at once. Before any run has begun it reports the
+    /// with a completed run and none running returns that run at once. A run seen running is followed by its id
+    /// from then on, and one that leaves the documented states fails the wait
+    /// ([`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed)) rather than yield an earlier run. Before any run has begun it reports the
     /// queued one (`Pending`, or `Paused` while the report is paused) as progress: with a schedule the next run is
     /// queued while the current one runs, so the queued run is never the one waited for. To wait for one run, pass
     /// its id to [`execution_id`](ExecutionWait::execution_id).
@@ -138,9 +140,12 @@ impl<'a> ExecutionWait<'a> {
         };
         let mut last_seen = "no answer yet".to_owned();
         let mut report_known = false;
+        // The run waited for: the one asked for, else the first seen running (followed by id from then on, so a
+        // run that fails is not mistaken for the previous one that completed).
+        let mut watching = execution_id.clone();
         loop {
             // One poll may retry for the client's whole call timeout; the wait's own deadline comes first.
-            let poll = poll(client, &report_id, execution_id.as_deref());
+            let poll = poll(client, &report_id, watching.as_deref());
             let seen = match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), poll).await {
                 Ok(seen) => seen?,
                 Err(_) => return Err(timed_out(&last_seen)),
@@ -161,8 +166,23 @@ impl<'a> ExecutionWait<'a> {
                                 state.as_str()
                             )));
                         }
-                        status => format!("execution {} is {status}", execution.execution_id),
+                        status => {
+                            if watching.is_none() && status == ExecutionStatus::Running {
+                                watching = Some(execution.execution_id.clone());
+                            }
+                            format!("execution {} is {status}", execution.execution_id)
+                        }
                     }
+                }
+                // A run seen running that is no longer listed in any documented state ended in one the
+                // documentation does not name: a failure, as far as can be told.
+                None if execution_id.is_none()
+                    && let Some(running) = &watching =>
+                {
+                    return Err(Error::execution_failed(format!(
+                        "execution {running} of report {report_id} was running and is no longer listed in a \
+                         documented state (it has likely failed)"
+                    )));
                 }
                 None => {
                     // The 404 for "no run yet" is also the answer for a report that does not exist: ask once which.
