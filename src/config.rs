@@ -208,13 +208,16 @@ impl ClientBuilder {
     /// an operation timeout names no operation, when the user agent is not a valid header value, or when the TLS
     /// backend cannot start.
     pub fn build(self) -> Result<Client, Error> {
-        let base_url = checked_base_url(&self.base_url, self.tokens.is_some())?;
-        if let Some(Tokens::Fixed(token)) = &self.tokens
-            && token.header().is_none()
-        {
-            return Err(Error::invalid_argument(
-                "bearer token is empty or holds characters an HTTP header cannot carry",
-            ));
+        let mut tokens = self.tokens;
+        let base_url = checked_base_url(&self.base_url, tokens.is_some())?;
+        match &mut tokens {
+            Some(Tokens::Fixed(token)) if token.header().is_none() => {
+                return Err(Error::invalid_argument(
+                    "bearer token is empty or holds characters an HTTP header cannot carry",
+                ));
+            }
+            Some(Tokens::Cached(cache)) => cache.set_ask_limit(self.call_timeout),
+            _ => {}
         }
         let mut attempt_timeouts = Vec::with_capacity(self.operation_timeouts.len());
         for (operation, timeout) in self.operation_timeouts {
@@ -249,7 +252,7 @@ impl ClientBuilder {
             }
         };
         let state = ClientState(Arc::new(State {
-            tokens: self.tokens,
+            tokens,
             user_agent,
             correlation_id,
             request_timeout: self.request_timeout,

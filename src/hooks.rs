@@ -63,7 +63,8 @@ impl ClientHooks<ClientState> for Client {
         if let Some(tokens) = &state.tokens {
             let token =
                 tokens.token_within(state.call_timeout).await.map_err(|e| GeneratedError::Custom(e.to_string()))?;
-            let authorization = bearer(&token).ok_or_else(|| GeneratedError::Custom(UNSENDABLE_TOKEN.to_owned()))?;
+            let authorization =
+                bearer(&token).ok_or_else(|| GeneratedError::Custom(crate::auth::UNSENDABLE_TOKEN.to_owned()))?;
             request.headers_mut().insert(header::AUTHORIZATION, authorization);
         }
         Ok(())
@@ -310,10 +311,6 @@ fn token_in(header: &HeaderValue) -> Option<AccessToken> {
 fn bearer(token: &AccessToken) -> Option<HeaderValue> {
     token.header().cloned()
 }
-
-/// Why a call with a token that cannot be sent stops before sending.
-pub(crate) const UNSENDABLE_TOKEN: &str =
-    "the access token is empty or holds characters an HTTP header cannot carry; no request was sent";
 
 /// Reads the whole body (the generated code would anyway), normalizes its casing, and records whether it can
 /// decode, then puts it back on an otherwise identical response.

@@ -139,15 +139,25 @@ async fn v1_password_then_refresh_rotates_the_refresh_token() {
     assert_eq!(error["error"], "invalid_grant");
     assert_eq!(error["error_codes"], serde_json::json!([70000]));
 
-    // A refresh token lasts 90 days.
-    emulator.advance(std::time::Duration::from_secs(91 * 86_400)).await;
-    let pairs = [
-        ("grant_type", "refresh_token"),
-        ("client_id", DEV_CLIENT_ID),
-        ("client_secret", DEV_CLIENT_SECRET),
-        ("refresh_token", new_refresh),
-    ];
-    let (status, error) = token_request(&emulator.token_url(), &pairs).await;
+    // A refresh token lasts 90 days: one is redeemed on day 89, and its replacement is refused on day 91 + 89.
+    let redeem = |token: String| {
+        let url = emulator.token_url();
+        async move {
+            let pairs = [
+                ("grant_type", "refresh_token"),
+                ("client_id", DEV_CLIENT_ID),
+                ("client_secret", DEV_CLIENT_SECRET),
+                ("refresh_token", token.as_str()),
+            ];
+            token_request(&url, &pairs).await
+        }
+    };
+    let day = std::time::Duration::from_secs(86_400);
+    emulator.advance(89 * day).await;
+    let (status, renewed) = redeem(new_refresh.to_owned()).await;
+    assert_eq!(status, 200, "{renewed}");
+    emulator.advance(91 * day).await;
+    let (status, error) = redeem(renewed["refresh_token"].as_str().unwrap().to_owned()).await;
     assert_eq!((status, error["error"].as_str()), (400, Some("invalid_grant")), "{error}");
 }
 

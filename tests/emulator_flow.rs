@@ -213,6 +213,7 @@ async fn a_clock_moved_centuries_ahead_keeps_90_days_of_runs_and_answers_at_once
         .await
         .unwrap();
     let report = report.value[0].report_id.clone();
+    let counted = scheduled(&client, &query, hours_from_now(&emulator, 1), 4, 3).await;
     // Slot by slot this is 2 million runs; only the last 90 days' are kept, so only those are made.
     let centuries = Duration::from_secs(1000 * 365 * 86_400);
     tokio::time::timeout(Duration::from_secs(60), emulator.advance(centuries)).await.expect("the move ends");
@@ -225,6 +226,11 @@ async fn a_clock_moved_centuries_ahead_keeps_90_days_of_runs_and_answers_at_once
     assert!(age >= chrono::Duration::zero() && age <= chrono::Duration::hours(4), "latest run {age} old");
     let reports = client.get_reports().report_id(report.as_str()).send().await.unwrap();
     assert_eq!(reports.value[0].report_status, Some(ReportStatus::Active));
+    // Three runs, all long past the retention: the report ended, and none is kept.
+    let ended = client.get_reports().report_id(counted.as_str()).send().await.unwrap();
+    assert_eq!(ended.value[0].report_status, Some(ReportStatus::Inactive));
+    let runs = client.get_report_executions().report_id(counted.as_str()).get_latest_execution(false).send().await;
+    assert_eq!(failure(runs).0, 404);
 }
 
 #[tokio::test]

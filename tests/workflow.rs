@@ -80,21 +80,55 @@ async fn waiting_reads_404_as_not_yet_and_returns_the_completed_execution() {
     }
 }
 
-#[tokio::test]
-async fn a_run_seen_running_that_leaves_the_documented_states_fails_the_wait() {
-    // Running, then gone from every documented state: the earlier completed run must not be returned instead.
+/// A server where execution e1 is Running at first and then listed in no documented state, while an earlier run
+/// is Completed; `report` answers the report lookup.
+async fn run_that_vanishes(report: Reply) -> TestServer {
     let earlier = Reply::json(200, &executions("Completed", Some("https://storage.example/old.csv?sig=x")));
-    let server = TestServer::start(move |request, n| match n {
+    TestServer::start(move |request, n| match n {
         0 => Reply::json(200, &executions("Running", None)),
         _ if request.target.contains("executionId=e1") => not_found(),
-        _ => earlier.clone(),
+        _ if request.target.contains("/execution/") => earlier.clone(),
+        _ => report.clone(),
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_run_seen_running_that_leaves_the_documented_states_fails_the_wait() {
+    // The earlier completed run must not be returned in its place.
+    let server = run_that_vanishes(Reply::json(200, &common::response_example("Reports").to_string())).await;
     let error =
         client(&mpn(&server)).wait_for_execution(REPORT_ID).poll_interval(Duration::from_millis(5)).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::ExecutionFailed, "{error}");
     assert!(error.to_string().contains("execution e1 of report"), "{error}");
-    assert_eq!(server.request_count(), 2);
+    // Running; not listed, twice (one miss is not enough); the report is still there.
+    let targets: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(targets.len(), 4, "{targets:#?}");
+    assert!(targets[1].contains("executionId=e1") && targets[2].contains("executionId=e1"), "{targets:#?}");
+    assert!(targets[3].ends_with(&format!("/ScheduledReport?reportId={REPORT_ID}")), "{targets:#?}");
+
+    // The same with the run's id given (listed at the first poll, then not).
+    let server = run_that_vanishes(Reply::json(200, &common::response_example("Reports").to_string())).await;
+    let client = client(&mpn(&server));
+    let error = client.wait_for_execution(REPORT_ID).execution_id("e1").poll_interval(Duration::from_millis(5)).await;
+    assert_eq!(error.unwrap_err().kind(), ErrorKind::ExecutionFailed);
+    assert_eq!(server.request_count(), 4);
+}
+
+#[tokio::test]
+async fn a_report_deleted_while_its_run_is_waited_for_fails_with_the_reports_404() {
+    let gone = Reply::json(404, r#"{"value":[],"message":"No item found with given filters.","statusCode":404}"#);
+    let server = run_that_vanishes(gone).await;
+    let error =
+        client(&mpn(&server)).wait_for_execution(REPORT_ID).poll_interval(Duration::from_millis(5)).await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(404), "{error}");
+    assert_eq!(error.message(), Some("No item found with given filters."));
+    // An empty list where the report should be says the same.
+    let server = run_that_vanishes(Reply::json(200, r#"{"value":[],"totalCount":0,"statusCode":200}"#)).await;
+    let error =
+        client(&mpn(&server)).wait_for_execution(REPORT_ID).poll_interval(Duration::from_millis(5)).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidArgument, "{error}");
+    assert!(error.to_string().contains(&format!("there is no report {REPORT_ID}")), "{error}");
 }
 
 #[tokio::test]

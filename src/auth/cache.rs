@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use super::{AccessToken, AuthError, DynTokenProvider, TokenProvider};
+use super::{AccessToken, AuthError, DynTokenProvider, TOKEN_TIMEOUT, TokenProvider, UNSENDABLE_TOKEN};
 
 /// Refresh this long before a token expires…
 const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
@@ -22,6 +22,8 @@ pub(crate) struct TokenCache {
     /// ask runs as a task of its own that holds this lock, so a caller that gives up (a timeout, a dropped future)
     /// neither cancels it for the others nor loses its answer (or a rotated refresh token the provider keeps).
     refreshing: Arc<tokio::sync::Mutex<()>>,
+    /// How long one ask may take: the client's call timeout.
+    ask_limit: Duration,
 }
 
 /// What an ask still under way needs after its caller may have gone.
@@ -55,7 +57,13 @@ impl TokenCache {
                 failure: Mutex::new(None),
             }),
             refreshing: Arc::new(tokio::sync::Mutex::new(())),
+            ask_limit: crate::DEFAULT_CALL_TIMEOUT,
         }
+    }
+
+    /// Gives up an ask of the provider after `limit`.
+    pub(crate) fn set_ask_limit(&mut self, limit: Duration) {
+        self.ask_limit = limit;
     }
 
     /// The cached token if there is one that needs no refresh: what nearly every call gets, without awaiting.
@@ -119,6 +127,11 @@ impl Shared {
     fn settle(&self, outcome: Result<AccessToken, AuthError>) -> Result<AccessToken, AuthError> {
         // Numbered when answered: whoever came while it was under way waited for this answer.
         let ask = self.asks.fetch_add(1, Ordering::AcqRel) + 1;
+        // A token no request can carry is a failed ask, not one to cache until it is due for refresh.
+        let outcome = outcome.and_then(|token| match token.header() {
+            Some(_) => Ok(token),
+            None => Err(AuthError::new(UNSENDABLE_TOKEN)),
+        });
         match outcome {
             Ok(token) => {
                 self.store(&token, SystemTime::now());
@@ -142,6 +155,25 @@ impl Shared {
 
 impl TokenProvider for TokenCache {
     async fn token(&self) -> Result<AccessToken, AuthError> {
+        self.token_or_ask().await
+    }
+
+    fn invalidate(&self, rejected: &AccessToken) {
+        use secrecy::ExposeSecret;
+        let mut current = self.shared.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.as_ref().is_some_and(|c| c.token.secret().expose_secret() == rejected.secret().expose_secret()) {
+            *current = None;
+        }
+        drop(current);
+        self.shared.provider.invalidate(rejected);
+    }
+}
+
+impl TokenCache {
+    /// The cached token, or the answer of an ask of the provider. The ask is given up after the cache's ask limit
+    /// (and shared as a failure), so a provider that hangs cannot hold the single-flight lock, and with it every
+    /// later call, for good; each caller's own wait is bounded by its caller.
+    async fn token_or_ask(&self) -> Result<AccessToken, AuthError> {
         let shared = &self.shared;
         if shared.uncacheable.load(Ordering::Relaxed) {
             return shared.provider.token().await;
@@ -158,9 +190,11 @@ impl TokenProvider for TokenCache {
         if let Some(error) = shared.failed_since(seen) {
             return Err(error);
         }
-        let ask = Arc::clone(shared);
+        let (ask, limit) = (Arc::clone(shared), self.ask_limit);
         let answer = tokio::spawn(async move {
-            let outcome = ask.provider.token().await;
+            let outcome = tokio::time::timeout(limit, ask.provider.token())
+                .await
+                .unwrap_or_else(|_| Err(AuthError::new(format!("{TOKEN_TIMEOUT} {limit:?}"))));
             let answer = ask.settle(outcome);
             drop(refreshing);
             answer
@@ -173,16 +207,6 @@ impl TokenProvider for TokenCache {
                 "the token ask was cancelled"
             }))
         })
-    }
-
-    fn invalidate(&self, rejected: &AccessToken) {
-        use secrecy::ExposeSecret;
-        let mut current = self.shared.current.lock().unwrap_or_else(|e| e.into_inner());
-        if current.as_ref().is_some_and(|c| c.token.secret().expose_secret() == rejected.secret().expose_secret()) {
-            *current = None;
-        }
-        drop(current);
-        self.shared.provider.invalidate(rejected);
     }
 }
 
@@ -225,6 +249,46 @@ mod tests {
         assert_eq!(token.secret().expose_secret(), "slow-token");
         assert_eq!(provider.0.load(Ordering::SeqCst), 1);
         assert!(cache.ready().is_some());
+    }
+
+    /// Hangs on its first ask (or hands out a token no header can carry), answers later ones at once.
+    struct BadFirst(AtomicU64, &'static str);
+
+    impl TokenProvider for BadFirst {
+        async fn token(&self) -> Result<AccessToken, AuthError> {
+            let expiry = Some(SystemTime::now() + Duration::from_secs(3600));
+            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+                if self.1 == "hang" {
+                    std::future::pending::<()>().await;
+                }
+                return Ok(AccessToken::new("line\nbreak", expiry));
+            }
+            Ok(AccessToken::new("second", expiry))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ask_that_hangs_is_given_up_at_the_ask_limit_and_the_next_caller_asks_anew() {
+        use secrecy::ExposeSecret;
+        let provider = Arc::new(BadFirst(AtomicU64::new(0), "hang"));
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_ask_limit(Duration::from_secs(5));
+        let error = TokenProvider::token(&cache).await.unwrap_err();
+        assert_eq!(error.to_string(), "no access token within 5s");
+        let token = TokenProvider::token(&cache).await.expect("the lock was let go with the hung ask");
+        assert_eq!((token.secret().expose_secret(), provider.0.load(Ordering::SeqCst)), ("second", 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_no_header_can_carry_is_a_failed_ask_not_a_cached_token() {
+        use secrecy::ExposeSecret;
+        let provider = Arc::new(BadFirst(AtomicU64::new(0), "unsendable"));
+        let cache = TokenCache::new(provider.clone());
+        let error = TokenProvider::token(&cache).await.unwrap_err();
+        assert!(error.to_string().contains("cannot carry"), "{error}");
+        assert!(cache.ready().is_none());
+        let token = TokenProvider::token(&cache).await.unwrap();
+        assert_eq!(token.secret().expose_secret(), "second");
     }
 
     #[tokio::test(start_paused = true)]

@@ -249,6 +249,10 @@ impl Tokens {
 /// text (the generated code's hook errors are strings).
 pub(crate) const TOKEN_TIMEOUT: &str = "no access token within";
 
+/// Why a call with a token that cannot be sent stops before sending.
+pub(crate) const UNSENDABLE_TOKEN: &str =
+    "the access token is empty or holds characters an HTTP header cannot carry; no request was sent";
+
 type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<AccessToken, AuthError>> + Send + 'a>>;
 
 /// Object-safe form of [`TokenProvider`], so the client can hold any provider behind one pointer.

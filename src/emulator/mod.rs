@@ -238,7 +238,8 @@ impl Emulator {
     }
 
     /// Moves the clock ahead by `by`, applies every execution transition that became due (in time order), and
-    /// makes the resulting callbacks, all before returning. Works on the real-time clock too (it then runs ahead
+    /// makes the resulting callbacks, all before returning. Runs that would already be past the 90-day retention
+    /// are skipped, not made (a move of centuries stays quick). Works on the real-time clock too (it then runs ahead
     /// of the wall clock).
     pub async fn advance(&self, by: Duration) {
         self.shared.clock.advance(by);

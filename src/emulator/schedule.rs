@@ -85,13 +85,15 @@ impl ReportRecord {
     /// Moves the next slot past the runs that would complete more than the retention period before `now`: they
     /// would be dropped as soon as made, and a clock moved years ahead would otherwise make (and call back about)
     /// one execution per slot, one at a time.
-    fn skip_forgotten_slots(&mut self, horizon: DateTime<Utc>) {
+    fn skip_forgotten_slots(&mut self, horizon: DateTime<Utc>, timing: ExecutionTiming) {
         let (Some(hours), ReportStatus::Active) = (self.interval_hours, &self.status) else { return };
-        if !self.has_more_slots() || self.next_slot >= horizon {
+        // When the next slot's run would complete: retention counts from there.
+        let done = later(later(self.next_slot, chrono_duration(timing.queued)), chrono_duration(timing.running));
+        if !self.has_more_slots() || done >= horizon {
             return;
         }
         let step = hours.max(1) * 3600;
-        let mut skip = (horizon - self.next_slot).num_seconds() / step;
+        let mut skip = (horizon - done).num_seconds() / step;
         if let Some(count) = self.count {
             skip = skip.min(i64::from(count.saturating_sub(self.runs_created)));
         }
@@ -105,7 +107,7 @@ impl ReportRecord {
     pub(crate) fn catch_up(&mut self, now: DateTime<Utc>, timing: ExecutionTiming) -> Vec<Completion> {
         let mut completed = Vec::new();
         let horizon = earlier(now, Duration::days(RETENTION_DAYS));
-        self.skip_forgotten_slots(horizon);
+        self.skip_forgotten_slots(horizon, timing);
         if self.status != ReportStatus::Inactive {
             loop {
                 let active = self.status == ReportStatus::Active;

@@ -101,8 +101,9 @@ impl Client {
 
     /// Downloads the file of a completed `execution` to `path`, through a `<name>.<random>.partial` file in the same
     /// directory that is renamed on success, so `path` never holds half a report. The partial file is removed when
-    /// the download fails or is dropped unfinished, and two downloads to one path never share it (the last to
-    /// finish wins). The file is not synced to disk before the rename.
+    /// the download fails or is dropped unfinished (on Windows, a file still open in a write under way when the
+    /// download is dropped may be left), and two downloads to one path never share it (the last to finish wins).
+    /// The file is not synced to disk before the rename.
     ///
     /// # Errors
     /// As [`download_execution`](Self::download_execution), and [`ErrorKind::LocalIo`](crate::ErrorKind::LocalIo)

@@ -42,21 +42,21 @@ pub struct ExecutionWait<'a> {
 impl Client {
     /// Waits until an execution of `report_id` completes and returns it (with its download link).
     ///
-    /// Watches the latest run that has begun (`Running` or `Completed`) and returns it once it completes; a report
-    /// with a completed run and none running returns that run at once. A run seen running is followed by its id
-    /// from then on, and one that leaves the documented states fails the wait
-    /// ([`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed)) rather than yield an earlier run. Before any run has begun it reports the
-    /// queued one (`Pending`, or `Paused` while the report is paused) as progress: with a schedule the next run is
-    /// queued while the current one runs, so the queued run is never the one waited for. To wait for one run, pass
-    /// its id to [`execution_id`](ExecutionWait::execution_id).
-    ///
-    /// Polls after 5 s, backing off to one poll a minute; the 404 the service answers before the first run counts as
-    /// "not yet" once the report is known to exist (asked once: a report that does not exist fails with the
-    /// service's 404). Fails when the deadline passes
-    /// (default one hour; [`ErrorKind::Timeout`](crate::ErrorKind::Timeout)) or the service reports the execution
-    /// in a state it does not document ([`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed)). The
-    /// documentation names no failure state, so a failed run may never show up in the poll: the wait then ends at
-    /// its timeout.
+    /// - **Which run**: the latest run that has begun (`Running` or `Completed`), so a report with a completed run
+    ///   and none running returns that run at once. With a schedule the next run is queued (`Pending`) as soon as the
+    ///   current one starts, so a queued run is never the one waited for; before any run has begun, the queued one
+    ///   (`Pending`, or `Paused` while the report is paused) is only reported as progress. To wait for one run, pass
+    ///   its id to [`execution_id`](ExecutionWait::execution_id).
+    /// - **A run that fails**: a run seen running is followed by its id from then on (as is a run given by id). If it
+    ///   is listed no more, two polls in a row, the wait fails with the report's 404 when the report is gone, else
+    ///   with [`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed): it ended in a state the
+    ///   documentation does not name, and an earlier run is not returned in its place. A run reported in an
+    ///   undocumented state fails the same way.
+    /// - **Polling**: at once, then after 5 s, backing off to one poll a minute. The 404 the service answers before a
+    ///   report's first run counts as "not yet" once the report is known to exist (asked once; a report that does
+    ///   not exist fails with the service's 404).
+    /// - **Deadline**: one hour by default ([`timeout`](ExecutionWait::timeout)), then
+    ///   [`ErrorKind::Timeout`](crate::ErrorKind::Timeout).
     ///
     /// ```no_run
     /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
@@ -141,8 +141,14 @@ impl<'a> ExecutionWait<'a> {
         let mut last_seen = "no answer yet".to_owned();
         let mut report_known = false;
         // The run waited for: the one asked for, else the first seen running (followed by id from then on, so a
-        // run that fails is not mistaken for the previous one that completed).
-        let mut watching = execution_id.clone();
+        // run that fails is not mistaken for the previous one that completed)…
+        let mut watching = execution_id;
+        // …whether it has been listed yet, and how many polls in a row have not listed it since.
+        let (mut listed, mut missed) = (false, 0);
+        let exists = |deadline_left: Duration| {
+            let check = report_exists(client, &report_id);
+            async move { tokio::time::timeout(deadline_left, check).await }
+        };
         loop {
             // One poll may retry for the client's whole call timeout; the wait's own deadline comes first.
             let poll = poll(client, &report_id, watching.as_deref());
@@ -152,6 +158,8 @@ impl<'a> ExecutionWait<'a> {
             };
             let progress = match seen {
                 Some(execution) => {
+                    missed = 0;
+                    listed |= watching.is_some();
                     let status = execution.execution_status.clone().unwrap_or(ExecutionStatus::Pending);
                     report(&WaitProgress::Execution {
                         execution_id: execution.execution_id.clone(),
@@ -169,28 +177,36 @@ impl<'a> ExecutionWait<'a> {
                         status => {
                             if watching.is_none() && status == ExecutionStatus::Running {
                                 watching = Some(execution.execution_id.clone());
+                                listed = true;
                             }
                             format!("execution {} is {status}", execution.execution_id)
                         }
                     }
                 }
-                // A run seen running that is no longer listed in any documented state ended in one the
-                // documentation does not name: a failure, as far as can be told.
-                None if execution_id.is_none()
-                    && let Some(running) = &watching =>
-                {
-                    return Err(Error::execution_failed(format!(
-                        "execution {running} of report {report_id} was running and is no longer listed in a \
-                         documented state (it has likely failed)"
-                    )));
+                // A run that was listed and is not, two polls in a row (one could be the service's hiccup): its
+                // report was deleted, or the run ended in a state the documentation does not name.
+                None if listed => {
+                    missed += 1;
+                    let gone = watching.as_deref().unwrap_or_default();
+                    if missed >= 2 {
+                        match exists(timeout.saturating_sub(started.elapsed())).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(error)) => return Err(error),
+                            Err(_) => return Err(timed_out(&last_seen)),
+                        }
+                        return Err(Error::execution_failed(format!(
+                            "execution {gone} of report {report_id} is no longer listed in a documented state (it \
+                             has likely failed)"
+                        )));
+                    }
+                    format!("execution {gone} not listed")
                 }
                 None => {
                     // The 404 for "no run yet" is also the answer for a report that does not exist: ask once which.
                     if !report_known {
-                        let exists = client.get_reports().report_id(report_id.as_str()).send();
-                        match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), exists).await {
-                            Ok(Ok(_)) => report_known = true,
-                            Ok(Err(error)) => return Err(error.into()),
+                        match exists(timeout.saturating_sub(started.elapsed())).await {
+                            Ok(Ok(())) => report_known = true,
+                            Ok(Err(error)) => return Err(error),
                             Err(_) => return Err(timed_out(&last_seen)),
                         }
                     }
@@ -206,6 +222,15 @@ impl<'a> ExecutionWait<'a> {
             interval = interval.saturating_add(interval / 2).min(max_interval);
         }
     }
+}
+
+/// Whether the report exists: its 404 (or an empty list) is the caller's error, with the service's message.
+async fn report_exists(client: &Client, report_id: &ReportId) -> Result<(), Error> {
+    let reports = client.get_reports().report_id(report_id.as_str()).send().await?;
+    if reports.value.is_empty() {
+        return Err(Error::invalid_argument(format!("there is no report {report_id}")));
+    }
+    Ok(())
 }
 
 /// Every documented state, for a wait on one execution by id.
