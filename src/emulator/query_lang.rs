@@ -1,5 +1,5 @@
 // Just enough of the report query language: `SELECT [DISTINCT] cols FROM Dataset … [LIMIT n] [TIMESPAN x]`, checking
-// dataset, columns, LIMIT and TIMESPAN; WHERE/ORDER BY are accepted unevaluated (generated data has no meaning).
+// dataset, columns (those WHERE and ORDER BY name too), LIMIT and TIMESPAN; the conditions are not evaluated.
 
 use crate::Program;
 
@@ -67,6 +67,17 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
     out
 }
 
+/// Which clause the words after `FROM Dataset` belong to: the column names in WHERE and ORDER BY are checked.
+#[derive(Clone, Copy)]
+enum Clause {
+    Where,
+    OrderBy,
+    Other,
+}
+
+/// The words of a WHERE clause that are not column names (besides numbers).
+const WHERE_WORDS: [&str; 6] = ["AND", "OR", "NOT", "LIKE", "IN", "BETWEEN"];
+
 fn is_keyword(token: &Token<'_>, keyword: &str) -> bool {
     matches!(token, Token::Word(word) if word.eq_ignore_ascii_case(keyword))
 }
@@ -121,9 +132,28 @@ pub(crate) fn parse(program: Program, text: &str) -> Result<ParsedQuery, ApiErro
     }
 
     let mut limit = None;
+    let mut clause = Clause::Other;
     let mut i = 0;
     while i < rest.len() {
-        if is_keyword(&rest[i], "LIMIT") {
+        if is_keyword(&rest[i], "WHERE") {
+            clause = Clause::Where;
+        } else if is_keyword(&rest[i], "ORDER") && rest.get(i + 1).is_some_and(|t| is_keyword(t, "BY")) {
+            clause = Clause::OrderBy;
+            i += 1;
+        } else if let (Clause::Where | Clause::OrderBy, Token::Word(word)) = (clause, &rest[i])
+            && !is_keyword(&rest[i], "LIMIT")
+            && !is_keyword(&rest[i], "TIMESPAN")
+        {
+            let not_a_column = match clause {
+                Clause::Where => {
+                    WHERE_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)) || word.parse::<f64>().is_ok()
+                }
+                _ => ["ASC", "DESC"].iter().any(|w| word.eq_ignore_ascii_case(w)),
+            };
+            if !not_a_column && dataset.column(word).is_none() {
+                return Err(ApiError::bad_request(messages::INCORRECT_COLUMN_NAME));
+            }
+        } else if is_keyword(&rest[i], "LIMIT") {
             limit = match rest.get(i + 1) {
                 Some(Token::Word(n)) => match n.parse::<u64>() {
                     Ok(n) if n > 0 => Some(n),
@@ -131,6 +161,7 @@ pub(crate) fn parse(program: Program, text: &str) -> Result<ParsedQuery, ApiErro
                 },
                 _ => return Err(ApiError::bad_request(messages::LIMIT_POSITIVE)),
             };
+            clause = Clause::Other;
             i += 1;
         } else if is_keyword(&rest[i], "TIMESPAN") {
             match rest.get(i + 1) {
@@ -138,6 +169,7 @@ pub(crate) fn parse(program: Program, text: &str) -> Result<ParsedQuery, ApiErro
                 Some(Token::Word(span)) => return Err(ApiError::bad_request(messages::invalid_timespan(span))),
                 _ => return Err(syntax()),
             }
+            clause = Clause::Other;
             i += 1;
         }
         i += 1;
@@ -179,6 +211,16 @@ mod tests {
     fn documented_errors() {
         assert_eq!(message(Program::Marketplace, "SELECT a FROM Nope"), "Invalid table name");
         assert_eq!(message(Program::Marketplace, "SELECT Nope FROM ISVUsage"), "Incorrect column name");
+        for (clause, ok) in [
+            ("WHERE Nope = 'x'", false),
+            ("WHERE OfferName IN ('a', 'b') AND RawUsage >= 1.5", true),
+            ("WHERE OfferName NOT LIKE '%x%' ORDER BY Nope", false),
+            ("ORDER BY RawUsage asc, OfferName LIMIT 5", true),
+            ("ORDER BY RawUsage DESC, Nope", false),
+        ] {
+            let result = message(Program::Marketplace, &format!("SELECT OfferName FROM ISVUsage {clause}"));
+            assert_eq!(result, if ok { "ok" } else { "Incorrect column name" }, "{clause}");
+        }
         // Partner datasets do not exist on the marketplace.
         assert_eq!(message(Program::Marketplace, "SELECT Workload FROM OfficeUsage"), "Invalid table name");
         assert_eq!(message(Program::Marketplace, "SELECT OfferName FROM ISVUsage LIMIT 0"), messages::LIMIT_POSITIVE);
