@@ -117,7 +117,9 @@ impl Error {
         self.request_id.as_deref()
     }
 
-    /// The raw response body, when the service answered with one.
+    /// The raw response body, when the service answered with one that is not its error envelope: an HTML page,
+    /// plain text, other JSON, or an undocumented status (of a failed download, the first 64 KiB). A documented
+    /// error status with the envelope is read into [`message`](Self::message) and not kept raw.
     pub fn body(&self) -> Option<&[u8]> {
         self.body.as_deref()
     }
