@@ -194,6 +194,29 @@ async fn waiting_on_a_schedule_returns_the_run_that_began_not_the_one_queued_beh
     // Later waits return the completed run at once, though a run is queued behind it.
     let again = client.wait_for_execution(report.as_str()).timeout(Duration::from_secs(20)).await.unwrap();
     assert_eq!(again.execution_id, done.execution_id);
+
+    // Unless told to pass over runs completed before now: then the wait is for the next run.
+    let (first_seen, seen) = tokio::sync::oneshot::channel();
+    let mut first_seen = Some(first_seen);
+    let next = client
+        .wait_for_execution(report.as_str())
+        .completed_after(emulator.now())
+        .poll_interval(Duration::from_millis(5))
+        .timeout(Duration::from_secs(20))
+        .on_progress(move |progress| {
+            if let Some(first_seen) = first_seen.take() {
+                first_seen.send(progress.clone()).unwrap();
+            }
+        });
+    let (next, first) = tokio::join!(next.into_future(), async {
+        let first = seen.await.unwrap();
+        emulator.advance(Duration::from_secs(4 * 3600)).await;
+        first
+    });
+    let next = next.expect("the second run completes");
+    assert!(matches!(first, WaitProgress::Execution { status: ExecutionStatus::Pending, .. }), "{first:?}");
+    assert_eq!(next.execution_id, queued[0].execution_id, "the run that was queued");
+    assert_eq!(next.execution_status, Some(ExecutionStatus::Completed));
 }
 
 #[tokio::test]

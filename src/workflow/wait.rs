@@ -5,7 +5,7 @@ use std::future::IntoFuture;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use crate::{Client, Error, ExecutionStatus, ReportId, types};
+use crate::{Client, Error, ExecutionStatus, ReportId, Timestamp, types};
 
 /// What a wait has seen at one poll, for progress reporting.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +33,7 @@ pub struct ExecutionWait<'a> {
     client: &'a Client,
     report_id: Result<ReportId, Error>,
     execution_id: Option<String>,
+    completed_after: Option<Timestamp>,
     first_interval: Duration,
     max_interval: Duration,
     timeout: Duration,
@@ -43,7 +44,8 @@ impl Client {
     /// Waits until an execution of `report_id` completes and returns it (with its download link).
     ///
     /// - **Which run**: the latest run that has begun (`Running` or `Completed`), so a report with a completed run
-    ///   and none running returns that run at once. With a schedule the next run is queued (`Pending`) as soon as the
+    ///   and none running returns that run at once (unless it completed before
+    ///   [`completed_after`](ExecutionWait::completed_after)). With a schedule the next run is queued (`Pending`) as soon as the
     ///   current one starts, so a queued run is never the one waited for; before any run has begun, the queued one
     ///   (`Pending`, or `Paused` while the report is paused) is only reported as progress. To wait for one run, pass
     ///   its id to [`execution_id`](ExecutionWait::execution_id).
@@ -82,6 +84,7 @@ impl Client {
             max_interval: Duration::from_secs(60),
             timeout: Duration::from_secs(3600),
             on_progress: None,
+            completed_after: None,
         }
     }
 }
@@ -106,6 +109,13 @@ impl<'a> ExecutionWait<'a> {
         self
     }
 
+    /// Passes over runs that completed before `time` (by their `reportGeneratedTime`): to wait for the next run of
+    /// a schedule, say `completed_after(Timestamp::now())`. A completed run without a generation time is taken.
+    pub fn completed_after(mut self, time: impl Into<Timestamp>) -> Self {
+        self.completed_after = Some(time.into());
+        self
+    }
+
     /// How long to wait in all (default one hour), polls included: a poll still running at the deadline is given up
     /// (so a zero timeout fails without polling).
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -120,7 +130,16 @@ impl<'a> ExecutionWait<'a> {
     }
 
     async fn run(self) -> Result<types::Execution, Error> {
-        let Self { client, report_id, execution_id, first_interval, max_interval, timeout, mut on_progress } = self;
+        let Self {
+            client,
+            report_id,
+            execution_id,
+            completed_after,
+            first_interval,
+            max_interval,
+            timeout,
+            mut on_progress,
+        } = self;
         let report_id = report_id?;
         if first_interval.min(max_interval) < MIN_INTERVAL {
             // A zero (or nanosecond) interval never grows: the wait would poll back to back until its timeout.
@@ -151,7 +170,7 @@ impl<'a> ExecutionWait<'a> {
         };
         loop {
             // One poll may retry for the client's whole call timeout; the wait's own deadline comes first.
-            let poll = poll(client, &report_id, watching.as_deref());
+            let poll = poll(client, &report_id, watching.as_deref(), completed_after);
             let seen = match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), poll).await {
                 Ok(seen) => seen?,
                 Err(_) => return Err(timed_out(&last_seen)),
@@ -247,6 +266,7 @@ async fn poll(
     client: &Client,
     report_id: &ReportId,
     execution_id: Option<&str>,
+    completed_after: Option<Timestamp>,
 ) -> Result<Option<types::Execution>, Error> {
     let executions = |statuses: &'static str, latest: bool| {
         client.get_report_executions().report_id(report_id).execution_status(statuses).get_latest_execution(latest)
@@ -255,7 +275,12 @@ async fn poll(
         let found = not_yet_as_none(executions(ANY_STATE, false).execution_id(id).send().await)?;
         return Ok(found.and_then(|all| all.into_iter().find(|e| e.execution_id == id)));
     }
-    if let Some(started) = not_yet_as_none(executions(STARTED, true).send().await)?.and_then(first) {
+    let too_old = |run: &types::Execution| {
+        run.execution_status == Some(ExecutionStatus::Completed)
+            && completed_after.zip(run.report_generated_time).is_some_and(|(after, generated)| generated < after)
+    };
+    let started = not_yet_as_none(executions(STARTED, true).send().await)?.and_then(first);
+    if let Some(started) = started.filter(|run| !too_old(run)) {
         return Ok(Some(started));
     }
     Ok(not_yet_as_none(executions(QUEUED, true).send().await)?.and_then(first))
