@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use emulator_support::*;
 use partner_center_insights::emulator::{Casing, Emulator, Seed, StartError};
-use partner_center_insights::{ExecutionStatus, Program, ReportFormat, ReportStatus, WaitProgress, types};
+use partner_center_insights::{
+    Error, ExecutionStatus, ExecutionWait, Program, ReportFormat, ReportStatus, WaitProgress, types,
+};
 
 /// How long an execution takes with the default timing (1 min queued + 4 min running), plus a margin.
 const RUN: Duration = Duration::from_secs(6 * 60);
@@ -155,6 +157,27 @@ async fn scheduled_runs_happen_at_each_slot_until_the_count_then_the_report_ends
     assert_eq!(reports.value[0].report_status, Some(ReportStatus::Inactive));
 }
 
+/// Runs `wait` (polling every 5 ms, for at most 20 s) and moves the clock `by` once the wait has reported its first
+/// progress; returns the wait's outcome and that first progress.
+async fn advance_once_waiting(
+    emulator: &Emulator,
+    wait: ExecutionWait<'_>,
+    by: Duration,
+) -> (Result<types::Execution, Error>, WaitProgress) {
+    let (first_seen, seen) = tokio::sync::oneshot::channel();
+    let mut first_seen = Some(first_seen);
+    let wait = wait.poll_interval(Duration::from_millis(5)).timeout(Duration::from_secs(20)).on_progress(move |p| {
+        if let Some(first_seen) = first_seen.take() {
+            first_seen.send(p.clone()).unwrap();
+        }
+    });
+    tokio::join!(wait.into_future(), async {
+        let first = seen.await.unwrap();
+        emulator.advance(by).await;
+        first
+    })
+}
+
 #[tokio::test]
 async fn waiting_on_a_schedule_returns_the_run_that_began_not_the_one_queued_behind_it() {
     let emulator = Emulator::start().await.unwrap();
@@ -164,22 +187,8 @@ async fn waiting_on_a_schedule_returns_the_run_that_began_not_the_one_queued_beh
 
     // The wait starts before the first slot, sees the first run queued, and the clock then moves past that run: the
     // second run is queued as soon as the first starts, and must not be the one waited for.
-    let (first_seen, seen) = tokio::sync::oneshot::channel();
-    let mut first_seen = Some(first_seen);
-    let wait = client
-        .wait_for_execution(report.as_str())
-        .poll_interval(Duration::from_millis(5))
-        .timeout(Duration::from_secs(20))
-        .on_progress(move |progress| {
-            if let Some(first_seen) = first_seen.take() {
-                first_seen.send(progress.clone()).unwrap();
-            }
-        });
-    let (done, first) = tokio::join!(wait.into_future(), async {
-        let first = seen.await.unwrap();
-        emulator.advance(Duration::from_secs(3600) + RUN).await;
-        first
-    });
+    let wait = client.wait_for_execution(report.as_str());
+    let (done, first) = advance_once_waiting(&emulator, wait, Duration::from_secs(3600) + RUN).await;
     let done = done.expect("the first run completes");
     assert!(
         matches!(first, WaitProgress::Execution { status: ExecutionStatus::Pending, .. }),
@@ -196,23 +205,8 @@ async fn waiting_on_a_schedule_returns_the_run_that_began_not_the_one_queued_beh
     assert_eq!(again.execution_id, done.execution_id);
 
     // Unless told to pass over runs completed before now: then the wait is for the next run.
-    let (first_seen, seen) = tokio::sync::oneshot::channel();
-    let mut first_seen = Some(first_seen);
-    let next = client
-        .wait_for_execution(report.as_str())
-        .completed_after(emulator.now())
-        .poll_interval(Duration::from_millis(5))
-        .timeout(Duration::from_secs(20))
-        .on_progress(move |progress| {
-            if let Some(first_seen) = first_seen.take() {
-                first_seen.send(progress.clone()).unwrap();
-            }
-        });
-    let (next, first) = tokio::join!(next.into_future(), async {
-        let first = seen.await.unwrap();
-        emulator.advance(Duration::from_secs(4 * 3600)).await;
-        first
-    });
+    let wait = client.wait_for_execution(report.as_str()).completed_after(emulator.now());
+    let (next, first) = advance_once_waiting(&emulator, wait, Duration::from_secs(4 * 3600)).await;
     let next = next.expect("the second run completes");
     assert!(matches!(first, WaitProgress::Execution { status: ExecutionStatus::Pending, .. }), "{first:?}");
     assert_eq!(next.execution_id, queued[0].execution_id, "the run that was queued");

@@ -73,6 +73,45 @@ impl TokenCache {
         }
         self.shared.fresh(SystemTime::now())
     }
+
+    /// The cached token, or the answer of an ask of the provider. The ask is given up after the cache's ask limit
+    /// (and shared as a failure), so a provider that hangs cannot hold the single-flight lock, and with it every
+    /// later call, for good; each caller's own wait is bounded by its caller.
+    async fn token_or_ask(&self) -> Result<AccessToken, AuthError> {
+        let shared = &self.shared;
+        if shared.uncacheable.load(Ordering::Relaxed) {
+            return shared.provider.token().await;
+        }
+        if let Some(token) = shared.fresh(SystemTime::now()) {
+            return Ok(token);
+        }
+        let seen = shared.asks.load(Ordering::Acquire);
+        let refreshing = Arc::clone(&self.refreshing).lock_owned().await;
+        // Whoever held the lock before may have refreshed already, or failed to.
+        if let Some(token) = shared.fresh(SystemTime::now()) {
+            return Ok(token);
+        }
+        if let Some(error) = shared.failed_since(seen) {
+            return Err(error);
+        }
+        let (ask, limit) = (Arc::clone(shared), self.ask_limit);
+        let answer = tokio::spawn(async move {
+            let outcome = tokio::time::timeout(limit, ask.provider.token())
+                .await
+                .unwrap_or_else(|_| Err(AuthError::new(format!("{TOKEN_TIMEOUT} {limit:?}"))));
+            let answer = ask.settle(outcome);
+            drop(refreshing);
+            answer
+        });
+        // A panic's message is not repeated: it could hold anything the provider had, a secret included.
+        answer.await.unwrap_or_else(|failed| {
+            Err(AuthError::new(if failed.is_panic() {
+                "the token provider panicked"
+            } else {
+                "the token ask was cancelled"
+            }))
+        })
+    }
 }
 
 impl Shared {
@@ -109,9 +148,7 @@ impl Shared {
         let cached = Cached { token: token.clone(), refresh_at: expires_at - ahead, expires_at };
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(cached);
     }
-}
 
-impl Shared {
     /// After a failed refresh, the still-valid token is served without asking again for a while, so callers do not
     /// queue behind one failing refresh after another.
     fn postpone_refresh(&self, now: SystemTime) {
@@ -120,9 +157,7 @@ impl Shared {
             cached.refresh_at = (now + REFRESH_RETRY).min(cached.expires_at);
         }
     }
-}
 
-impl Shared {
     /// Takes in the provider's answer to ask number `ask`: what every caller waiting for it gets.
     fn settle(&self, outcome: Result<AccessToken, AuthError>) -> Result<AccessToken, AuthError> {
         // Numbered when answered: whoever came while it was under way waited for this answer.
@@ -166,47 +201,6 @@ impl TokenProvider for TokenCache {
         }
         drop(current);
         self.shared.provider.invalidate(rejected);
-    }
-}
-
-impl TokenCache {
-    /// The cached token, or the answer of an ask of the provider. The ask is given up after the cache's ask limit
-    /// (and shared as a failure), so a provider that hangs cannot hold the single-flight lock, and with it every
-    /// later call, for good; each caller's own wait is bounded by its caller.
-    async fn token_or_ask(&self) -> Result<AccessToken, AuthError> {
-        let shared = &self.shared;
-        if shared.uncacheable.load(Ordering::Relaxed) {
-            return shared.provider.token().await;
-        }
-        if let Some(token) = shared.fresh(SystemTime::now()) {
-            return Ok(token);
-        }
-        let seen = shared.asks.load(Ordering::Acquire);
-        let refreshing = Arc::clone(&self.refreshing).lock_owned().await;
-        // Whoever held the lock before may have refreshed already, or failed to.
-        if let Some(token) = shared.fresh(SystemTime::now()) {
-            return Ok(token);
-        }
-        if let Some(error) = shared.failed_since(seen) {
-            return Err(error);
-        }
-        let (ask, limit) = (Arc::clone(shared), self.ask_limit);
-        let answer = tokio::spawn(async move {
-            let outcome = tokio::time::timeout(limit, ask.provider.token())
-                .await
-                .unwrap_or_else(|_| Err(AuthError::new(format!("{TOKEN_TIMEOUT} {limit:?}"))));
-            let answer = ask.settle(outcome);
-            drop(refreshing);
-            answer
-        });
-        // A panic's message is not repeated: it could hold anything the provider had, a secret included.
-        answer.await.unwrap_or_else(|failed| {
-            Err(AuthError::new(if failed.is_panic() {
-                "the token provider panicked"
-            } else {
-                "the token ask was cancelled"
-            }))
-        })
     }
 }
 

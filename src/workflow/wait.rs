@@ -164,9 +164,10 @@ impl<'a> ExecutionWait<'a> {
         let mut watching = execution_id;
         // …whether it has been listed yet, and how many polls in a row have not listed it since.
         let (mut listed, mut missed) = (false, 0);
-        let exists = |deadline_left: Duration| {
+        let exists = |last_seen: &str| {
+            let (left, timed_out) = (timeout.saturating_sub(started.elapsed()), timed_out(last_seen));
             let check = report_exists(client, &report_id);
-            async move { tokio::time::timeout(deadline_left, check).await }
+            async move { tokio::time::timeout(left, check).await.unwrap_or(Err(timed_out)) }
         };
         loop {
             // One poll may retry for the client's whole call timeout; the wait's own deadline comes first.
@@ -177,9 +178,12 @@ impl<'a> ExecutionWait<'a> {
             };
             let progress = match seen {
                 Some(execution) => {
-                    missed = 0;
-                    listed |= watching.is_some();
                     let status = execution.execution_status.clone().unwrap_or(ExecutionStatus::Pending);
+                    if watching.is_none() && status == ExecutionStatus::Running {
+                        watching = Some(execution.execution_id.clone());
+                    }
+                    listed |= watching.is_some();
+                    missed = 0;
                     report(&WaitProgress::Execution {
                         execution_id: execution.execution_id.clone(),
                         status: status.clone(),
@@ -193,13 +197,7 @@ impl<'a> ExecutionWait<'a> {
                                 state.as_str()
                             )));
                         }
-                        status => {
-                            if watching.is_none() && status == ExecutionStatus::Running {
-                                watching = Some(execution.execution_id.clone());
-                                listed = true;
-                            }
-                            format!("execution {} is {status}", execution.execution_id)
-                        }
+                        status => format!("execution {} is {status}", execution.execution_id),
                     }
                 }
                 // A run that was listed and is not, two polls in a row (one could be the service's hiccup): its
@@ -208,11 +206,7 @@ impl<'a> ExecutionWait<'a> {
                     missed += 1;
                     let gone = watching.as_deref().unwrap_or_default();
                     if missed >= 2 {
-                        match exists(timeout.saturating_sub(started.elapsed())).await {
-                            Ok(Ok(())) => {}
-                            Ok(Err(error)) => return Err(error),
-                            Err(_) => return Err(timed_out(&last_seen)),
-                        }
+                        exists(&last_seen).await?;
                         return Err(Error::execution_failed(format!(
                             "execution {gone} of report {report_id} is no longer listed in a documented state (it \
                              has likely failed)"
@@ -223,11 +217,8 @@ impl<'a> ExecutionWait<'a> {
                 None => {
                     // The 404 for "no run yet" is also the answer for a report that does not exist: ask once which.
                     if !report_known {
-                        match exists(timeout.saturating_sub(started.elapsed())).await {
-                            Ok(Ok(())) => report_known = true,
-                            Ok(Err(error)) => return Err(error),
-                            Err(_) => return Err(timed_out(&last_seen)),
-                        }
+                        exists(&last_seen).await?;
+                        report_known = true;
                     }
                     report(&WaitProgress::NoExecutionYet);
                     "no execution yet".to_owned()
