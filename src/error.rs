@@ -2,6 +2,7 @@
 // service's message and the request id when there are any, printed on one line and never with a secret.
 
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::StatusCode;
@@ -56,6 +57,7 @@ pub struct Error {
     request_id: Option<String>,
     body: Option<Bytes>,
     attempts: u32,
+    retry_after: Option<Duration>,
     /// Whether the service answered with its envelope (so an absent message is not an empty body).
     envelope: bool,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
@@ -70,6 +72,7 @@ impl Error {
             request_id: None,
             body: None,
             attempts: 1,
+            retry_after: None,
             envelope: false,
             source: None,
         }
@@ -129,6 +132,27 @@ impl Error {
         self.attempts
     }
 
+    /// How long the service asked the caller to wait before trying again (`Retry-After`, `retry-after-ms` or
+    /// `x-ms-retry-after-ms` on the failed response), counted from when the response arrived. The client has
+    /// already honoured such hints between its own attempts; this is for a caller who schedules the next try.
+    ///
+    /// ```no_run
+    /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
+    /// use std::time::Duration;
+    /// use partner_center_insights::Error;
+    /// let reports = loop {
+    ///     match client.get_reports().send().await.map_err(Error::from) {
+    ///         // The client's own retries are spent: come back when the service says.
+    ///         Err(e) if e.is_transient() => tokio::time::sleep(e.retry_after().unwrap_or(Duration::from_secs(30))).await,
+    ///         other => break other?,
+    ///     }
+    /// };
+    /// # Ok(()) }
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
     /// Whether trying the same call again later may succeed: connection failures, timeouts, and HTTP 408, 429,
     /// 500, 502, 503, 504 (the client has already retried these as far as its [`RetryPolicy`](crate::RetryPolicy) allows).
     pub fn is_transient(&self) -> bool {
@@ -149,6 +173,7 @@ impl Error {
             status: Some(status),
             request_id: call_request_id(headers),
             attempts: attempts_in(headers),
+            retry_after: crate::retry::retry_after(headers),
             message: body.as_deref().and_then(message_in),
             body: body.filter(|b| !b.is_empty()),
             ..Self::new(kind)
@@ -200,6 +225,7 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
                 status: Some(response.status()),
                 request_id: call_request_id(response.headers()),
                 attempts: attempts_in(response.headers()),
+                retry_after: crate::retry::retry_after(response.headers()),
                 envelope: true,
                 message: response.message.clone().filter(|m| !m.trim().is_empty()),
                 ..Self::new(ErrorKind::Service)
@@ -225,13 +251,19 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
                 }
                 error
             }
+            // The only hook errors are token failures, handed over as text.
             E::Custom(message) => {
                 let kind = if message.starts_with(crate::auth::TOKEN_TIMEOUT) {
                     ErrorKind::Timeout
                 } else {
                     ErrorKind::Authentication
                 };
-                Self { message: Some(message), ..Self::new(kind) }
+                let source = crate::auth::handover::take_back(&message);
+                Self {
+                    message: Some(message),
+                    source: source.map(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
+                    ..Self::new(kind)
+                }
             }
         }
     }
@@ -309,10 +341,20 @@ impl fmt::Display for Error {
             None => {}
         }
         // The cause, flattened into the same line (reqwest's chain ends with the OS error, which is the useful part);
-        // skipped where the message already is the cause's text.
+        // skipped where the message already is the cause's text, and left out where the message already ends the
+        // story with the innermost cause (the Entra credentials write it into their messages).
         let mut source = self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static));
         if source.is_some_and(|cause| self.message.as_deref() == Some(&cause.to_string())) {
             source = source.and_then(std::error::Error::source);
+        }
+        let innermost = std::iter::successors(source, |cause| cause.source())
+            .last()
+            .map(ToString::to_string)
+            .filter(|text| !text.trim().is_empty());
+        if let (Some(message), Some(innermost)) = (&self.message, innermost)
+            && message.contains(&innermost)
+        {
+            source = None;
         }
         while let Some(cause) = source {
             write!(f, ": {}", OneLine(&cause.to_string()))?;
@@ -337,6 +379,7 @@ impl fmt::Debug for Error {
             .field("request_id", &self.request_id)
             .field("body_len", &self.body.as_ref().map(Bytes::len))
             .field("attempts", &self.attempts)
+            .field("retry_after", &self.retry_after)
             .field("source", &self.source)
             .finish()
     }

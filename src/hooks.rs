@@ -9,6 +9,7 @@ use reqwest::header::{self, HeaderName, HeaderValue};
 use reqwest::{Method, Request, Response, StatusCode};
 use tracing::Instrument;
 
+use crate::auth::{AuthError, UNSENDABLE_TOKEN, handover};
 use crate::casing::{self, Items, Malformed};
 use crate::config::{ClientState, State};
 use crate::{AccessToken, Client, retry, types};
@@ -61,10 +62,10 @@ impl ClientHooks<ClientState> for Client {
             request.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         }
         if let Some(tokens) = &state.tokens {
-            let token =
-                tokens.token_within(state.call_timeout).await.map_err(|e| GeneratedError::Custom(e.to_string()))?;
-            let authorization =
-                bearer(&token).ok_or_else(|| GeneratedError::Custom(crate::auth::UNSENDABLE_TOKEN.to_owned()))?;
+            // Hook errors can only be text; `Error::from` finds the structured `AuthError` again by it.
+            let failed = |e| GeneratedError::Custom(handover::hand_over(e));
+            let token = tokens.token_within(state.call_timeout).await.map_err(failed)?;
+            let authorization = bearer(&token).ok_or_else(|| failed(AuthError::new(UNSENDABLE_TOKEN)))?;
             request.headers_mut().insert(header::AUTHORIZATION, authorization);
         }
         Ok(())

@@ -82,6 +82,35 @@ async fn undocumented_statuses_keep_status_and_message() {
 }
 
 #[tokio::test]
+async fn the_service_hint_to_wait_is_kept() {
+    use std::time::Duration;
+    // The envelope (read into a service error) and an HTML page (kept raw) go through different conversions.
+    for (reply, expected) in [
+        (Reply::json(429, &envelope(429, "slow down")).with_header("Retry-After", "7"), Some(Duration::from_secs(7))),
+        (
+            Reply::body(503, "text/html", "<html>busy</html>").with_header("retry-after-ms", "2500"),
+            Some(Duration::from_millis(2500)),
+        ),
+        (
+            Reply::json(429, &envelope(429, "slow down")).with_header("x-ms-retry-after-ms", "40"),
+            Some(Duration::from_millis(40)),
+        ),
+        (Reply::json(503, &envelope(503, "busy")), None),
+        (Reply::json(429, &envelope(429, "slow down")).with_header("Retry-After", "whenever"), None),
+    ] {
+        let (error, _) = resume_with(reply).await;
+        assert_eq!(error.retry_after(), expected, "{error}");
+        assert!(error.is_transient());
+        assert!(format!("{error:?}").contains(&format!("retry_after: {expected:?}")));
+    }
+    // An HTTP date: what is left of it when the response arrived.
+    let when = (chrono::Utc::now() + chrono::Duration::seconds(30)).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let (error, _) = resume_with(Reply::json(429, &envelope(429, "slow down")).with_header("Retry-After", &when)).await;
+    let hint = error.retry_after().expect("a date is a hint");
+    assert!(hint > Duration::from_secs(20) && hint <= Duration::from_secs(30), "{hint:?}");
+}
+
+#[tokio::test]
 async fn empty_bodies_keep_the_status() {
     for status in [401, 500, 503] {
         let reply =

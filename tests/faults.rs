@@ -489,6 +489,16 @@ async fn a_token_endpoint_that_is_down_fails_the_call_before_sending() {
     assert_eq!(error.kind(), ErrorKind::Authentication, "{error}");
     assert!(!error.to_string().contains("client-secret-value-123"));
     assert_eq!(server.request_count(), 0);
+    // The provider's error is the source, its own cause (reqwest's connect error) behind it.
+    let auth = std::error::Error::source(&error).and_then(|e| e.downcast_ref::<AuthError>()).expect("the AuthError");
+    assert_eq!(Some(auth.to_string().as_str()), error.message());
+    assert!(
+        std::error::Error::source(auth)
+            .and_then(|e| e.downcast_ref::<reqwest::Error>())
+            .is_some_and(|e| e.is_connect())
+    );
+    // Said once: the credential's message already ends with the innermost cause.
+    assert_eq!(error.to_string().matches("Connection refused").count(), 1, "{error}");
 }
 
 #[tokio::test]
@@ -508,6 +518,14 @@ async fn a_token_endpoint_aadsts_error_is_clear_and_secret_free() {
     assert!(!line.contains("client-secret-value-123") && !format!("{error:?}").contains("client-secret-value-123"));
     assert_eq!(token_endpoint.request_count(), 1);
     assert_eq!(server.request_count(), 0);
+    // What the token endpoint said, structured, for a caller that acts on it.
+    let auth = std::error::Error::source(&error).and_then(|e| e.downcast_ref::<AuthError>()).expect("the AuthError");
+    assert_eq!(auth.status().map(|s| s.as_u16()), Some(401));
+    assert_eq!(
+        (auth.oauth_error(), auth.aadsts_code(), auth.correlation_id()),
+        (Some("invalid_client"), Some(7000215), Some("2f0e"))
+    );
+    assert_eq!(line.matches("AADSTS7000215").count(), 1, "said once: {line}");
 }
 
 #[tokio::test]

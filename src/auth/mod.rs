@@ -3,6 +3,7 @@
 
 mod cache;
 pub mod entra;
+pub(crate) mod handover;
 mod static_token;
 
 use std::fmt;
