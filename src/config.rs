@@ -216,7 +216,7 @@ impl ClientBuilder {
                     "bearer token is empty or holds characters an HTTP header cannot carry",
                 ));
             }
-            Some(Tokens::Cached(cache)) => cache.set_ask_limit(self.call_timeout),
+            Some(Tokens::Cached(cache)) => cache.set_limits(self.call_timeout, self.retry.clone()),
             _ => {}
         }
         let mut attempt_timeouts = Vec::with_capacity(self.operation_timeouts.len());

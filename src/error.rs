@@ -133,8 +133,11 @@ impl Error {
     }
 
     /// How long the service asked the caller to wait before trying again (`Retry-After`, `retry-after-ms` or
-    /// `x-ms-retry-after-ms` on the failed response), counted from when the response arrived. The client has
-    /// already honoured such hints between its own attempts; this is for a caller who schedules the next try.
+    /// `x-ms-retry-after-ms` on the failed response), as sent: not capped by the [`RetryPolicy`](crate::RetryPolicy),
+    /// so add it to an `Instant` with `checked_add`. An HTTP date is counted from when the error was made (when `?`
+    /// converted it). The client has already honoured such hints between its own attempts; this is for a caller
+    /// who schedules the next try. (When a retry ran out of call time, the error is the previous answer, whose
+    /// hint the client had begun to wait out.)
     ///
     /// ```no_run
     /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
@@ -153,12 +156,19 @@ impl Error {
         self.retry_after
     }
 
-    /// Whether trying the same call again later may succeed: connection failures, timeouts, and HTTP 408, 429,
-    /// 500, 502, 503, 504 (the client has already retried these as far as its [`RetryPolicy`](crate::RetryPolicy) allows).
+    /// Whether trying the same call again later may succeed: connection failures, timeouts, HTTP 408, 429, 500,
+    /// 502, 503, 504, and a token provider that could not be reached or was busy ([`AuthError::is_transient`](crate::AuthError::is_transient)).
+    /// The client has already retried these as far as its [`RetryPolicy`](crate::RetryPolicy) allows.
     pub fn is_transient(&self) -> bool {
         match self.kind {
             ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Transport => true,
             ErrorKind::Service => self.status.is_some_and(|s| matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)),
+            // The token provider's own verdict: unreachable or busy, rather than refusing.
+            ErrorKind::Authentication => self
+                .source
+                .as_deref()
+                .and_then(|e| e.downcast_ref::<crate::AuthError>())
+                .is_some_and(|e| e.is_transient()),
             _ => false,
         }
     }
@@ -341,20 +351,14 @@ impl fmt::Display for Error {
             None => {}
         }
         // The cause, flattened into the same line (reqwest's chain ends with the OS error, which is the useful part);
-        // skipped where the message already is the cause's text, and left out where the message already ends the
-        // story with the innermost cause (the Entra credentials write it into their messages).
+        // skipped where the message already is the cause's text. Not past an `AuthError`: its message is the
+        // provider's whole, secret-free account (the Entra credentials name the innermost cause in it), and what
+        // lies behind it is for code to inspect, not for a log line.
         let mut source = self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static));
-        if source.is_some_and(|cause| self.message.as_deref() == Some(&cause.to_string())) {
-            source = source.and_then(std::error::Error::source);
-        }
-        let innermost = std::iter::successors(source, |cause| cause.source())
-            .last()
-            .map(ToString::to_string)
-            .filter(|text| !text.trim().is_empty());
-        if let (Some(message), Some(innermost)) = (&self.message, innermost)
-            && message.contains(&innermost)
-        {
+        if source.is_some_and(|cause| cause.is::<crate::AuthError>()) {
             source = None;
+        } else if source.is_some_and(|cause| self.message.as_deref() == Some(&cause.to_string())) {
+            source = source.and_then(std::error::Error::source);
         }
         while let Some(cause) = source {
             write!(f, ": {}", OneLine(&cause.to_string()))?;

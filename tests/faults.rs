@@ -484,7 +484,8 @@ async fn a_token_endpoint_that_is_down_fails_the_call_before_sending() {
         .authority(authority)
         .build()
         .unwrap();
-    let client = Client::builder(mpn(&server)).token_provider(credential).build().unwrap();
+    let client =
+        Client::builder(mpn(&server)).token_provider(credential).retry_policy(quick_retries()).build().unwrap();
     let error = get(&client).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Authentication, "{error}");
     assert!(!error.to_string().contains("client-secret-value-123"));
@@ -497,8 +498,32 @@ async fn a_token_endpoint_that_is_down_fails_the_call_before_sending() {
             .and_then(|e| e.downcast_ref::<reqwest::Error>())
             .is_some_and(|e| e.is_connect())
     );
-    // Said once: the credential's message already ends with the innermost cause.
-    assert_eq!(error.to_string().matches("Connection refused").count(), 1, "{error}");
+    // The line is the credential's message, which names the innermost cause itself: nothing from behind it.
+    assert_eq!(error.to_string(), format!("authentication failed: {auth}"));
+    assert!(auth.is_transient() && error.is_transient(), "an unreachable endpoint may be back later");
+}
+
+/// A provider that fails with a cause of its own, whose text must not reach the error's line.
+struct TokenFileProvider;
+
+impl TokenProvider for TokenFileProvider {
+    async fn token(&self) -> Result<AccessToken, AuthError> {
+        let cause = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "/etc/partner-center/token");
+        Err(AuthError::with_source("could not read the token file", cause))
+    }
+}
+
+#[tokio::test]
+async fn a_provider_failure_is_the_error_source_and_its_cause_stays_off_the_line() {
+    let server = TestServer::always(Reply::json(200, &reports())).await;
+    let client = Client::builder(mpn(&server)).token_provider(TokenFileProvider).build().unwrap();
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Authentication);
+    assert_eq!(error.to_string(), "authentication failed: could not read the token file");
+    let auth = std::error::Error::source(&error).and_then(|e| e.downcast_ref::<AuthError>()).expect("the AuthError");
+    let cause = std::error::Error::source(auth).and_then(|e| e.downcast_ref::<std::io::Error>()).expect("its cause");
+    assert_eq!(cause.kind(), std::io::ErrorKind::PermissionDenied);
+    assert_eq!(server.request_count(), 0);
 }
 
 #[tokio::test]
@@ -526,6 +551,44 @@ async fn a_token_endpoint_aadsts_error_is_clear_and_secret_free() {
         (Some("invalid_client"), Some(7000215), Some("2f0e"))
     );
     assert_eq!(line.matches("AADSTS7000215").count(), 1, "said once: {line}");
+    assert!(!auth.is_transient() && !error.is_transient(), "a wrong secret stays wrong");
+}
+
+#[tokio::test]
+async fn a_busy_token_endpoint_is_asked_again_before_the_call_fails() {
+    let token = r#"{"token_type":"Bearer","expires_in":3599,"access_token":"fresh-token"}"#;
+    let busy = r#"{"error":"temporarily_unavailable","error_description":"AADSTS90033: busy","error_codes":[90033]}"#;
+    let token_endpoint = TestServer::sequence(vec![
+        Reply::json(503, busy).with_header("Retry-After", "0"),
+        Reply::Reset,
+        Reply::json(200, token),
+    ])
+    .await;
+    let server = TestServer::always(Reply::json(200, &reports())).await;
+    let credential = ClientCredentials::builder("contoso.onmicrosoft.com", "app-id", "client-secret-value-123")
+        .authority(Authority::parse(&token_endpoint.url("")).unwrap())
+        .build()
+        .unwrap();
+    let client =
+        Client::builder(mpn(&server)).token_provider(credential).retry_policy(quick_retries()).build().unwrap();
+    get(&client).await.expect("the third token request succeeds");
+    assert_eq!(token_endpoint.request_count(), 3);
+    assert_eq!(server.requests()[0].header("authorization"), Some("Bearer fresh-token"));
+
+    // Without retries, the first busy answer is the call's error, transient and with the endpoint's hint.
+    let token_endpoint = TestServer::always(Reply::json(429, busy).with_header("Retry-After", "17")).await;
+    let credential = ClientCredentials::builder("contoso.onmicrosoft.com", "app-id", "client-secret-value-123")
+        .authority(Authority::parse(&token_endpoint.url("")).unwrap())
+        .build()
+        .unwrap();
+    let client =
+        Client::builder(mpn(&server)).token_provider(credential).retry_policy(RetryPolicy::none()).build().unwrap();
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(token_endpoint.request_count(), 1);
+    assert!(error.is_transient(), "{error}");
+    let auth = std::error::Error::source(&error).and_then(|e| e.downcast_ref::<AuthError>()).expect("the AuthError");
+    assert_eq!((auth.status().map(|s| s.as_u16()), auth.retry_after()), (Some(429), Some(Duration::from_secs(17))));
+    assert_eq!(server.request_count(), 1, "only the first call reached the service");
 }
 
 #[tokio::test]

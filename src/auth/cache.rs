@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::{AccessToken, AuthError, DynTokenProvider, TOKEN_TIMEOUT, TokenProvider, UNSENDABLE_TOKEN};
+use crate::RetryPolicy;
 
 /// Refresh this long before a token expires…
 const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
@@ -24,6 +25,8 @@ pub(crate) struct TokenCache {
     refreshing: Arc<tokio::sync::Mutex<()>>,
     /// How long one ask may take: the client's call timeout.
     ask_limit: Duration,
+    /// How often a transient failure is asked again within one ask: the client's retry policy.
+    retry: RetryPolicy,
 }
 
 /// What an ask still under way needs after its caller may have gone.
@@ -58,12 +61,14 @@ impl TokenCache {
             }),
             refreshing: Arc::new(tokio::sync::Mutex::new(())),
             ask_limit: crate::DEFAULT_CALL_TIMEOUT,
+            retry: RetryPolicy::default(),
         }
     }
 
-    /// Gives up an ask of the provider after `limit`.
-    pub(crate) fn set_ask_limit(&mut self, limit: Duration) {
+    /// Gives up an ask of the provider after `limit`, and asks again after transient failures as `retry` allows.
+    pub(crate) fn set_limits(&mut self, limit: Duration, retry: RetryPolicy) {
         self.ask_limit = limit;
+        self.retry = retry;
     }
 
     /// The cached token if there is one that needs no refresh: what nearly every call gets, without awaiting.
@@ -80,7 +85,7 @@ impl TokenCache {
     async fn token_or_ask(&self) -> Result<AccessToken, AuthError> {
         let shared = &self.shared;
         if shared.uncacheable.load(Ordering::Relaxed) {
-            return shared.provider.token().await;
+            return shared.ask(&self.retry, self.ask_limit).await;
         }
         if let Some(token) = shared.fresh(SystemTime::now()) {
             return Ok(token);
@@ -94,11 +99,11 @@ impl TokenCache {
         if let Some(error) = shared.failed_since(seen) {
             return Err(error);
         }
-        let (ask, limit) = (Arc::clone(shared), self.ask_limit);
+        let (ask, limit, retry) = (Arc::clone(shared), self.ask_limit, self.retry.clone());
         let answer = tokio::spawn(async move {
-            let outcome = tokio::time::timeout(limit, ask.provider.token())
+            let outcome = tokio::time::timeout(limit, ask.ask(&retry, limit))
                 .await
-                .unwrap_or_else(|_| Err(AuthError::new(format!("{TOKEN_TIMEOUT} {limit:?}"))));
+                .unwrap_or_else(|_| Err(AuthError::new(format!("{TOKEN_TIMEOUT} {limit:?}")).transient()));
             let answer = ask.settle(outcome);
             drop(refreshing);
             answer
@@ -115,6 +120,30 @@ impl TokenCache {
 }
 
 impl Shared {
+    /// The provider's answer, asked again after a transient failure as `retry` allows: not when a still-valid token
+    /// can be served instead (callers are not held up for a refresh), nor when the wait would outlast `limit`.
+    async fn ask(&self, retry: &RetryPolicy, limit: Duration) -> Result<AccessToken, AuthError> {
+        let deadline = tokio::time::Instant::now().checked_add(limit);
+        let mut attempt = 1;
+        loop {
+            let failure = match self.provider.token().await {
+                Err(error) if error.is_transient() => error,
+                outcome => return outcome,
+            };
+            if attempt >= retry.attempts() || self.unexpired(SystemTime::now()).is_some() {
+                return Err(failure);
+            }
+            let wait = retry.wait(attempt, failure.retry_after());
+            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(tokio::time::Instant::now()));
+            if wait >= left {
+                return Err(failure);
+            }
+            tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %failure, "no token; asking again");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
     /// The error of an ask answered after `seen` answers, if it failed: the answer to a caller that waited for it.
     fn failed_since(&self, seen: u64) -> Option<AuthError> {
         let failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
@@ -266,7 +295,7 @@ mod tests {
         use secrecy::ExposeSecret;
         let provider = Arc::new(BadFirst(AtomicU64::new(0), "hang"));
         let mut cache = TokenCache::new(provider.clone());
-        cache.set_ask_limit(Duration::from_secs(5));
+        cache.set_limits(Duration::from_secs(5), RetryPolicy::default());
         let error = TokenProvider::token(&cache).await.unwrap_err();
         assert_eq!(error.to_string(), "no access token within 5s");
         let token = TokenProvider::token(&cache).await.expect("the lock was let go with the hung ask");
@@ -314,5 +343,101 @@ mod tests {
         // A failure is an answer for those who waited for it, not a verdict to cache.
         assert!(TokenProvider::token(&*cache).await.is_err());
         assert_eq!(provider.0.load(Ordering::SeqCst), 2);
+    }
+
+    /// Answers from a script: `Err(transient?)` or a token valid for `Ok(lifetime)`; counts asks.
+    struct Scripted {
+        asked: AtomicU64,
+        script: Vec<Result<Duration, bool>>,
+        hint: Option<Duration>,
+    }
+
+    impl Scripted {
+        fn new(script: Vec<Result<Duration, bool>>, hint: Option<Duration>) -> Arc<Self> {
+            Arc::new(Self { asked: AtomicU64::new(0), script, hint })
+        }
+
+        fn asked(&self) -> u64 {
+            self.asked.load(Ordering::SeqCst)
+        }
+    }
+
+    impl TokenProvider for Scripted {
+        async fn token(&self) -> Result<AccessToken, AuthError> {
+            let n = self.asked.fetch_add(1, Ordering::SeqCst) as usize;
+            match self.script[n.min(self.script.len() - 1)] {
+                Ok(lifetime) => Ok(AccessToken::new(format!("token-{n}"), Some(SystemTime::now() + lifetime))),
+                Err(true) => Err(AuthError::new("busy").transient().with_retry_after(self.hint)),
+                Err(false) => Err(AuthError::new("refused")),
+            }
+        }
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn quick() -> RetryPolicy {
+        RetryPolicy::default().initial_backoff(Duration::from_millis(10))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_asked_again_as_the_policy_allows_and_refusals_are_not() {
+        use secrecy::ExposeSecret;
+        let provider = Scripted::new(vec![Err(true), Err(true), Ok(HOUR)], None);
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_limits(Duration::from_secs(30), quick());
+        let token = TokenProvider::token(&cache).await.expect("the third ask succeeds");
+        assert_eq!((token.secret().expose_secret(), provider.asked()), ("token-2", 3));
+
+        let provider = Scripted::new(vec![Err(false), Ok(HOUR)], None);
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_limits(Duration::from_secs(30), quick());
+        assert_eq!(TokenProvider::token(&cache).await.unwrap_err().to_string(), "refused");
+        assert_eq!(provider.asked(), 1, "a refusal is not asked again");
+
+        let provider = Scripted::new(vec![Err(true)], None);
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_limits(Duration::from_secs(30), quick().max_attempts(3));
+        let error = TokenProvider::token(&cache).await.unwrap_err();
+        assert!(error.is_transient() && error.to_string() == "busy", "{error}");
+        assert_eq!(provider.asked(), 3, "as many asks as the policy's attempts");
+
+        let provider = Scripted::new(vec![Err(true), Ok(HOUR)], None);
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_limits(Duration::from_secs(30), RetryPolicy::none());
+        assert!(TokenProvider::token(&cache).await.is_err());
+        assert_eq!(provider.asked(), 1, "no retries: one ask");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hint_that_outlasts_the_ask_limit_ends_the_ask_with_the_failure_itself() {
+        let provider = Scripted::new(vec![Err(true), Ok(HOUR)], Some(Duration::from_secs(20)));
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_limits(Duration::from_secs(5), quick());
+        let started = tokio::time::Instant::now();
+        let error = TokenProvider::token(&cache).await.unwrap_err();
+        assert_eq!(error.to_string(), "busy", "the endpoint's answer, not a timeout");
+        assert_eq!(provider.asked(), 1);
+        assert!(started.elapsed() < Duration::from_secs(5), "no wait that could not end in time");
+        // A hint that fits is honoured: the second ask comes after it.
+        let provider = Scripted::new(vec![Err(true), Ok(HOUR)], Some(Duration::from_secs(2)));
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_limits(Duration::from_secs(5), quick());
+        let started = tokio::time::Instant::now();
+        assert!(TokenProvider::token(&cache).await.is_ok());
+        assert!(started.elapsed() >= Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_that_fails_for_now_is_not_asked_again_while_the_token_is_valid() {
+        use secrecy::ExposeSecret;
+        // A token, then a busy provider.
+        let provider = Scripted::new(vec![Ok(Duration::from_secs(120)), Err(true), Ok(HOUR)], None);
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_limits(Duration::from_secs(30), quick());
+        TokenProvider::token(&cache).await.unwrap();
+        // Due for refresh now, valid for two more minutes (`SystemTime` does not follow a paused clock).
+        cache.shared.current.lock().unwrap().as_mut().unwrap().refresh_at = SystemTime::now();
+        let token = TokenProvider::token(&cache).await.expect("the still-valid token");
+        assert_eq!((token.secret().expose_secret(), provider.asked()), ("token-0", 2), "one refresh ask, not three");
     }
 }

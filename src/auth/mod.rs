@@ -81,7 +81,8 @@ impl fmt::Debug for AccessToken {
     }
 }
 
-/// Why no token could be had. The message must never contain a secret; the built-in providers guarantee it.
+/// Why no token could be had. Neither the message nor the source may contain a secret (an [`Error`](crate::Error)'s
+/// `Display` shows the message, its `Debug` both); the built-in providers guarantee it.
 ///
 /// When a token endpoint answered, the error also carries what it said: the HTTP [`status`](Self::status), the
 /// OAuth [`error`](Self::oauth_error) code, Entra's `AADSTS` [`error codes`](Self::error_codes) and the
@@ -92,6 +93,7 @@ impl fmt::Debug for AccessToken {
 pub struct AuthError {
     message: String,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    transient: bool,
     /// Boxed so that a `Result<_, AuthError>` stays small on the success path.
     answer: Option<Box<TokenEndpointAnswer>>,
 }
@@ -104,17 +106,43 @@ struct TokenEndpointAnswer {
     error_codes: Vec<u32>,
     correlation_id: Option<String>,
     trace_id: Option<String>,
+    retry_after: Option<std::time::Duration>,
 }
 
 impl AuthError {
     /// An error with a message (which must not contain a secret).
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), source: None, answer: None }
+        Self { message: message.into(), source: None, transient: false, answer: None }
     }
 
     /// An error with a message and the error that caused it.
     pub fn with_source(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self { source: Some(Arc::new(source)), ..Self::new(message) }
+    }
+
+    /// Marks the failure as transient: asking again a little later may succeed (the provider's service could not
+    /// be reached, timed out, or was busy). The client asks a transient failure again, as its
+    /// [`RetryPolicy`](crate::RetryPolicy) allows, before the call fails; the Entra credentials mark theirs.
+    ///
+    /// ```
+    /// use partner_center_insights::AuthError;
+    /// let busy = AuthError::new("the vault answered 503").transient();
+    /// assert!(busy.is_transient() && !AuthError::new("no such secret").is_transient());
+    /// ```
+    pub fn transient(mut self) -> Self {
+        self.transient = true;
+        self
+    }
+
+    /// Whether asking again later may succeed (see [`transient`](Self::transient)). A refusal, such as a wrong
+    /// secret or an expired refresh token, is not transient.
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+
+    /// How long the token endpoint asked to be left alone (`Retry-After` on a 429 or 503), if it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.answer.as_ref().and_then(|a| a.retry_after)
     }
 
     /// The HTTP status the token endpoint answered with, when it answered.
@@ -160,6 +188,13 @@ impl AuthError {
         let answer = self.answer_mut();
         answer.oauth_error = error;
         answer.error_codes = codes;
+        self
+    }
+
+    pub(crate) fn with_retry_after(mut self, hint: Option<std::time::Duration>) -> Self {
+        if hint.is_some() {
+            self.answer_mut().retry_after = hint;
+        }
         self
     }
 
@@ -234,7 +269,7 @@ impl Tokens {
                 Some(token) => Ok(token),
                 None => tokio::time::timeout(limit, TokenProvider::token(cache))
                     .await
-                    .unwrap_or_else(|_| Err(AuthError::new(format!("{TOKEN_TIMEOUT} {limit:?}")))),
+                    .unwrap_or_else(|_| Err(AuthError::new(format!("{TOKEN_TIMEOUT} {limit:?}")).transient())),
             },
         }
     }

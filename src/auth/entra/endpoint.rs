@@ -106,21 +106,28 @@ impl TokenEndpoint {
             .await
             .map_err(|e| self.transport_error("failed", e, secrets))?;
         let status = response.status();
+        let hint = crate::retry::retry_after(response.headers());
+        // Busy or failing for now, not refusing: asking again later may succeed.
+        let transient = |error: AuthError| match status.as_u16() {
+            408 | 429 | 500 | 502 | 503 | 504 => error.transient().with_retry_after(hint),
+            _ => error,
+        };
         let header_text = |value: Option<&HeaderValue>| value.and_then(|v| v.to_str().ok()).map(str::to_owned);
         let content_type = header_text(response.headers().get(CONTENT_TYPE));
         let trace_id = header_text(response.headers().get("x-ms-request-id"));
-        let body = match read_capped(response).await {
-            Ok(Some(body)) => body,
-            Ok(None) => {
-                return Err(AuthError::new(format!(
+        let body =
+            match read_capped(response).await {
+                Ok(Some(body)) => body,
+                Ok(None) => {
+                    return Err(transient(AuthError::new(format!(
                     "token endpoint answered {status} with a body over {MAX_ANSWER_BYTES} bytes, which is not a \
                      token answer (correlation id {correlation_id})"
                 ))
                 .with_status(status)
-                .with_ids(Some(correlation_id), trace_id));
-            }
-            Err(e) => return Err(self.transport_error("failed while reading the answer", e, secrets)),
-        };
+                .with_ids(Some(correlation_id), trace_id)));
+                }
+                Err(e) => return Err(self.transport_error("failed while reading the answer", e, secrets)),
+            };
         tracing::debug!(
             token_endpoint = %self.url,
             status = status.as_u16(),
@@ -129,7 +136,11 @@ impl TokenEndpoint {
             "entra token request"
         );
         let answer = Answer { status, content_type, body, correlation_id, trace_id };
-        if status.is_success() { answer.into_token(requested_at, secrets) } else { Err(answer.into_error(secrets)) }
+        if status.is_success() {
+            answer.into_token(requested_at, secrets)
+        } else {
+            Err(transient(answer.into_error(secrets)))
+        }
     }
 
     fn transport_error(&self, what: &str, error: reqwest::Error, secrets: &[&str]) -> AuthError {
@@ -140,7 +151,11 @@ impl TokenEndpoint {
         } else {
             format!("token request to {} {what}: {}", self.url, innermost_cause(&error))
         };
-        AuthError::with_source(scrub(&message, secrets), error)
+        // The request did not get through (or its answer broke off): worth asking again, unlike a request that
+        // could not even be built.
+        let broke = error.is_connect() || error.is_timeout() || error.is_request() || error.is_body();
+        let failure = AuthError::with_source(scrub(&message, secrets), error);
+        if broke { failure.transient() } else { failure }
     }
 }
 
