@@ -132,8 +132,8 @@ impl Error {
         self.attempts
     }
 
-    /// How long the service asked the caller to wait before trying again (`Retry-After`, `retry-after-ms` or
-    /// `x-ms-retry-after-ms` on the failed response), as sent: not capped by the [`RetryPolicy`](crate::RetryPolicy),
+    /// How long the service (or, for an authentication failure, the token endpoint) asked the caller to wait before
+    /// trying again (`Retry-After`, `retry-after-ms` or `x-ms-retry-after-ms` on the failed response), as sent: not capped by the [`RetryPolicy`](crate::RetryPolicy),
     /// so add it to an `Instant` with `checked_add`. An HTTP date is counted from when the error was made (when `?`
     /// converted it). The client has already honoured such hints between its own attempts; this is for a caller
     /// who schedules the next try. (When a retry ran out of call time, the error is the previous answer, whose
@@ -153,7 +153,12 @@ impl Error {
     /// # Ok(()) }
     /// ```
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.retry_after.or_else(|| self.auth_error().and_then(crate::AuthError::retry_after))
+    }
+
+    /// The token provider's error behind an authentication failure.
+    fn auth_error(&self) -> Option<&crate::AuthError> {
+        self.source.as_deref().and_then(|e| e.downcast_ref::<crate::AuthError>())
     }
 
     /// Whether trying the same call again later may succeed: connection failures, timeouts, HTTP 408, 429, 500,
@@ -164,11 +169,7 @@ impl Error {
             ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Transport => true,
             ErrorKind::Service => self.status.is_some_and(|s| matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)),
             // The token provider's own verdict: unreachable or busy, rather than refusing.
-            ErrorKind::Authentication => self
-                .source
-                .as_deref()
-                .and_then(|e| e.downcast_ref::<crate::AuthError>())
-                .is_some_and(|e| e.is_transient()),
+            ErrorKind::Authentication => self.auth_error().is_some_and(crate::AuthError::is_transient),
             _ => false,
         }
     }

@@ -241,8 +241,8 @@ fn spare_copy(request: &Request) -> Option<Request> {
     Some(copy)
 }
 
-/// The least time worth starting a retry with (or the attempt timeout, if shorter).
-const MIN_ATTEMPT: Duration = Duration::from_millis(500);
+/// The least time worth starting a retry with (or the attempt timeout, if shorter); also for a token ask.
+pub(crate) const MIN_ATTEMPT: Duration = Duration::from_millis(500);
 
 /// Marks a failed call's outcome with its number of attempts and the request id it sent, where `Error::from` can
 /// read them. A success is left as it is.

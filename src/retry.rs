@@ -13,8 +13,10 @@ use reqwest::{Method, Response, StatusCode};
 /// HTTP 408, 429, 500, 502, 503 and 504. GET, PUT and DELETE are retried on any of them; POST (create query,
 /// create report) only when it certainly was not processed: the connection could not be opened, or the service
 /// answered 429 or 503. Every attempt of a call carries the same `MS-RequestId`. A token provider's transient
-/// failure ([`AuthError::is_transient`](crate::AuthError::is_transient): the Entra token endpoint unreachable, timed
-/// out or busy) is asked again the same way before the call fails, unless a still-valid token can be used.
+/// failure ([`AuthError::is_transient`](crate::AuthError::is_transient): for the Entra credentials, a token endpoint
+/// that is unreachable, times out, breaks off or answers 408, 429, 500, 502, 503 or 504; a repeated token request does
+/// no harm, so all of these count) is asked again with the same backoff and hints before the call fails, unless a
+/// still-valid token can be used.
 ///
 /// ```
 /// use std::time::Duration;

@@ -588,6 +588,7 @@ async fn a_busy_token_endpoint_is_asked_again_before_the_call_fails() {
     assert!(error.is_transient(), "{error}");
     let auth = std::error::Error::source(&error).and_then(|e| e.downcast_ref::<AuthError>()).expect("the AuthError");
     assert_eq!((auth.status().map(|s| s.as_u16()), auth.retry_after()), (Some(429), Some(Duration::from_secs(17))));
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(17)), "the endpoint's hint, on the call's error");
     assert_eq!(server.request_count(), 1, "only the first call reached the service");
 }
 

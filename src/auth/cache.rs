@@ -101,9 +101,7 @@ impl TokenCache {
         }
         let (ask, limit, retry) = (Arc::clone(shared), self.ask_limit, self.retry.clone());
         let answer = tokio::spawn(async move {
-            let outcome = tokio::time::timeout(limit, ask.ask(&retry, limit))
-                .await
-                .unwrap_or_else(|_| Err(AuthError::new(format!("{TOKEN_TIMEOUT} {limit:?}")).transient()));
+            let outcome = ask.ask(&retry, limit).await;
             let answer = ask.settle(outcome);
             drop(refreshing);
             answer
@@ -121,25 +119,37 @@ impl TokenCache {
 
 impl Shared {
     /// The provider's answer, asked again after a transient failure as `retry` allows: not when a still-valid token
-    /// can be served instead (callers are not held up for a refresh), nor when the wait would outlast `limit`.
+    /// can be served instead (callers are not held up for a refresh), nor when the wait and a short ask would not
+    /// fit in `limit`. Given up at `limit`, with the last failure when there was one: what the endpoint said is
+    /// worth more than that time ran out.
     async fn ask(&self, retry: &RetryPolicy, limit: Duration) -> Result<AccessToken, AuthError> {
         let deadline = tokio::time::Instant::now().checked_add(limit);
+        let left = || deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(tokio::time::Instant::now()));
         let mut attempt = 1;
+        let mut last_failure = None;
         loop {
-            let failure = match self.provider.token().await {
-                Err(error) if error.is_transient() => error,
-                outcome => return outcome,
+            let answer = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, self.provider.token()).await,
+                None => Ok(self.provider.token().await),
+            };
+            let failure = match answer {
+                Err(_elapsed) => {
+                    return Err(last_failure
+                        .unwrap_or_else(|| AuthError::new(format!("{TOKEN_TIMEOUT} {limit:?}")).transient()));
+                }
+                Ok(Err(error)) if error.is_transient() => error,
+                Ok(outcome) => return outcome,
             };
             if attempt >= retry.attempts() || self.unexpired(SystemTime::now()).is_some() {
                 return Err(failure);
             }
             let wait = retry.wait(attempt, failure.retry_after());
-            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(tokio::time::Instant::now()));
-            if wait >= left {
+            if wait.saturating_add(crate::hooks::MIN_ATTEMPT) >= left() {
                 return Err(failure);
             }
             tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %failure, "no token; asking again");
             tokio::time::sleep(wait).await;
+            last_failure = Some(failure);
             attempt += 1;
         }
     }
@@ -169,6 +179,8 @@ impl Shared {
     fn store(&self, token: &AccessToken, now: SystemTime) {
         let Some(expires_at) = token.expires_at() else {
             self.uncacheable.store(true, Ordering::Relaxed);
+            // Nothing to fall back on from now on: an older token must not stop a retry it cannot replace.
+            *self.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
             return;
         };
         let lifetime = expires_at.duration_since(now).unwrap_or_default();
@@ -350,11 +362,13 @@ mod tests {
         asked: AtomicU64,
         script: Vec<Result<Duration, bool>>,
         hint: Option<Duration>,
+        /// How long each answer takes.
+        delay: Duration,
     }
 
     impl Scripted {
         fn new(script: Vec<Result<Duration, bool>>, hint: Option<Duration>) -> Arc<Self> {
-            Arc::new(Self { asked: AtomicU64::new(0), script, hint })
+            Arc::new(Self { asked: AtomicU64::new(0), script, hint, delay: Duration::ZERO })
         }
 
         fn asked(&self) -> u64 {
@@ -365,6 +379,7 @@ mod tests {
     impl TokenProvider for Scripted {
         async fn token(&self) -> Result<AccessToken, AuthError> {
             let n = self.asked.fetch_add(1, Ordering::SeqCst) as usize;
+            tokio::time::sleep(self.delay).await;
             match self.script[n.min(self.script.len() - 1)] {
                 Ok(lifetime) => Ok(AccessToken::new(format!("token-{n}"), Some(SystemTime::now() + lifetime))),
                 Err(true) => Err(AuthError::new("busy").transient().with_retry_after(self.hint)),
@@ -439,5 +454,38 @@ mod tests {
         cache.shared.current.lock().unwrap().as_mut().unwrap().refresh_at = SystemTime::now();
         let token = TokenProvider::token(&cache).await.expect("the still-valid token");
         assert_eq!((token.secret().expose_secret(), provider.asked()), ("token-0", 2), "one refresh ask, not three");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ask_cut_short_by_the_limit_fails_with_the_last_answer_not_a_timeout() {
+        // Each answer takes 3 s: busy at 3 s, a 1 s wait, and the second ask is cut at the 5 s limit.
+        let provider = Arc::new(Scripted {
+            asked: AtomicU64::new(0),
+            script: vec![Err(true), Ok(HOUR)],
+            hint: Some(Duration::from_secs(1)),
+            delay: Duration::from_secs(3),
+        });
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_limits(Duration::from_secs(5), quick());
+        let error = TokenProvider::token(&cache).await.unwrap_err();
+        assert_eq!((error.to_string().as_str(), provider.asked()), ("busy", 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn callers_queued_behind_a_retrying_ask_share_it() {
+        let provider = Scripted::new(vec![Err(true)], None);
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_limits(Duration::from_secs(30), quick().max_attempts(3));
+        let cache = Arc::new(cache);
+        let callers: Vec<_> = (0..20)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move { TokenProvider::token(&*cache).await })
+            })
+            .collect();
+        for caller in callers {
+            assert_eq!(caller.await.unwrap().unwrap_err().to_string(), "busy");
+        }
+        assert_eq!(provider.asked(), 3, "one ask with its retries for everyone, not one each");
     }
 }

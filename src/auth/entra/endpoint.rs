@@ -56,13 +56,20 @@ impl TokenEndpoint {
         let http = match options.http_client {
             Some(client) => client,
             None => crate::http_client_builder()
-                .map_err(|e| AuthError::with_source("could not set up TLS for the token endpoint", e))?
+                .map_err(|e| {
+                    let message = format!("could not set up TLS for the token endpoint: {}", innermost_cause(&e));
+                    AuthError::with_source(message, e)
+                })?
                 .connect_timeout(options.connect_timeout)
                 // A redirect would carry the form, secrets included, to wherever it points.
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("partner-center-insights/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map_err(|e| AuthError::with_source("could not build the HTTP client for the token endpoint", e))?,
+                .map_err(|e| {
+                    let message =
+                        format!("could not build the HTTP client for the token endpoint: {}", innermost_cause(&e));
+                    AuthError::with_source(message, e)
+                })?,
         };
         Ok(Self { url, tenant, version: options.version, http, request_timeout: options.request_timeout })
     }
