@@ -165,10 +165,20 @@ impl Faults {
             "malformedbody" => Fault::MalformedBody,
             _ => return Err("`kind` must be one of status, delay, dropConnection, malformedBody".into()),
         };
-        self.push(count, scope, fault);
+        let mut queue = self.queue();
+        // Rules come over HTTP here: a client stuck in a loop must not grow the emulator without bound.
+        if queue.len() >= MAX_ADMIN_RULES {
+            return Err(format!("{MAX_ADMIN_RULES} fault rules are already pending; clear them first"));
+        }
+        if count > 0 {
+            queue.push_back(Rule { remaining: count, scope, fault });
+        }
         Ok(count)
     }
 }
+
+/// How many rules may wait in the queue for the admin endpoint to add one more.
+const MAX_ADMIN_RULES: usize = 10_000;
 
 /// A rule being written; finish it with one of the fault methods.
 #[derive(Debug)]
@@ -279,5 +289,18 @@ mod tests {
         assert!(faults.push_json(b"nope").is_err());
         assert_eq!(faults.push_json(br#"{"kind":"malformedBody","scope":"any"}"#), Ok(1));
         assert_eq!(faults.take(FaultScope::Token), Some(Fault::MalformedBody));
+    }
+
+    #[test]
+    fn the_admin_endpoint_cannot_queue_without_bound() {
+        let faults = Faults::default();
+        for _ in 0..MAX_ADMIN_RULES {
+            assert_eq!(faults.push_json(br#"{"kind":"dropConnection"}"#), Ok(1));
+        }
+        let refused = faults.push_json(br#"{"kind":"dropConnection"}"#).unwrap_err();
+        assert!(refused.contains("already pending"), "{refused}");
+        assert_eq!(faults.pending(), MAX_ADMIN_RULES as u64);
+        faults.clear();
+        assert_eq!(faults.push_json(br#"{"kind":"dropConnection"}"#), Ok(1));
     }
 }

@@ -81,7 +81,8 @@
 //! - `POST /_emulator/faults` with `{"kind": "status", "status": 429, "retryAfterSeconds": 3, "count": 2,
 //!   "scope": "api"}`; other kinds are `delay` (`delayMs`), `dropConnection` and `malformedBody`; scopes are
 //!   `api` (default), `download`, `token`, `any`. `GET` shows how many responses are still affected, `DELETE`
-//!   clears the queue. The same from Rust: [`Emulator::faults`].
+//!   clears the queue; with 10,000 rules pending, a `POST` is refused with 400 until then. The same from Rust:
+//!   [`Emulator::faults`].
 //! - `POST /_emulator/clock/advance` with `{"seconds": 600}`, like [`Emulator::advance`]; `GET /_emulator/clock`
 //!   shows the emulator's time.
 
