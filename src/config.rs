@@ -84,6 +84,11 @@ impl fmt::Debug for ClientBuilder {
 impl Client {
     /// Starts configuring a client for `target`: a [`Program`], or any base URL (a test server, a sovereign
     /// cloud), given with or without a trailing slash.
+    ///
+    /// This is the way to make a client. The generated `Client::new` and `Client::new_with_client` skip the
+    /// builder's checks and settings (TLS set-up, timeouts, no redirects); `Client::new` panics under the default
+    /// features, whose reqwest has no crypto provider of its own. A token is still never sent over plain http to
+    /// a host other than loopback, however the client was made.
     pub fn builder(target: impl Into<BaseUrl>) -> ClientBuilder {
         ClientBuilder {
             base_url: target.into().0,

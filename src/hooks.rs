@@ -62,6 +62,14 @@ impl ClientHooks<ClientState> for Client {
             request.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         }
         if let Some(tokens) = &state.tokens {
+            // `ClientBuilder::build` refuses such a base URL; this holds the rule for a client made any other way
+            // (the generated `Client::new_with_client`), before a token is even asked for.
+            if request.url().scheme() != "https" && !crate::config::is_loopback(request.url()) {
+                return Err(GeneratedError::InvalidRequest(format!(
+                    "refusing to send the bearer token to `{}`: only https, or http to a loopback host",
+                    request.url().origin().ascii_serialization()
+                )));
+            }
             // Hook errors can only be text; `Error::from` finds the structured `AuthError` again by it.
             let failed = |e| GeneratedError::Custom(handover::hand_over(e));
             let token = tokens.token_within(state.call_timeout).await.map_err(failed)?;

@@ -173,6 +173,24 @@ async fn a_base_url_with_a_trailing_slash_works() {
     assert_eq!(server.requests()[0].target, "/insights/v1/mpn/ScheduledReport/pause/r1");
 }
 
+#[tokio::test]
+async fn a_client_made_without_the_builder_still_keeps_the_token_off_plain_http() {
+    use partner_center_insights::ClientInfo;
+    let server = server().await;
+    let built = client(&mpn(&server));
+    let http = partner_center_insights::http_client_builder().unwrap().build().unwrap();
+    // The generated constructor skips the builder's checks; the request hook does not.
+    let bypass = Client::new_with_client("http://api.example.com/insights/v1/mpn", http, built.inner().clone());
+    let error = bypass.get_reports().send().await.map(drop).map_err(Error::from).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidArgument, "{error}");
+    assert!(error.to_string().contains("refusing to send the bearer token to `http://api.example.com`"), "{error}");
+    // Loopback over http stays allowed that way too.
+    let http = partner_center_insights::http_client_builder().unwrap().build().unwrap();
+    let loopback = Client::new_with_client(&mpn(&server), http, built.inner().clone());
+    loopback.get_reports().send().await.expect("loopback is fine");
+    assert_eq!(server.requests().len(), 1);
+}
+
 #[test]
 fn bad_client_settings_are_refused() {
     for (url, reason) in [
