@@ -321,6 +321,13 @@ impl From<crate::AuthError> for Error {
     }
 }
 
+/// For conversions that cannot fail (a [`ReportId`](crate::ReportId) passed where a string could be).
+impl From<std::convert::Infallible> for Error {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 impl From<ValidationError> for Error {
     fn from(error: ValidationError) -> Self {
         Self::invalid_argument(error.to_string())

@@ -201,11 +201,13 @@ async fn waiting_on_a_schedule_returns_the_run_that_began_not_the_one_queued_beh
     assert_ne!(queued[0].execution_id, done.execution_id, "waited for the queued run");
 
     // Later waits return the completed run at once, though a run is queued behind it.
-    let again = client.wait_for_execution(report.as_str()).timeout(Duration::from_secs(20)).await.unwrap();
+    // The crate's own validated id is taken as well as a string, by reference or by value.
+    let id = partner_center_insights::ReportId::new(report.clone()).unwrap();
+    let again = client.wait_for_execution(&id).timeout(Duration::from_secs(20)).await.unwrap();
     assert_eq!(again.execution_id, done.execution_id);
 
     // Unless told to pass over runs completed before now: then the wait is for the next run.
-    let wait = client.wait_for_execution(report.as_str()).completed_after(emulator.now());
+    let wait = client.wait_for_execution(id).completed_after(emulator.now());
     let (next, first) = advance_once_waiting(&emulator, wait, Duration::from_secs(4 * 3600)).await;
     let next = next.expect("the second run completes");
     assert!(matches!(first, WaitProgress::Execution { status: ExecutionStatus::Pending, .. }), "{first:?}");

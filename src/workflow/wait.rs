@@ -74,11 +74,11 @@ impl Client {
     /// ```
     pub fn wait_for_execution<'a>(
         &'a self,
-        report_id: impl TryInto<ReportId, Error = crate::ValidationError>,
+        report_id: impl TryInto<ReportId, Error: Into<Error>>,
     ) -> ExecutionWait<'a> {
         ExecutionWait {
             client: self,
-            report_id: report_id.try_into().map_err(Error::from),
+            report_id: report_id.try_into().map_err(Into::into),
             execution_id: None,
             first_interval: Duration::from_secs(5),
             max_interval: Duration::from_secs(60),
