@@ -17,7 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let name = format!("all-pages-{}", query.name.as_deref().unwrap_or("query"));
         client
             .create_report()
-            .body_map(|r| r.report_name(name).query_id(query.query_id.as_str()).execute_now(true))
+            .body_map(|r| r.report_name(name).query_id(&query.query_id).execute_now(true))
             .send()
             .await?;
     }

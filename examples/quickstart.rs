@@ -113,7 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create_report()
         .body_map(|r| {
             r.report_name(format!("quickstart-{suffix}"))
-                .query_id(query_id.as_str())
+                .query_id(&query_id)
                 .start_time(Timestamp::now() + Duration::from_secs(5 * 3600))
                 .recurrence_interval(RecurrenceInterval::new(24).expect("24 hours is allowed"))
         })
@@ -132,7 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A scheduled report first runs hours from now; a run-once report shows the rest of the flow right away.
     let once = client
         .create_report()
-        .body_map(|r| r.report_name(format!("quickstart-now-{suffix}")).query_id(query_id.as_str()).execute_now(true))
+        .body_map(|r| r.report_name(format!("quickstart-now-{suffix}")).query_id(&query_id).execute_now(true))
         .send()
         .await?;
     let once_id = once.value[0].report_id.clone();
@@ -168,7 +168,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for id in [&report_id, &once_id] {
         client.delete_report().report_id(id).send().await?;
     }
-    client.delete_query().query_id(query_id.as_str()).send().await?;
+    client.delete_query().query_id(&query_id).send().await?;
     std::fs::remove_file(&path)?;
     println!("cleaned up       1 query, 2 reports\n");
 

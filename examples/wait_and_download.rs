@@ -26,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("running system query {} ({})", query.name.as_deref().unwrap_or("?"), query.query_id);
     let report = client
         .create_report()
-        .body_map(|r| r.report_name("wait-and-download").query_id(query.query_id.as_str()).execute_now(true))
+        .body_map(|r| r.report_name("wait-and-download").query_id(&query.query_id).execute_now(true))
         .send()
         .await?;
 
