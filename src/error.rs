@@ -286,6 +286,8 @@ fn readable_conversion_error(message: &str) -> String {
     let message = message.replace("crate :: ", "");
     if message.contains("`ReportId`") || message.contains("`QueryId`") {
         format!("{message}: an id must not be empty, only whitespace, `.` or `..`, or contain `\\`")
+    } else if message.contains("`Timestamp`") {
+        format!("{message}: a time is written yyyy-MM-ddTHH:mm:ssZ (UTC)")
     } else {
         message
     }

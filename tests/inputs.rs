@@ -249,3 +249,31 @@ async fn tokens_a_header_cannot_carry_are_refused_before_sending() {
     client.resume_report().report_id("r1").send().await.unwrap();
     assert_eq!(server.requests()[0].header("authorization"), Some("Bearer from-a-file"));
 }
+
+#[tokio::test]
+async fn ids_and_times_go_in_as_the_crates_types_or_as_text() {
+    let server = TestServer::always(Reply::json(200, r#"{"value":[],"totalCount":0}"#)).await;
+    let client = client(&mpn(&server));
+    let id = ReportId::new("0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44").unwrap();
+    client.get_reports().report_id(&id).send().await.unwrap();
+    client.get_reports().report_id(id.clone()).send().await.unwrap();
+    let start = partner_center_insights::Timestamp::now();
+    client
+        .try_query()
+        .export_query("SELECT a FROM b")
+        .start_time(start)
+        .end_time("2026-10-31T00:00:00Z")
+        .send()
+        .await
+        .unwrap();
+    let targets: Vec<String> = server.requests().iter().map(|r| r.target.clone()).collect();
+    assert_eq!(targets[0], format!("/insights/v1/mpn/ScheduledReport?reportId={id}"));
+    assert_eq!(targets[1], targets[0]);
+    assert!(targets[2].contains(&format!("startTime={}", start.to_string().replace(':', "%3A"))), "{}", targets[2]);
+    assert!(targets[2].contains("endTime=2026-10-31T00%3A00%3A00Z"), "{}", targets[2]);
+
+    // Text that is not a time is refused before anything is sent.
+    let refused = client.try_query().export_query("SELECT a FROM b").start_time("last tuesday").send().await;
+    expect_invalid(refused.map(drop).map_err(Error::from), "start_time failed: a time is written yyyy-MM-ddTHH:mm:ssZ");
+    assert_eq!(server.requests().len(), 3);
+}

@@ -72,6 +72,31 @@ impl std::str::FromStr for Timestamp {
     }
 }
 
+// What the generated builders convert from, so a time can be given as text (and bad text is refused before sending).
+impl TryFrom<&str> for Timestamp {
+    type Error = ValidationError;
+
+    fn try_from(text: &str) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl TryFrom<&String> for Timestamp {
+    type Error = ValidationError;
+
+    fn try_from(text: &String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl TryFrom<String> for Timestamp {
+    type Error = ValidationError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Secs, true))
