@@ -44,6 +44,9 @@ pub use model::{
     ReportName, ReportStatus, SecureLink, Timestamp, UnknownValue, ValidationError,
 };
 pub use retry::RetryPolicy;
+/// The HTTP status type of [`Error::status`] and [`AuthError::status`], re-exported so matching on one needs no
+/// direct dependency on `http` or `reqwest`.
+pub use reqwest::StatusCode;
 pub use tls::http_client_builder;
 pub use workflow::{DownloadProgress, ExecutionWait, Page, Pages, ReportDownload, WaitProgress};
 
