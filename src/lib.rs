@@ -10,6 +10,7 @@ mod generated {
 }
 
 mod auth;
+mod builders;
 mod casing;
 mod config;
 #[cfg(test)]
@@ -43,10 +44,10 @@ pub use model::{
     CallbackMethod, ExecutionStatus, QueryId, RecurrenceInterval, ReportDescription, ReportFormat, ReportId,
     ReportName, ReportStatus, SecureLink, Timestamp, UnknownValue, ValidationError,
 };
-pub use retry::RetryPolicy;
 /// The HTTP status type of [`Error::status`] and [`AuthError::status`], re-exported so matching on one needs no
 /// direct dependency on `http` or `reqwest`.
 pub use reqwest::StatusCode;
+pub use retry::RetryPolicy;
 pub use tls::http_client_builder;
 pub use workflow::{DownloadProgress, ExecutionWait, Page, Pages, ReportDownload, WaitProgress};
 

@@ -277,3 +277,16 @@ async fn ids_and_times_go_in_as_the_crates_types_or_as_text() {
     expect_invalid(refused.map(drop).map_err(Error::from), "start_time failed: a time is written yyyy-MM-ddTHH:mm:ssZ");
     assert_eq!(server.requests().len(), 3);
 }
+
+#[tokio::test]
+async fn execution_states_go_in_as_a_typed_list() {
+    use partner_center_insights::ExecutionStatus;
+    let server = TestServer::always(Reply::json(200, r#"{"value":[],"totalCount":0}"#)).await;
+    let client = client(&mpn(&server));
+    let executions = || client.get_report_executions().report_id("r1");
+    executions().execution_statuses(&[ExecutionStatus::Pending, ExecutionStatus::Running]).send().await.unwrap();
+    executions().execution_statuses(&[]).send().await.unwrap();
+    let targets: Vec<String> = server.requests().iter().map(|r| r.target.clone()).collect();
+    assert_eq!(targets[0], "/insights/v1/mpn/ScheduledReport/execution/r1?executionStatus=Pending%3BRunning");
+    assert_eq!(targets[1], "/insights/v1/mpn/ScheduledReport/execution/r1", "an empty list is no filter");
+}
