@@ -1,7 +1,9 @@
-// Typed forms of the generated builders' text parameters, where the service takes a list in one string: written
-// here because a spec cannot say "`;`-separated", so the generator can only offer a `String`.
+// Hand-written conveniences on generated types, for what a spec cannot express: a typed form of a `;`-separated
+// list parameter, and an update body that starts from a report as the service returned it.
 
-use crate::{ExecutionStatus, builder};
+use std::num::NonZeroU32;
+
+use crate::{ExecutionStatus, RecurrenceInterval, ReportDescription, ReportName, ValidationError, builder, types};
 
 impl builder::GetReportExecutions<'_> {
     /// Only executions in any of these states: the typed form of [`execution_status`](Self::execution_status),
@@ -23,5 +25,46 @@ impl builder::GetReportExecutions<'_> {
             return self;
         }
         self.execution_status(statuses.iter().map(ExecutionStatus::as_str).collect::<Vec<_>>().join(";"))
+    }
+}
+
+/// Every setting a report has, as an update that keeps them: the service does not promise to keep a setting an
+/// update omits, so change the fields you mean to and send the rest back as they were.
+///
+/// ```no_run
+/// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
+/// use partner_center_insights::{RecurrenceInterval, types::UpdateReportRequest};
+/// let id = "0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44";
+/// let reports = client.get_reports().report_id(id).send().await?.into_inner();
+/// if let Some(report) = reports.value.first() {
+///     let mut update = UpdateReportRequest::try_from(report)?;
+///     update.recurrence_interval = Some(RecurrenceInterval::new(48)?);
+///     client.update_report().report_id(id).body(update).send().await?;
+/// }
+/// # Ok(()) }
+/// ```
+impl TryFrom<&types::Report> for types::UpdateReportRequest {
+    type Error = ValidationError;
+
+    /// # Errors
+    /// When the report lacks a name or start time (both required in an update), or a value the service sent is
+    /// outside what an update may carry (a name with `;`, an interval outside 4..=2160 hours).
+    fn try_from(report: &types::Report) -> Result<Self, Self::Error> {
+        let missing =
+            |field: &'static str| ValidationError::new(field, "is missing from the report, and an update needs it");
+        Ok(Self {
+            report_name: ReportName::new(report.report_name.clone().ok_or_else(|| missing("report name"))?)?,
+            start_time: report.start_time.ok_or_else(|| missing("start time"))?,
+            description: report.description.clone().map(ReportDescription::new).transpose()?,
+            recurrence_interval: report
+                .recurrence_interval
+                .map(|hours| RecurrenceInterval::new(hours.into()))
+                .transpose()?,
+            // The service writes an unlimited count as absent or as a number below 1.
+            recurrence_count: report.recurrence_count.and_then(|n| u32::try_from(n).ok()).and_then(NonZeroU32::new),
+            format: report.format.clone(),
+            callback_url: report.callback_url.clone(),
+            callback_method: report.callback_method.clone(),
+        })
     }
 }

@@ -331,6 +331,55 @@ async fn an_update_replaces_the_schedule_and_the_format() {
 }
 
 #[tokio::test]
+async fn an_update_built_from_the_report_keeps_what_it_does_not_change() {
+    use partner_center_insights::{CallbackMethod, RecurrenceInterval};
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = create_query(&client, Program::Marketplace).await;
+    let start = hours_from_now(&emulator, 10);
+    let created = client
+        .create_report()
+        .body_map(|b| {
+            b.report_name("weekly")
+                .description(Some(partner_center_insights::ReportDescription::new("for finance").unwrap()))
+                .query_id(query.as_str())
+                .start_time(start)
+                .recurrence_interval(interval(24))
+                .recurrence_count(count(3))
+                .format(ReportFormat::Tsv)
+                .callback_url("https://contoso.example/ready".to_owned())
+                .callback_method(CallbackMethod::Get)
+        })
+        .send()
+        .await
+        .unwrap();
+    let report = &created.value[0];
+
+    // The emulator resets what an update omits (description, format, callback, count): built from the report,
+    // the update omits nothing.
+    let mut update = types::UpdateReportRequest::try_from(report).unwrap();
+    update.recurrence_interval = Some(RecurrenceInterval::new(48).unwrap());
+    let updated = client.update_report().report_id(&report.report_id).body(update).send().await.unwrap();
+    let after = &updated.value[0];
+    assert_eq!(after.recurrence_interval, Some(48));
+    assert_eq!(
+        (after.report_name.as_deref(), after.description.as_deref(), after.start_time, after.recurrence_count),
+        (Some("weekly"), Some("for finance"), Some(start), Some(3))
+    );
+    assert_eq!(after.format, Some(ReportFormat::Tsv));
+    assert_eq!(after.callback_url.as_deref(), Some("https://contoso.example/ready"));
+    assert_eq!(after.callback_method, Some(CallbackMethod::Get));
+
+    // A report without what an update needs is refused with the reason, before anything is sent.
+    let nameless = types::Report { report_name: None, ..report.clone() };
+    let refused = types::UpdateReportRequest::try_from(&nameless).unwrap_err();
+    assert!(
+        refused.to_string() == "invalid report name: is missing from the report, and an update needs it",
+        "{refused}"
+    );
+}
+
+#[tokio::test]
 async fn deleting_a_report_deletes_its_executions_and_files() {
     let emulator = Emulator::start().await.unwrap();
     let client = client(&emulator, Program::Marketplace);
