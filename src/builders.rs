@@ -7,7 +7,8 @@ use crate::{ExecutionStatus, RecurrenceInterval, ReportDescription, ReportName, 
 
 impl builder::GetReportExecutions<'_> {
     /// Only executions in any of these states: the typed form of [`execution_status`](Self::execution_status),
-    /// which takes the service's `;`-separated list as text. An empty list sets no filter.
+    /// which takes the service's `;`-separated list as text. An empty list changes nothing (a filter set before
+    /// stays; none set means executions in every state).
     ///
     /// ```no_run
     /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
@@ -31,14 +32,20 @@ impl builder::GetReportExecutions<'_> {
 /// Every setting a report has, as an update that keeps them: the service does not promise to keep a setting an
 /// update omits, so change the fields you mean to and send the rest back as they were.
 ///
+/// The start time is copied as it is; once it has passed, move it ahead before sending (the service refuses a
+/// start time in the past, and wants one at least 4 hours ahead). A run-once (`ExecuteNow`) report has no
+/// schedule to keep, so its reported interval and count are not carried.
+///
 /// ```no_run
 /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
-/// use partner_center_insights::{RecurrenceInterval, types::UpdateReportRequest};
+/// use std::time::Duration;
+/// use partner_center_insights::{RecurrenceInterval, Timestamp, types::UpdateReportRequest};
 /// let id = "0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44";
 /// let reports = client.get_reports().report_id(id).send().await?.into_inner();
 /// if let Some(report) = reports.value.first() {
 ///     let mut update = UpdateReportRequest::try_from(report)?;
 ///     update.recurrence_interval = Some(RecurrenceInterval::new(48)?);
+///     update.start_time = update.start_time.max(Timestamp::now() + Duration::from_secs(5 * 3600));
 ///     client.update_report().report_id(id).body(update).send().await?;
 /// }
 /// # Ok(()) }
@@ -50,6 +57,7 @@ impl TryFrom<&types::Report> for types::UpdateReportRequest {
     /// When the report lacks a name or start time (both required in an update), or a value the service sent is
     /// outside what an update may carry (a name with `;`, an interval outside 4..=2160 hours).
     fn try_from(report: &types::Report) -> Result<Self, Self::Error> {
+        let scheduled = report.execute_now != Some(true);
         let missing =
             |field: &'static str| ValidationError::new(field, "is missing from the report, and an update needs it");
         Ok(Self {
@@ -58,10 +66,15 @@ impl TryFrom<&types::Report> for types::UpdateReportRequest {
             description: report.description.clone().map(ReportDescription::new).transpose()?,
             recurrence_interval: report
                 .recurrence_interval
+                .filter(|_| scheduled)
                 .map(|hours| RecurrenceInterval::new(hours.into()))
                 .transpose()?,
             // The service writes an unlimited count as absent or as a number below 1.
-            recurrence_count: report.recurrence_count.and_then(|n| u32::try_from(n).ok()).and_then(NonZeroU32::new),
+            recurrence_count: report
+                .recurrence_count
+                .filter(|_| scheduled)
+                .and_then(|n| u32::try_from(n).ok())
+                .and_then(NonZeroU32::new),
             format: report.format.clone(),
             callback_url: report.callback_url.clone(),
             callback_method: report.callback_method.clone(),

@@ -115,6 +115,19 @@ async fn slow_answers_trip_the_client_timeout() {
 }
 
 #[tokio::test]
+async fn the_admin_endpoint_refuses_rules_beyond_its_cap() {
+    let emulator = Emulator::start().await.unwrap();
+    for _ in 0..10_000 {
+        emulator.faults().next(1).drop_connection();
+    }
+    let (status, text) =
+        admin(&emulator, reqwest::Method::POST, "/_emulator/faults", Some(json!({"kind": "dropConnection"}))).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("10000 fault rules are already pending"), "{text}");
+    assert_eq!(emulator.faults().pending(), 10_000);
+}
+
+#[tokio::test]
 async fn faults_through_the_admin_endpoint() {
     let emulator = Emulator::start().await.unwrap();
     let client = client(&emulator, Program::Partner);

@@ -354,6 +354,11 @@ async fn an_update_built_from_the_report_keeps_what_it_does_not_change() {
         .await
         .unwrap();
     let report = &created.value[0];
+    let update = types::UpdateReportRequest::try_from(report).unwrap();
+    assert_eq!(
+        (update.recurrence_interval.map(|i| i.hours()), update.recurrence_count.map(|n| n.get())),
+        (Some(24), Some(3))
+    );
 
     // The emulator resets what an update omits (description, format, callback, count): built from the report,
     // the update omits nothing.
@@ -369,6 +374,22 @@ async fn an_update_built_from_the_report_keeps_what_it_does_not_change() {
     assert_eq!(after.format, Some(ReportFormat::Tsv));
     assert_eq!(after.callback_url.as_deref(), Some("https://contoso.example/ready"));
     assert_eq!(after.callback_method, Some(CallbackMethod::Get));
+
+    // Once the start has passed, the report as fetched no longer makes a valid update: the start must move ahead.
+    emulator.advance(Duration::from_secs(11 * 3600)).await;
+    let fetched = client.get_reports().report_id(&report.report_id).send().await.unwrap().into_inner().value.remove(0);
+    let mut update = types::UpdateReportRequest::try_from(&fetched).unwrap();
+    let (status, _) = failure(client.update_report().report_id(&report.report_id).body(update.clone()).send().await);
+    assert_eq!(status, 400, "a start time in the past is refused");
+    update.start_time = hours_from_now(&emulator, 5);
+    client.update_report().report_id(&report.report_id).body(update).send().await.expect("moved ahead, accepted");
+
+    // A run-once report has no schedule to carry.
+    let once = execute_now(&client, &query, "once").await;
+    let once = client.get_reports().report_id(&once).send().await.unwrap().into_inner().value.remove(0);
+    assert!(once.recurrence_count.is_some(), "the emulator reports a count for it, as the service does");
+    let update = types::UpdateReportRequest::try_from(&once).unwrap();
+    assert_eq!((update.recurrence_interval, update.recurrence_count), (None, None));
 
     // A report without what an update needs is refused with the reason, before anything is sent.
     let nameless = types::Report { report_name: None, ..report.clone() };

@@ -271,11 +271,24 @@ async fn ids_and_times_go_in_as_the_crates_types_or_as_text() {
     assert_eq!(targets[1], targets[0]);
     assert!(targets[2].contains(&format!("startTime={}", start.to_string().replace(':', "%3A"))), "{}", targets[2]);
     assert!(targets[2].contains("endTime=2026-10-31T00%3A00%3A00Z"), "{}", targets[2]);
+    // Other ways of writing a time go out as UTC with a `Z`.
+    for (given, sent) in
+        [("2026-10-31T00:00:00", "2026-10-31T00%3A00%3A00Z"), ("2026-10-31T02:00:00+02:00", "2026-10-31T00%3A00%3A00Z")]
+    {
+        client.try_query().export_query("SELECT a FROM b").end_time(given).send().await.unwrap();
+        let target = server.requests().last().unwrap().target.clone();
+        assert!(target.contains(&format!("endTime={sent}&")), "{given}: {target}");
+    }
 
     // Text that is not a time is refused before anything is sent.
     let refused = client.try_query().export_query("SELECT a FROM b").start_time("last tuesday").send().await;
     expect_invalid(refused.map(drop).map_err(Error::from), "start_time failed: a time is written yyyy-MM-ddTHH:mm:ssZ");
-    assert_eq!(server.requests().len(), 3);
+    assert_eq!(server.requests().len(), 5);
+
+    // The same for a query id in a report's body.
+    let refused = client.create_report().body_map(|r| r.report_name("r").query_id("..").execute_now(true)).send().await;
+    expect_invalid(refused.map(drop).map_err(Error::from), "query_id: invalid query id: must not be `.` or `..`");
+    assert_eq!(server.requests().len(), 5);
 }
 
 #[tokio::test]
