@@ -133,11 +133,11 @@ impl Error {
     }
 
     /// How long the service (or, for an authentication failure, the token endpoint) asked the caller to wait before
-    /// trying again (`Retry-After`, `retry-after-ms` or `x-ms-retry-after-ms` on the failed response), as sent: not capped by the [`RetryPolicy`](crate::RetryPolicy),
-    /// so add it to an `Instant` with `checked_add`. An HTTP date is counted from when the error was made (when `?`
-    /// converted it). The client has already honoured such hints between its own attempts; this is for a caller
-    /// who schedules the next try. (When a retry ran out of call time, the error is the previous answer, whose
-    /// hint the client had begun to wait out.)
+    /// trying again (`Retry-After`, `retry-after-ms` or `x-ms-retry-after-ms` on the failed response), as sent:
+    /// not capped by the [`RetryPolicy`](crate::RetryPolicy), so add it to an `Instant` with `checked_add`. An
+    /// HTTP date is counted from when the error was made (when `?` converted it). The client has already honoured
+    /// such hints between its own attempts; this is for a caller who schedules the next try. (When a retry ran out
+    /// of call time, the error is the previous answer, whose hint the client had begun to wait out.)
     ///
     /// ```no_run
     /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
@@ -146,7 +146,9 @@ impl Error {
     /// let reports = loop {
     ///     match client.get_reports().send().await.map_err(Error::from) {
     ///         // The client's own retries are spent: come back when the service says.
-    ///         Err(e) if e.is_transient() => tokio::time::sleep(e.retry_after().unwrap_or(Duration::from_secs(30))).await,
+    ///         Err(e) if e.is_transient() => {
+    ///             tokio::time::sleep(e.retry_after().unwrap_or(Duration::from_secs(30))).await
+    ///         }
     ///         other => break other?,
     ///     }
     /// };
@@ -162,8 +164,9 @@ impl Error {
     }
 
     /// Whether trying the same call again later may succeed: connection failures, timeouts, HTTP 408, 429, 500,
-    /// 502, 503, 504, and a token provider that could not be reached or was busy ([`AuthError::is_transient`](crate::AuthError::is_transient)).
-    /// The client has already retried these as far as its [`RetryPolicy`](crate::RetryPolicy) allows.
+    /// 502, 503, 504, and a token provider that could not be reached or was busy
+    /// ([`AuthError::is_transient`](crate::AuthError::is_transient)). The client has already retried these as far
+    /// as its [`RetryPolicy`](crate::RetryPolicy) allows.
     pub fn is_transient(&self) -> bool {
         match self.kind {
             ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Transport => true,

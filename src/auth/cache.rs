@@ -335,20 +335,28 @@ mod tests {
         assert!(TokenProvider::token(&cache).await.is_err());
     }
 
-    // On a paused clock the provider's sleep ends only once every caller is waiting: no timing assumption.
-    #[tokio::test(start_paused = true)]
-    async fn callers_queued_behind_a_failed_ask_share_its_error_and_later_callers_ask_again() {
-        let provider = Arc::new(Failing(AtomicU64::new(0)));
-        let cache = Arc::new(TokenCache::new(provider.clone()));
+    /// The answers of twenty callers asking at once, each in a task of its own.
+    async fn twenty_callers(cache: &Arc<TokenCache>) -> Vec<Result<AccessToken, AuthError>> {
         let callers: Vec<_> = (0..20)
             .map(|_| {
                 let cache = cache.clone();
                 tokio::spawn(async move { TokenProvider::token(&*cache).await })
             })
             .collect();
+        let mut answers = Vec::with_capacity(callers.len());
         for caller in callers {
-            let error = caller.await.unwrap().unwrap_err();
-            assert_eq!(error.to_string(), "the token endpoint is down");
+            answers.push(caller.await.unwrap());
+        }
+        answers
+    }
+
+    // On a paused clock the provider's sleep ends only once every caller is waiting: no timing assumption.
+    #[tokio::test(start_paused = true)]
+    async fn callers_queued_behind_a_failed_ask_share_its_error_and_later_callers_ask_again() {
+        let provider = Arc::new(Failing(AtomicU64::new(0)));
+        let cache = Arc::new(TokenCache::new(provider.clone()));
+        for answer in twenty_callers(&cache).await {
+            assert_eq!(answer.unwrap_err().to_string(), "the token endpoint is down");
         }
         // One ask for the whole cold start, not twenty in a row.
         assert_eq!(provider.0.load(Ordering::SeqCst), 1);
@@ -476,15 +484,8 @@ mod tests {
         let provider = Scripted::new(vec![Err(true)], None);
         let mut cache = TokenCache::new(provider.clone());
         cache.set_limits(Duration::from_secs(30), quick().max_attempts(3));
-        let cache = Arc::new(cache);
-        let callers: Vec<_> = (0..20)
-            .map(|_| {
-                let cache = cache.clone();
-                tokio::spawn(async move { TokenProvider::token(&*cache).await })
-            })
-            .collect();
-        for caller in callers {
-            assert_eq!(caller.await.unwrap().unwrap_err().to_string(), "busy");
+        for answer in twenty_callers(&Arc::new(cache)).await {
+            assert_eq!(answer.unwrap_err().to_string(), "busy");
         }
         assert_eq!(provider.asked(), 3, "one ask with its retries for everyone, not one each");
     }

@@ -122,19 +122,18 @@ impl TokenEndpoint {
         let header_text = |value: Option<&HeaderValue>| value.and_then(|v| v.to_str().ok()).map(str::to_owned);
         let content_type = header_text(response.headers().get(CONTENT_TYPE));
         let trace_id = header_text(response.headers().get("x-ms-request-id"));
-        let body =
-            match read_capped(response).await {
-                Ok(Some(body)) => body,
-                Ok(None) => {
-                    return Err(transient(AuthError::new(format!(
+        let body = match read_capped(response).await {
+            Ok(Some(body)) => body,
+            Ok(None) => {
+                let message = format!(
                     "token endpoint answered {status} with a body over {MAX_ANSWER_BYTES} bytes, which is not a \
                      token answer (correlation id {correlation_id})"
-                ))
-                .with_status(status)
-                .with_ids(Some(correlation_id), trace_id)));
-                }
-                Err(e) => return Err(self.transport_error("failed while reading the answer", e, secrets)),
-            };
+                );
+                let error = AuthError::new(message).with_status(status).with_ids(Some(correlation_id), trace_id);
+                return Err(transient(error));
+            }
+            Err(e) => return Err(self.transport_error("failed while reading the answer", e, secrets)),
+        };
         tracing::debug!(
             token_endpoint = %self.url,
             status = status.as_u16(),
