@@ -105,8 +105,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .query(query_text(program))
         })
         .send()
-        .await?;
-    let query_id = query.value[0].query_id.clone();
+        .await?
+        .into_inner()
+        .into_single()?;
+    let query_id = query.query_id;
     println!("created query    {query_id}");
 
     let scheduled = client
@@ -118,15 +120,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .recurrence_interval(RecurrenceInterval::new(24).expect("24 hours is allowed"))
         })
         .send()
-        .await?;
-    let report_id = scheduled.value[0].report_id.clone();
-    println!("created report   {report_id} ({})", status(&scheduled.value[0]));
+        .await?
+        .into_inner()
+        .into_single()?;
+    let report_id = scheduled.report_id.clone();
+    println!("created report   {report_id} ({})", status(&scheduled));
 
-    let paused = client.pause_report().report_id(&report_id).send().await?;
-    let before = status(&paused.value[0]);
+    let paused = client.pause_report().report_id(&report_id).send().await?.into_inner().into_single()?;
+    let before = status(&paused);
     println!("paused           {report_id} ({before})");
-    let resumed = client.resume_report().report_id(&report_id).send().await?;
-    let after = status(&resumed.value[0]);
+    let resumed = client.resume_report().report_id(&report_id).send().await?.into_inner().into_single()?;
+    let after = status(&resumed);
     println!("resumed          {report_id} ({after})");
 
     // A scheduled report first runs hours from now; a run-once report shows the rest of the flow right away.
@@ -134,8 +138,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create_report()
         .body_map(|r| r.report_name(format!("quickstart-now-{suffix}")).query_id(&query_id).execute_now(true))
         .send()
-        .await?;
-    let once_id = once.value[0].report_id.clone();
+        .await?
+        .into_inner()
+        .into_single()?;
+    let once_id = once.report_id;
     println!("triggered run    {once_id}");
     let poll = if matches!(target, Target::Emulator(_)) { Duration::from_millis(500) } else { Duration::from_secs(15) };
     let execution = client

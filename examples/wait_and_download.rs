@@ -28,10 +28,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create_report()
         .body_map(|r| r.report_name("wait-and-download").query_id(&query.query_id).execute_now(true))
         .send()
-        .await?;
+        .await?
+        .into_inner()
+        .into_single()?;
 
     let execution = client
-        .wait_for_execution(report.value[0].report_id.as_str())
+        .wait_for_execution(&report.report_id)
         .poll_interval(Duration::from_millis(500))
         .timeout(Duration::from_secs(60))
         .on_progress(|progress| match progress {

@@ -1,9 +1,11 @@
 // Hand-written conveniences on generated types, for what a spec cannot express: a typed form of a `;`-separated
-// list parameter, and an update body that starts from a report as the service returned it.
+// list parameter, the one item of an answer that holds one, and an update body made from a report as returned.
 
 use std::num::NonZeroU32;
 
-use crate::{ExecutionStatus, RecurrenceInterval, ReportDescription, ReportName, ValidationError, builder, types};
+use crate::{
+    Error, ExecutionStatus, RecurrenceInterval, ReportDescription, ReportName, ValidationError, builder, types,
+};
 
 impl builder::GetReportExecutions<'_> {
     /// Only executions in any of these states: the typed form of [`execution_status`](Self::execution_status),
@@ -27,6 +29,37 @@ impl builder::GetReportExecutions<'_> {
         }
         self.execution_status(statuses.iter().map(ExecutionStatus::as_str).collect::<Vec<_>>().join(";"))
     }
+}
+
+/// `into_single` for the envelopes whose answers hold one item when they answer for one report or query.
+macro_rules! single_item {
+    ($($envelope:ident => $item:ident, $what:literal, $plural:literal;)*) => {$(
+        impl types::$envelope {
+            #[doc = concat!("The one ", $what, " of an answer that holds exactly one (creating, updating, pausing,")]
+            #[doc = concat!("resuming or deleting one, or asking for one by id), or an error saying how many there")]
+            #[doc = "were: where `value[0]` would panic on an empty answer, and take the wrong one of several."]
+            ///
+            /// # Errors
+            /// [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse) when the answer holds none or
+            /// more than one.
+            pub fn into_single(self) -> Result<types::$item, Error> {
+                let count = self.value.len();
+                let mut items = self.value.into_iter();
+                match (items.next(), count) {
+                    (Some(item), 1) => Ok(item),
+                    (_, count) => Err(Error::invalid_response(format!(
+                        concat!("the answer holds {} ", $plural, " where one ", $what, " was expected"),
+                        count
+                    ))),
+                }
+            }
+        }
+    )*};
+}
+
+single_item! {
+    ReportEnvelope => Report, "report", "reports";
+    QueryEnvelope => Query, "query", "queries";
 }
 
 /// Every setting a report has, as an update that keeps them: the service does not promise to keep a setting an

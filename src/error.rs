@@ -82,6 +82,10 @@ impl Error {
         Self { message: Some(message.into()), ..Self::new(ErrorKind::InvalidArgument) }
     }
 
+    pub(crate) fn invalid_response(message: String) -> Self {
+        Self { message: Some(message), ..Self::new(ErrorKind::InvalidResponse) }
+    }
+
     pub(crate) fn timed_out(message: String) -> Self {
         Self { message: Some(message), ..Self::new(ErrorKind::Timeout) }
     }
@@ -350,6 +354,7 @@ impl fmt::Display for Error {
             (ErrorKind::Configuration, _) => f.write_str("invalid configuration")?,
             (ErrorKind::ExecutionFailed, _) => f.write_str("execution failed")?,
             (ErrorKind::LocalIo, _) => f.write_str("local I/O error")?,
+            (ErrorKind::InvalidResponse, _) => f.write_str("invalid response")?,
             _ => f.write_str("transport error")?,
         }
         match &self.message {

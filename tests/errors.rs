@@ -255,3 +255,25 @@ async fn lenient_decoding_of_real_responses() {
     assert_eq!(report.modified_time, None);
     assert_eq!(report.recurrence_count, None);
 }
+
+#[tokio::test]
+async fn an_answer_without_its_one_item_is_an_error_not_a_panic() {
+    let report = |id: &str| format!(r#"{{"reportId":"{id}","reportName":"r"}}"#);
+    for (items, expected) in [
+        (String::new(), Err("the answer holds 0 reports where one report was expected")),
+        (report("a"), Ok("a")),
+        (format!("{},{}", report("a"), report("b")), Err("the answer holds 2 reports where one report was expected")),
+    ] {
+        let server = TestServer::always(Reply::json(200, &format!(r#"{{"value":[{items}],"totalCount":1}}"#))).await;
+        let answer = client(&mpn(&server)).resume_report().report_id(REPORT_ID).send().await.unwrap();
+        match (answer.into_inner().into_single(), expected) {
+            (Ok(report), Ok(id)) => assert_eq!(report.report_id, id),
+            (Err(error), Err(message)) => {
+                assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+                assert_eq!(error.message(), Some(message));
+                assert_eq!(assert_well_formed(&error), format!("invalid response: {message}"));
+            }
+            (outcome, expected) => panic!("{outcome:?} where {expected:?} was expected"),
+        }
+    }
+}
