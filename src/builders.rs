@@ -31,12 +31,14 @@ impl builder::GetReportExecutions<'_> {
     }
 }
 
-/// `into_single` for the envelopes whose answers hold one item when they answer for one report or query.
+/// `into_single` for the envelopes whose answers hold one item when they answer for one report, query or
+/// execution.
 macro_rules! single_item {
     ($($envelope:ident => $item:ident, $what:literal, $plural:literal;)*) => {$(
         impl types::$envelope {
             #[doc = concat!("The one ", $what, " of an answer that holds exactly one (creating, updating, pausing,")]
-            #[doc = concat!("resuming or deleting one, or asking for one by id), or an error saying how many there")]
+            #[doc = concat!("resuming or deleting one, or asking for one by id or for the latest), or an error saying")]
+            #[doc = "how many there"]
             #[doc = "were: where `value[0]` would panic on an empty answer, and take the wrong one of several."]
             ///
             /// # Errors
@@ -60,6 +62,7 @@ macro_rules! single_item {
 single_item! {
     ReportEnvelope => Report, "report", "reports";
     QueryEnvelope => Query, "query", "queries";
+    ExecutionEnvelope => Execution, "execution", "executions";
 }
 
 /// Every setting a report has, as an update that keeps them: the service does not promise to keep a setting an
