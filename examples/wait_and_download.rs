@@ -22,7 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // A system query (every program has some) run once, right away.
     let queries = client.get_queries().include_only_system_queries(true).send().await?;
-    let query = &queries.value[0];
+    let query = queries.value.first().ok_or("the service lists no system query")?;
     println!("running system query {} ({})", query.name.as_deref().unwrap_or("?"), query.query_id);
     let report = client
         .create_report()

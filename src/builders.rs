@@ -34,16 +34,16 @@ impl builder::GetReportExecutions<'_> {
 /// `into_single` for the envelopes whose answers hold one item when they answer for one report, query or
 /// execution.
 macro_rules! single_item {
-    ($($envelope:ident => $item:ident, $what:literal, $plural:literal;)*) => {$(
+    ($($envelope:ident => $item:ident, $what:literal, $plural:literal, $when:literal;)*) => {$(
         impl types::$envelope {
-            #[doc = concat!("The one ", $what, " of an answer that holds exactly one (creating, updating, pausing,")]
-            #[doc = concat!("resuming or deleting one, or asking for one by id or for the latest), or an error saying")]
-            #[doc = "how many there"]
-            #[doc = "were: where `value[0]` would panic on an empty answer, and take the wrong one of several."]
+            #[doc = concat!("The one ", $what, " of an answer that holds exactly one (", $when, "), or an error")]
+            #[doc = "saying how many there were: where `value[0]` would panic on an empty answer, and take the"]
+            #[doc = "wrong one of several."]
             ///
             /// # Errors
             /// [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse) when the answer holds none or
-            /// more than one.
+            /// more than one. The envelope no longer has the response's headers, so the error has no status or
+            /// request id.
             pub fn into_single(self) -> Result<types::$item, Error> {
                 let count = self.value.len();
                 let mut items = self.value.into_iter();
@@ -60,9 +60,10 @@ macro_rules! single_item {
 }
 
 single_item! {
-    ReportEnvelope => Report, "report", "reports";
-    QueryEnvelope => Query, "query", "queries";
-    ExecutionEnvelope => Execution, "execution", "executions";
+    ReportEnvelope => Report, "report", "reports",
+        "creating, updating, pausing, resuming or deleting one, or asking for one by id";
+    QueryEnvelope => Query, "query", "queries", "creating or deleting one, or asking for one by id";
+    ExecutionEnvelope => Execution, "execution", "executions", "asking for one by id, or for the latest";
 }
 
 /// Every setting a report has, as an update that keeps them: the service does not promise to keep a setting an

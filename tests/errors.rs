@@ -277,3 +277,18 @@ async fn an_answer_without_its_one_item_is_an_error_not_a_panic() {
         }
     }
 }
+
+#[tokio::test]
+async fn queries_and_executions_have_their_one_item_too() {
+    let server =
+        TestServer::always(Reply::json(200, r#"{"value":[{"queryId":"q1","name":"n","query":"SELECT a FROM b"}]}"#))
+            .await;
+    let query = client(&mpn(&server)).delete_query().query_id("q1").send().await.unwrap().into_inner().into_single();
+    assert_eq!(query.unwrap().query_id, "q1");
+
+    let server = TestServer::always(Reply::json(200, r#"{"value":[]}"#)).await;
+    let latest =
+        client(&mpn(&server)).get_report_executions().report_id(REPORT_ID).get_latest_execution(true).send().await;
+    let error = latest.unwrap().into_inner().into_single().unwrap_err();
+    assert_eq!(error.message(), Some("the answer holds 0 executions where one execution was expected"));
+}
