@@ -49,13 +49,13 @@ impl AccessToken {
         if trimmed.len() != token.len() {
             token = trimmed.to_owned();
         }
-        let header = (!token.is_empty())
-            .then(|| reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).ok())
-            .flatten()
-            .map(|mut header| {
+        let header = match reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) {
+            Ok(mut header) if !token.is_empty() => {
                 header.set_sensitive(true);
-                header
-            });
+                Some(header)
+            }
+            _ => None,
+        };
         Self { secret: Arc::new(SecretString::from(token)), header, expires_at }
     }
 

@@ -46,7 +46,7 @@ impl Callbacks {
     }
 
     pub(crate) fn records(&self) -> Vec<CallbackRecord> {
-        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().cloned().collect()
+        super::context::records(&self.log)
     }
 
     /// Makes the callback of `completion`, if its report has one, and records it.

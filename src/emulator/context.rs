@@ -31,6 +31,11 @@ pub(crate) struct Settings {
 /// however many requests it is sent.
 pub(crate) const RECORD_LIMIT: usize = 10_000;
 
+/// A copy of the records in `log`, oldest first.
+pub(crate) fn records<T: Clone>(log: &Mutex<VecDeque<T>>) -> Vec<T> {
+    log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().cloned().collect()
+}
+
 /// Appends `record` to `log`, dropping the oldest beyond [`RECORD_LIMIT`].
 pub(crate) fn keep_record<T>(log: &Mutex<VecDeque<T>>, record: T) {
     let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

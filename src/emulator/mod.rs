@@ -49,8 +49,8 @@
 //!   `CallbackMethod` not GET/POST, an unusable `CallbackUrl` (the emulator's own message), then for scheduled
 //!   reports a missing/ill-formatted/too early `StartTime`, a `RecurrenceInterval` outside 4..=2160, a
 //!   non-positive `RecurrenceCount`, a missing `RecurrenceInterval`; then `Invalid QueryId`, the dataset's
-//!   `minimumRecurrenceInterval` (`Invalid report parameters`, partner only), and the quotas. Times must be `yyyy-MM-ddTHH:mm:ssZ` (or with a
-//!   space for `T`, as Microsoft's sample sends). A badly formatted time is the documented 400 on the marketplace
+//!   `minimumRecurrenceInterval` (`Invalid report parameters`, partner only), and the quotas. Times must be
+//!   `yyyy-MM-ddTHH:mm:ssZ` (or with a space for `T`, as Microsoft's sample sends). A badly formatted time is the documented 400 on the marketplace
 //!   and the documented 500 (`Internal error encountered while creating report. Correlation ID …`) on partner
 //!   insights, whose FAQ knows no 400 for it. `StartTime` must not be in the past; require more lead time with
 //!   [`EmulatorBuilder::min_start_lead`] (the FAQ's message speaks of 4 hours, Microsoft's sample uses 90 minutes).
@@ -249,7 +249,7 @@ impl Emulator {
 
     /// The requests made to download links so far (the most recent 10,000).
     pub fn downloads(&self) -> Vec<DownloadRecord> {
-        self.shared.downloads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().cloned().collect()
+        context::records(&self.shared.downloads)
     }
 
     /// The callbacks made so far (the most recent 10,000).

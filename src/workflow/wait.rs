@@ -244,12 +244,13 @@ async fn report_exists(client: &Client, report_id: &ReportId) -> Result<(), Erro
 }
 
 /// Every documented state, for a wait on one execution by id.
-const ANY_STATE: &str = "Pending;Running;Paused;Completed";
+const ANY_STATE: &[ExecutionStatus] =
+    &[ExecutionStatus::Pending, ExecutionStatus::Running, ExecutionStatus::Paused, ExecutionStatus::Completed];
 /// Runs that have begun. With a schedule, the next run is queued (`Pending`) as soon as the current one starts, so
 /// the latest run in any state is one that has not begun, and waiting on it would never end while the schedule lasts.
-const STARTED: &str = "Running;Completed";
+const STARTED: &[ExecutionStatus] = &[ExecutionStatus::Running, ExecutionStatus::Completed];
 /// Runs that have not begun (held ones are `Paused`).
-const QUEUED: &str = "Pending;Paused";
+const QUEUED: &[ExecutionStatus] = &[ExecutionStatus::Pending, ExecutionStatus::Paused];
 
 /// One look at the executions: the one asked for, else the latest run that has begun, else (for progress only) the
 /// queued one. `None`: nothing to see yet (the service answers 404 before a report's first run).
@@ -259,8 +260,8 @@ async fn poll(
     execution_id: Option<&str>,
     completed_after: Option<Timestamp>,
 ) -> Result<Option<types::Execution>, Error> {
-    let executions = |statuses: &'static str, latest: bool| {
-        client.get_report_executions().report_id(report_id).execution_status(statuses).get_latest_execution(latest)
+    let executions = |statuses: &[ExecutionStatus], latest: bool| {
+        client.get_report_executions().report_id(report_id).execution_statuses(statuses).get_latest_execution(latest)
     };
     if let Some(id) = execution_id {
         let found = not_yet_as_none(executions(ANY_STATE, false).execution_id(id).send().await)?;
@@ -283,7 +284,7 @@ fn not_yet_as_none(
 ) -> Result<Option<Vec<types::Execution>>, Error> {
     match answer.map_err(Error::from) {
         Ok(envelope) => Ok(Some(envelope.into_inner().value)),
-        Err(error) if error.status().map(|s| s.as_u16()) == Some(404) => Ok(None),
+        Err(error) if error.status() == Some(crate::StatusCode::NOT_FOUND) => Ok(None),
         Err(error) => Err(error),
     }
 }
