@@ -68,7 +68,7 @@ pub struct ClientBuilder {
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
-            .field("base_url", &self.base_url)
+            .field("base_url", &shown_base_url(&self.base_url))
             .field("token_provider", &self.tokens.as_ref().map(|_| "[set]"))
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
@@ -295,6 +295,20 @@ fn checked_base_url(raw: &str, sends_token: bool) -> Result<String, Error> {
     }
     // Generated paths start with `/`; a trailing slash on the base would double it.
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// The base URL as `Debug` shows it: without user info, query or fragment, which may hold a secret (a password, a
+/// signature). `build` refuses such a URL, but a builder can be printed before that.
+fn shown_base_url(raw: &str) -> String {
+    let Ok(mut url) = reqwest::Url::parse(raw.trim()) else { return "[not a URL]".to_owned() };
+    if url.has_authority() {
+        // Only fails for URLs without a host, which have no user info to remove.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    url.into()
 }
 
 pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {

@@ -21,6 +21,9 @@ pub enum ErrorKind {
     Authentication,
     /// The connection could not be opened.
     Connect,
+    /// The server's TLS certificate was refused (untrusted, expired, for another host name) or the server offers
+    /// no TLS version or cipher suite the client supports: a setting to fix, so not [transient](Error::is_transient).
+    Tls,
     /// A timeout elapsed.
     Timeout,
     /// The connection failed while sending or receiving.
@@ -265,6 +268,14 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
                     Some(BodyProblem::NotAnEnvelope(reason)) if error.message.is_none() => {
                         error.message = Some(format!("response body is not the service's envelope ({reason})"));
                     }
+                    Some(BodyProblem::TooLarge) => {
+                        error.message = Some(format!(
+                            "response body is larger than {} MiB; not read beyond that (body() keeps at most its \
+                             first {} KiB)",
+                            crate::hooks::MAX_BODY_BYTES >> 20,
+                            crate::hooks::KEPT_OF_TOO_LARGE >> 10
+                        ));
+                    }
                     _ => {}
                 }
                 error
@@ -304,6 +315,8 @@ impl From<reqwest::Error> for Error {
     fn from(error: reqwest::Error) -> Self {
         let kind = if error.is_timeout() {
             ErrorKind::Timeout
+        } else if crate::tls::handshake_refused(&error) {
+            ErrorKind::Tls
         } else if error.is_connect() {
             ErrorKind::Connect
         } else {
@@ -350,6 +363,7 @@ impl fmt::Display for Error {
             (ErrorKind::InvalidArgument, _) => f.write_str("invalid argument")?,
             (ErrorKind::Authentication, _) => f.write_str("authentication failed")?,
             (ErrorKind::Connect, _) => f.write_str("could not connect")?,
+            (ErrorKind::Tls, _) => f.write_str("TLS handshake refused")?,
             (ErrorKind::Timeout, _) => f.write_str("timed out")?,
             (ErrorKind::Configuration, _) => f.write_str("invalid configuration")?,
             (ErrorKind::ExecutionFailed, _) => f.write_str("execution failed")?,

@@ -37,6 +37,8 @@ pub(crate) enum BodyProblem {
     NotJson(Malformed),
     /// An error status whose body is JSON but not the service's error envelope.
     NotAnEnvelope(String),
+    /// Larger than `MAX_BODY_BYTES`: only its start was read.
+    TooLarge,
 }
 
 impl ClientHooks<ClientState> for Client {
@@ -165,9 +167,16 @@ impl Call<'_> {
                 && !left().is_zero()
                 && let Some(fresh) = self.replace_rejected(sent_token.as_ref(), left()).await
             {
+                // The refresh may have used up the call's time: a retry that cannot finish would only turn the 401
+                // into a timeout.
+                if self.shortest_attempt() >= left() {
+                    tracing::debug!(attempt, "401: not retrying, the call timeout would pass");
+                    break outcome;
+                }
                 tracing::debug!(attempt, "401: retrying once with a fresh token");
                 refreshed_after_401 = true;
                 next.headers_mut().insert(header::AUTHORIZATION, fresh);
+                previous_answer = outcome.ok();
                 request = next;
                 attempt += 1;
                 continue;
@@ -179,8 +188,7 @@ impl Call<'_> {
             }
             let wait = self.state.retry.wait(attempt, transient.hint);
             // A retry needs time for an answer too: the wait plus a short attempt must fit before the deadline.
-            let shortest_attempt = MIN_ATTEMPT.min(self.state.attempt_timeout(self.info.operation_id));
-            if wait.saturating_add(shortest_attempt) >= left() {
+            if wait.saturating_add(self.shortest_attempt()) >= left() {
                 tracing::debug!(attempt, reason = %transient.reason, "not retrying: the call timeout would pass");
                 break outcome;
             }
@@ -218,6 +226,11 @@ impl Call<'_> {
         }
         let response = self.client.client().execute(request).await?;
         with_received_body(response, self.info).await
+    }
+
+    /// The least time worth starting another attempt with.
+    fn shortest_attempt(&self) -> Duration {
+        MIN_ATTEMPT.min(self.state.attempt_timeout(self.info.operation_id))
     }
 
     /// After a 401: invalidates the token that was sent and returns a header with a different one, if any.
@@ -260,7 +273,11 @@ fn with_call_record(
     sent_request_id: Option<HeaderValue>,
 ) -> reqwest::Result<Response> {
     match outcome {
-        Ok(mut response) if !response.status().is_success() => {
+        // Every answer that will fail the call: an error status, and a success whose body cannot decode (which
+        // carries its received body for the error to be built from).
+        Ok(mut response)
+            if !response.status().is_success() || response.extensions().get::<ReceivedBody>().is_some() =>
+        {
             if attempts > 1 {
                 response.headers_mut().insert(ATTEMPTS, HeaderValue::from(attempts));
             }
@@ -331,9 +348,13 @@ async fn with_received_body(mut response: Response, info: &OperationInfo) -> req
     // Carried over explicitly: reqwest would otherwise parse a placeholder URL (IDNA included) for the new response.
     let url = response.url().clone();
     // `chunk()` errors carry no URL (`bytes()` errors did); `with_call_record` needs one to record the call in.
-    let bytes = read_body(&mut response).await.map_err(|e| e.with_url(url.clone()))?;
-    let items = if info.operation_id == "try_query" { Items::Rows } else { Items::Typed };
-    let received = inspect(status, bytes, items);
+    let received = match read_body(&mut response).await.map_err(|e| e.with_url(url.clone()))? {
+        Body::Whole(bytes) => {
+            let items = if info.operation_id == "try_query" { Items::Rows } else { Items::Typed };
+            inspect(status, bytes, items)
+        }
+        Body::TooLarge(start) => ReceivedBody { bytes: start, problem: Some(BodyProblem::TooLarge) },
+    };
     let mut rebuilt = http::Response::builder().status(status).version(version);
     if let Some(rebuilt_headers) = rebuilt.headers_mut() {
         *rebuilt_headers = headers;
@@ -351,18 +372,39 @@ async fn with_received_body(mut response: Response, info: &OperationInfo) -> req
     Ok(Response::from(rebuilt.body(body).expect("parts taken from a valid response")))
 }
 
-/// The whole body. Chunk by chunk rather than `bytes()`: the usual one-chunk body then costs no buffer list and no
-/// copy.
-async fn read_body(response: &mut Response) -> reqwest::Result<Bytes> {
-    let Some(first) = response.chunk().await? else { return Ok(Bytes::new()) };
-    let Some(second) = response.chunk().await? else { return Ok(first) };
+/// The most of a response body the client reads. The largest real answers (a long execution history) are a few
+/// MiB; beyond this a server is broken or hostile, and reading on would only exhaust memory.
+pub(crate) const MAX_BODY_BYTES: usize = 64 << 20;
+/// How much of a body over `MAX_BODY_BYTES` is kept for the error.
+pub(crate) const KEPT_OF_TOO_LARGE: usize = 64 << 10;
+
+enum Body {
+    Whole(Bytes),
+    /// Over `MAX_BODY_BYTES`: its start (empty when its declared length was already too large), the rest unread.
+    TooLarge(Bytes),
+}
+
+/// The whole body, up to `MAX_BODY_BYTES`. Chunk by chunk rather than `bytes()`: the usual one-chunk body then
+/// costs no buffer list and no copy.
+async fn read_body(response: &mut Response) -> reqwest::Result<Body> {
+    if response.content_length().is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Ok(Body::TooLarge(Bytes::new()));
+    }
+    let Some(first) = response.chunk().await? else { return Ok(Body::Whole(Bytes::new())) };
+    let Some(second) = response.chunk().await? else { return Ok(Body::Whole(first)) };
     let mut all = bytes::BytesMut::with_capacity(first.len() + second.len());
     all.extend_from_slice(&first);
     all.extend_from_slice(&second);
-    while let Some(chunk) = response.chunk().await? {
+    while all.len() <= MAX_BODY_BYTES
+        && let Some(chunk) = response.chunk().await?
+    {
         all.extend_from_slice(&chunk);
     }
-    Ok(all.freeze())
+    if all.len() > MAX_BODY_BYTES {
+        all.truncate(KEPT_OF_TOO_LARGE);
+        return Ok(Body::TooLarge(all.freeze()));
+    }
+    Ok(Body::Whole(all.freeze()))
 }
 
 /// The body with its keys normalized, and whether it can decode into what `status` promises.

@@ -9,8 +9,8 @@ use reqwest::{Method, Response, StatusCode};
 /// How calls are retried. On by default: up to 4 attempts, backoff from 500 ms doubling to at most 30 s (full
 /// jitter), server hints honoured up to 60 s, all within the client's call timeout.
 ///
-/// Transient failures are connection failures, timeouts, connections reset before the response completed, and
-/// HTTP 408, 429, 500, 502, 503 and 504. GET, PUT and DELETE are retried on any of them; POST (create query,
+/// Transient failures are connection failures (not a refused TLS certificate), timeouts, connections reset before
+/// the response completed, and HTTP 408, 429, 500, 502, 503 and 504. GET, PUT and DELETE are retried on any of them; POST (create query,
 /// create report) only when it certainly was not processed: the connection could not be opened, or the service
 /// answered 429 or 503. Every attempt of a call carries the same `MS-RequestId`.
 ///
@@ -112,6 +112,8 @@ pub(crate) fn transient(method: &Method, outcome: &reqwest::Result<Response>) ->
             };
             retryable.then(|| Transient { reason: format!("HTTP {status}"), hint: retry_after(response.headers()) })
         }
+        // A certificate the client refuses stays refused.
+        Err(error) if crate::tls::handshake_refused(error) => None,
         // Nothing reached the service: safe to repeat whatever the method.
         Err(error) if error.is_connect() => Some(Transient { reason: "connection failed".to_owned(), hint: None }),
         Err(error) if idempotent && error.is_timeout() => {

@@ -41,6 +41,32 @@ pub fn http_client_builder() -> Result<reqwest::ClientBuilder, Error> {
     Ok(builder.tls_backend_preconfigured(crate_config()?))
 }
 
+/// Whether `error` is a TLS handshake the client refused because of what the server presented or supports: a
+/// certificate that is untrusted, expired or for another name, or no protocol in common. A setting to fix, not a
+/// failure that passes, so it is neither retried nor [transient](crate::Error::is_transient).
+pub(crate) fn handshake_refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    use rustls::Error as Tls;
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(tls) = error.downcast_ref::<Tls>() {
+            return matches!(
+                tls,
+                Tls::InvalidCertificate(_)
+                    | Tls::NoCertificatesPresented
+                    | Tls::UnsupportedNameType
+                    | Tls::PeerIncompatible(_)
+                    | Tls::InvalidCertRevocationList(_)
+            );
+        }
+        // rustls reaches reqwest inside `io::Error`s (two, nested), whose `source()` skips the error each wraps.
+        cause = match error.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    false
+}
+
 /// The crate's own rustls config, built once: loading the platform's root certificates is the costly part, and
 /// the API client and a token endpoint each build an HTTP client.
 fn crate_config() -> Result<rustls::ClientConfig, Error> {

@@ -645,17 +645,24 @@ async fn unusable_success_answers_are_errors() {
         json(StatusCode::OK, serde_json::json!({"access_token": ACCESS_TOKEN, "expires_in": "an hour"})),
         Reply::Answer { status: StatusCode::OK, content_type: "text/plain", body: String::new() },
         Reply::Answer { status: StatusCode::FOUND, content_type: "text/plain", body: "moved".to_owned() },
+        // Tokens in an answer that does not parse (a trailing comma) are still tokens: it is not quoted.
+        Reply::Answer {
+            status: StatusCode::OK,
+            content_type: "application/json",
+            body: format!(r#"{{"access_token":"{ACCESS_TOKEN}","refresh_token":"{ROTATED_REFRESH_TOKEN}",}}"#),
+        },
     ])
     .await;
     let credential = client_credentials(&server, EndpointVersion::v2());
     let mut messages = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..5 {
         messages.push(credential.token().await.expect_err("an unusable answer fails").to_string());
     }
     assert!(messages[0].starts_with("token endpoint answered 200 OK with a JSON body without an access_token"));
     assert!(messages[1].starts_with("token endpoint answered 200 OK with a token whose expires_in is not a number"));
     assert!(messages[2].starts_with("token endpoint answered 200 OK without a token, with an empty body"));
     assert!(messages[3].contains("302 Found") && messages[3].contains("redirects are not followed"), "{}", messages[3]);
+    assert!(messages[4].contains("200 OK without a token, with a non-JSON application/json body of 113 bytes"));
     for message in &messages {
         assert_no_secret(message, "an error");
     }
@@ -745,6 +752,26 @@ fn plain_http_authority_is_rejected_unless_loopback() {
     }
     assert!(Authority::parse("not a url").is_err());
     assert!(Authority::parse("https://login.microsoftonline.com/contoso/oauth2/v2.0/token").is_err());
+}
+
+#[test]
+fn authority_errors_never_echo_a_password_or_signature() {
+    for (authority, reason) in [
+        ("https://admin:hunter2@login.example.com:99999", "is not a URL: invalid port number"),
+        ("https://admin:hunter2@login.example.com", "must not contain a user name or password"),
+        ("ftp://admin:hunter2@login.example.com", "must not contain a user name or password"),
+        ("https://login.example.com/?sig=hunter2", "must not have a query or fragment"),
+        ("https://login.example.com/#hunter2", "must not have a query or fragment"),
+        ("http://login.example.com/hunter2", "`http://login.example.com` is plain http"),
+        ("https://login.example.com/hunter2/oauth2/v2.0/token", "names a token endpoint"),
+        ("hunter2://login.example.com", "must be an absolute https URL, not `hunter2:`"),
+    ] {
+        let error = Authority::parse(authority).expect_err(authority).to_string();
+        assert!(error.contains(reason), "{authority}: {error}");
+        if !authority.starts_with("hunter2:") {
+            assert!(!error.contains("hunter2"), "{authority}: {error}");
+        }
+    }
 }
 
 #[test]

@@ -343,6 +343,28 @@ async fn a_second_401_is_returned() {
 }
 
 #[tokio::test]
+async fn a_401_whose_refresh_leaves_no_time_for_a_retry_is_returned_as_the_401() {
+    // A slow provider: its refresh leaves less of the call timeout than a retry needs (500 ms). (The call timeout
+    // starts once the first token is in hand.)
+    let server = TestServer::start(|request, _| match request.header("authorization") {
+        Some("Bearer token-1") => Reply::json(401, r#"{"message":"Token expired","statusCode":401}"#),
+        _ => Reply::Hang,
+    })
+    .await;
+    let provider = Arc::new(CountingProvider { delay: Duration::from_millis(1200), ..Default::default() });
+    let client = Client::builder(mpn(&server))
+        .token_provider(provider.clone())
+        .call_timeout(Duration::from_millis(1600))
+        .build()
+        .unwrap();
+    let error = resume(&client).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Service, "the 401, not a timeout: {error}");
+    assert_eq!(status(&error), Some(401));
+    assert_eq!(error.message(), Some("Token expired"));
+    assert_eq!(server.request_count(), 1, "no retry was started that could not finish");
+}
+
+#[tokio::test]
 async fn a_token_provider_that_hangs_fails_the_call_at_the_call_timeout_before_anything_is_sent() {
     let server = TestServer::always(Reply::json(200, &reports())).await;
     let provider = Arc::new(CountingProvider { delay: Duration::from_secs(600), ..Default::default() });
@@ -417,6 +439,46 @@ async fn wrong_field_types_fail_with_status_200() {
     let error = get(&client(&server)).await.unwrap_err();
     assert_eq!((error.kind(), status(&error)), (ErrorKind::InvalidResponse, Some(200)));
     assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_broken_success_after_a_retry_keeps_the_sent_request_id_and_the_attempt_count() {
+    let maintenance = Reply::body(200, "text/html", "<html><body>Down for maintenance</body></html>");
+    let server = TestServer::sequence(vec![Reply::json(503, r#"{"message":"busy"}"#), maintenance]).await;
+    let error = get(&client(&server)).await.unwrap_err();
+    assert_eq!((error.kind(), status(&error)), (ErrorKind::InvalidResponse, Some(200)));
+    assert_eq!(error.attempts(), 2);
+    let sent = server.requests()[0].header("ms-requestid").unwrap().to_owned();
+    assert_eq!(error.request_id(), Some(sent.as_str()), "the answer had no id of its own: the sent one is kept");
+    assert!(error.to_string().ends_with("after 2 attempts)"), "{error}");
+}
+
+#[tokio::test]
+async fn a_body_declared_larger_than_the_limit_is_not_read() {
+    let headers = "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 100000000000\r\n\r\n";
+    let server = TestServer::always(Reply::Raw(format!("{headers}{{\"message\":").into_bytes())).await;
+    let error = get(&client(&server)).await.unwrap_err();
+    assert_eq!((error.kind(), status(&error)), (ErrorKind::Service, Some(400)));
+    assert!(error.to_string().contains("response body is larger than 64 MiB"), "{error}");
+    assert_eq!(error.body(), None);
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn an_endless_body_is_cut_at_the_limit_and_its_start_kept() {
+    // No length: the body runs until the connection closes, 65 MiB later.
+    let mut raw = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n".to_vec();
+    raw.extend_from_slice(br#"{"value":[{"reportId":""#);
+    raw.resize(raw.len() + (65 << 20), b'x');
+    let server = TestServer::always(Reply::Raw(raw)).await;
+    let error = get(&client(&server)).await.unwrap_err();
+    assert_eq!((error.kind(), status(&error)), (ErrorKind::InvalidResponse, Some(200)));
+    assert!(error.to_string().contains("response body is larger than 64 MiB"), "{error}");
+    let kept = error.body().expect("the start is kept");
+    assert_eq!(kept.len(), 64 << 10);
+    assert!(kept.starts_with(br#"{"value":[{"reportId":"xxx"#));
+    assert!(error.request_id().is_some(), "the sent request id");
+    assert_eq!(server.request_count(), 1, "a 200 is not retried");
 }
 
 #[tokio::test]

@@ -205,8 +205,11 @@ fn bad_client_settings_are_refused() {
         ("https://example.com/insights?sig=hunter2", "must not have a query or fragment"),
         ("https://example.com/insights#hunter2", "must not have a query or fragment"),
         ("http://api.example.com/x?sig=hunter2", "must not have a query or fragment"),
+        ("https://user:hunter2@example.com:99999/x", "is not a URL: invalid port number"),
     ] {
-        let error = Client::builder(url).bearer_token("t").build().unwrap_err();
+        let builder = Client::builder(url).bearer_token("t");
+        assert!(!format!("{builder:?}").contains("hunter2"), "the builder's Debug hides secrets in {url}");
+        let error = builder.build().unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidArgument);
         assert!(error.to_string().contains(reason), "{url}: {error}");
         assert!(!error.to_string().contains("hunter2"), "a password in the URL is not echoed");

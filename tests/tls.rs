@@ -1,7 +1,13 @@
 //! TLS: `https://` calls go through rustls with the crypto provider the features pick, with nothing installed
-//! process-wide. A loopback socket reads the client's first bytes (its ClientHello) and hangs up.
+//! process-wide. A loopback socket reads the client's first bytes (its ClientHello) and hangs up; a loopback
+//! rustls server presents a self-signed certificate, which the client must refuse once and for all.
 
-use partner_center_insights::{Client, ErrorKind, RetryPolicy};
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use partner_center_insights::entra::{Authority, ClientCredentials};
+use partner_center_insights::{Client, ErrorKind, RetryPolicy, TokenProvider};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
@@ -59,4 +65,73 @@ fn building_clients_installs_no_process_wide_crypto_provider() {
         rustls::crypto::CryptoProvider::get_default().is_none(),
         "a library must leave the process-wide provider to the program"
     );
+}
+
+/// A TLS server on 127.0.0.1 presenting a self-signed certificate for `localhost` (valid until 2126), which no
+/// root store trusts; it counts the connections it accepts.
+fn untrusted_tls_server() -> (u16, Arc<AtomicUsize>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    #[cfg(feature = "rustls-ring")]
+    let provider = rustls::crypto::ring::default_provider();
+    #[cfg(not(feature = "rustls-ring"))]
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let certificate = CertificateDer::from_pem_slice(include_bytes!("fixtures/untrusted-localhost.crt.pem")).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("fixtures/untrusted-localhost.key.pem")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate], key)
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    // A thread of its own, blocking: it lives as long as the test process.
+    std::thread::spawn(move || {
+        for mut socket in listener.incoming().flatten() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut connection = rustls::ServerConnection::new(config.clone()).unwrap();
+            // Reading drives the handshake, which the client breaks off at the certificate.
+            let _ = rustls::Stream::new(&mut connection, &mut socket).read(&mut [0u8; 64]);
+        }
+    });
+    (port, accepted)
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_fails_the_call_at_once_and_is_not_transient() {
+    let (port, accepted) = untrusted_tls_server();
+    // Retries on, as by default: a refused certificate must not use them.
+    let client = Client::builder(format!("https://localhost:{port}/insights/v1/mpn"))
+        .bearer_token("a-token")
+        .retry_policy(RetryPolicy::default().initial_backoff(std::time::Duration::from_millis(1)))
+        .build()
+        .unwrap();
+    let error = partner_center_insights::Error::from(
+        client.resume_report().report_id("0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44").send().await.unwrap_err(),
+    );
+    assert_eq!(error.kind(), ErrorKind::Tls, "{error}");
+    assert!(!error.is_transient());
+    assert_eq!(error.attempts(), 1);
+    assert!(error.to_string().starts_with("TLS handshake refused"), "{error}");
+    assert!(error.to_string().contains("invalid peer certificate: UnknownIssuer"), "the reason is kept: {error}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection: no retry");
+}
+
+#[tokio::test]
+async fn a_token_endpoint_with_an_untrusted_certificate_is_not_transient() {
+    let (port, accepted) = untrusted_tls_server();
+    let credential = ClientCredentials::builder("contoso.onmicrosoft.com", "app-id", "app-secret")
+        .authority(Authority::parse(&format!("https://localhost:{port}")).unwrap())
+        .build()
+        .unwrap();
+    let error = credential.token().await.unwrap_err();
+    assert!(!error.is_transient(), "{error}");
+    assert!(error.to_string().starts_with("TLS handshake with the token endpoint"), "{error}");
+    assert!(error.to_string().contains("invalid peer certificate: UnknownIssuer"), "{error}");
+    assert!(!error.to_string().contains("app-secret"));
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }

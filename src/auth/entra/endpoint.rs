@@ -152,6 +152,8 @@ impl TokenEndpoint {
     fn transport_error(&self, what: &str, error: reqwest::Error, secrets: &[&str]) -> AuthError {
         let message = if error.is_timeout() {
             format!("token request to {} timed out (request timeout {:?})", self.url, self.request_timeout)
+        } else if crate::tls::handshake_refused(&error) {
+            format!("TLS handshake with the token endpoint {} refused: {}", self.url, innermost_cause(&error))
         } else if error.is_connect() {
             format!("could not connect to the token endpoint {}: {}", self.url, innermost_cause(&error))
         } else {
@@ -159,7 +161,8 @@ impl TokenEndpoint {
         };
         // The request did not get through (or its answer broke off): worth asking again, unlike a request that
         // could not even be built.
-        let broke = error.is_connect() || error.is_timeout() || error.is_request() || error.is_body();
+        let broke = (error.is_connect() || error.is_timeout() || error.is_request() || error.is_body())
+            && !crate::tls::handshake_refused(&error);
         let failure = AuthError::with_source(scrub(&message, secrets), error);
         if broke { failure.transient() } else { failure }
     }
@@ -201,7 +204,8 @@ impl Answer {
     fn into_token(self, requested_at: SystemTime, secrets: &[&str]) -> Result<GrantedToken, AuthError> {
         let fields = match serde_json::from_slice::<Value>(&self.body) {
             Ok(Value::Object(fields)) => fields,
-            _ => return Err(self.malformed(&format!("without a token, with {}", self.describe_body(secrets)), secrets)),
+            // Not quoted: a success answer that does not parse (a trailing comma, say) may still hold the tokens.
+            _ => return Err(self.malformed(&format!("without a token, with {}", self.describe_body(None)), secrets)),
         };
         let Some(access_token) = non_empty_text(&fields, "access_token") else {
             return Err(self.malformed("with a JSON body without an access_token", secrets));
@@ -240,7 +244,7 @@ impl Answer {
             _ => None,
         };
         let Some(fields) = oauth_error else {
-            let mut why = format!("with {}", self.describe_body(secrets));
+            let mut why = format!("with {}", self.describe_body(Some(secrets)));
             if self.status.is_redirection() {
                 why.push_str("; redirects are not followed, so check the authority URL");
             }
@@ -278,7 +282,8 @@ impl Answer {
     }
 
     /// "an empty body", "a non-JSON text/html body: Service unavailable ...".
-    fn describe_body(&self, secrets: &[&str]) -> String {
+    /// What the body looks like, quoting its start when `quoted` gives the secrets to remove from it.
+    fn describe_body(&self, quoted: Option<&[&str]>) -> String {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return "an empty body".to_owned();
         }
@@ -288,7 +293,10 @@ impl Answer {
             (Some(content_type), false) if !content_type.is_empty() => format!("a non-JSON {content_type} body"),
             _ => "a non-JSON body".to_owned(),
         };
-        format!("{kind}: {}", excerpt(&self.body, secrets))
+        match quoted {
+            Some(secrets) => format!("{kind}: {}", excerpt(&self.body, secrets)),
+            None => format!("{kind} of {} bytes", self.body.len()),
+        }
     }
 }
 

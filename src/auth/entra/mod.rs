@@ -90,28 +90,31 @@ impl Authority {
     /// When `url` is not an absolute URL, is plain `http://` to a host other than loopback, carries credentials,
     /// a query or a fragment, or already names a token endpoint (`.../oauth2/...`).
     pub fn parse(url: &str) -> Result<Self, AuthError> {
-        let parsed = url::Url::parse(url.trim())
-            .map_err(|e| AuthError::new(format!("authority `{}` is not a URL: {e}", shown(url))))?;
-        // Checked first, so that no later message quotes the password.
+        // The URL is never echoed whole, as for a base URL: its user info or query may hold a secret, and even one
+        // that does not parse may (a password before a bad port). Messages show only what was wrong with it.
+        let parsed = url::Url::parse(url.trim()).map_err(|e| AuthError::new(format!("authority is not a URL: {e}")))?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
             return Err(AuthError::new("authority URL must not contain a user name or password"));
         }
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-            return Err(AuthError::new(format!("authority `{}` must be an absolute https URL", shown(url))));
+            return Err(AuthError::new(format!(
+                "authority must be an absolute https URL, not `{}:`",
+                shown(parsed.scheme())
+            )));
         }
+        let origin = parsed.origin().ascii_serialization();
         if parsed.scheme() == "http" && !crate::config::is_loopback(&parsed) {
             return Err(AuthError::new(format!(
-                "authority `{}` is plain http: secrets are only sent over http to loopback hosts; use https",
-                shown(url)
+                "authority `{origin}` is plain http: secrets are only sent over http to loopback hosts; use https"
             )));
         }
         if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(AuthError::new(format!("authority `{}` must not have a query or fragment", shown(url))));
+            return Err(AuthError::new("authority must not have a query or fragment"));
         }
         if parsed.path_segments().is_some_and(|mut segments| segments.any(|s| s.eq_ignore_ascii_case("oauth2"))) {
             return Err(AuthError::new(format!(
-                "authority `{}` names a token endpoint; give only the host, like https://login.microsoftonline.com",
-                shown(url)
+                "authority `{origin}/…` names a token endpoint (`…/oauth2/…`); give only the host, like \
+                 https://login.microsoftonline.com"
             )));
         }
         // The tenant and endpoint path are appended with `/`; a trailing slash here would double it.
