@@ -52,7 +52,15 @@ fn settings() -> GenerationSettings {
     for name in ["ReportStatus", "ExecutionStatus", "ReportFormat", "CallbackMethod"] {
         settings.with_replacement(name, format!("crate::{name}"), enum_impls());
     }
-    for name in ["ReportId", "QueryId", "ReportName", "ReportDescription", "RecurrenceInterval", "SecureLink"] {
+    for name in [
+        "ReportId",
+        "QueryId",
+        "ReportName",
+        "ReportDescription",
+        "RecurrenceInterval",
+        "RecurrenceCount",
+        "SecureLink",
+    ] {
         settings.with_replacement(name, format!("crate::{name}"), [TypeImpl::Display].into_iter());
     }
     // Every `date-time` string, nullable or not, becomes the lenient `Timestamp` (the service has been seen to drop

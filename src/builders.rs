@@ -1,16 +1,16 @@
 // Hand-written conveniences on generated types, for what a spec cannot express: a typed form of a `;`-separated
 // list parameter, the one item of an answer that holds one, and an update body made from a report as returned.
 
-use std::num::NonZeroU32;
-
 use crate::{
-    Error, ExecutionStatus, RecurrenceInterval, ReportDescription, ReportName, ValidationError, builder, types,
+    Error, ExecutionStatus, RecurrenceCount, RecurrenceInterval, ReportDescription, ReportName, ValidationError,
+    builder, types,
 };
 
 impl builder::GetReportExecutions<'_> {
     /// Only executions in any of these states: the typed form of [`execution_status`](Self::execution_status),
-    /// which takes the service's `;`-separated list as text. An empty list changes nothing (a filter set before
-    /// stays; none set means executions in every state).
+    /// which takes the service's `;`-separated list as text. An empty list changes nothing: a filter set before
+    /// stays, and with none set the service's default applies, which is `Completed` only (so a report that has not
+    /// completed a run yet answers 404 unless other states are asked for).
     ///
     /// ```no_run
     /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
@@ -110,8 +110,7 @@ impl TryFrom<&types::Report> for types::UpdateReportRequest {
             recurrence_count: report
                 .recurrence_count
                 .filter(|_| scheduled)
-                .and_then(|n| u32::try_from(n).ok())
-                .and_then(NonZeroU32::new),
+                .and_then(|n| RecurrenceCount::new(n.into()).ok()),
             format: report.format.clone(),
             callback_url: report.callback_url.clone(),
             callback_method: report.callback_method.clone(),

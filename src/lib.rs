@@ -41,8 +41,8 @@ pub use config::{
 pub use error::{Error, ErrorKind};
 pub use generated::{Client, ClientInfo, ResponseValue, builder, types};
 pub use model::{
-    CallbackMethod, ExecutionStatus, QueryId, RecurrenceInterval, ReportDescription, ReportFormat, ReportId,
-    ReportName, ReportStatus, SecureLink, Timestamp, UnknownValue, ValidationError,
+    CallbackMethod, ExecutionStatus, QueryId, RecurrenceCount, RecurrenceInterval, ReportDescription, ReportFormat,
+    ReportId, ReportName, ReportStatus, SecureLink, Timestamp, UnknownValue, ValidationError,
 };
 /// The HTTP status type of [`Error::status`] and [`AuthError::status`], re-exported so matching on one needs no
 /// direct dependency on `http` or `reqwest`.

@@ -334,8 +334,9 @@ async fn an_update_replaces_the_schedule_and_the_format() {
 async fn an_update_built_from_the_report_keeps_what_it_does_not_change() {
     use partner_center_insights::{CallbackMethod, RecurrenceInterval};
     let emulator = Emulator::start().await.unwrap();
-    let client = client(&emulator, Program::Marketplace);
-    let query = create_query(&client, Program::Marketplace).await;
+    // Partner insights: the marketplace's report objects do not show a callback method to carry over.
+    let client = client(&emulator, Program::Partner);
+    let query = create_query(&client, Program::Partner).await;
     let start = hours_from_now(&emulator, 10);
     let created = client
         .create_report()
@@ -356,7 +357,7 @@ async fn an_update_built_from_the_report_keeps_what_it_does_not_change() {
     let report = &created.value[0];
     let update = types::UpdateReportRequest::try_from(report).unwrap();
     assert_eq!(
-        (update.recurrence_interval.map(|i| i.hours()), update.recurrence_count.map(|n| n.get())),
+        (update.recurrence_interval.map(|i| i.hours()), update.recurrence_count.map(|n| n.executions())),
         (Some(24), Some(3))
     );
 
@@ -675,4 +676,29 @@ async fn seed_data_is_created_at_start() {
     let error = Emulator::builder().seed(bad).start().await.unwrap_err();
     assert!(matches!(error, StartError::Seed(_)));
     assert!(error.to_string().contains("Invalid QueryId"), "{error}");
+}
+
+#[tokio::test]
+async fn report_objects_show_a_callback_method_on_partner_insights_only() {
+    let emulator = Emulator::start().await.unwrap();
+    for (program, shown) in
+        [(Program::Partner, Some(partner_center_insights::CallbackMethod::Post)), (Program::Marketplace, None)]
+    {
+        let client = client(&emulator, program);
+        let query = create_query(&client, program).await;
+        let created = client
+            .create_report()
+            .body_map(|b| {
+                b.report_name("with callback")
+                    .query_id(query.as_str())
+                    .execute_now(true)
+                    .callback_url("https://contoso.example/ready".to_owned())
+            })
+            .send()
+            .await
+            .unwrap();
+        let report = created.into_inner().into_single().unwrap();
+        assert_eq!(report.callback_method, shown, "{program:?}");
+        assert_eq!(report.callback_url.as_deref(), Some("https://contoso.example/ready"), "{program:?}");
+    }
 }

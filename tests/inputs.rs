@@ -122,6 +122,27 @@ fn recurrence_interval_is_4_to_2160_hours() {
     assert!(error.to_string().contains("outside 4..=2160"), "{error}");
 }
 
+#[test]
+fn recurrence_count_is_1_to_the_services_32_bit_limit() {
+    use partner_center_insights::RecurrenceCount;
+    for count in [1, 12, i64::from(i32::MAX)] {
+        assert_eq!(i64::from(RecurrenceCount::new(count).unwrap().executions()), count);
+    }
+    for count in [i64::MIN, -1, 0, i64::from(i32::MAX) + 1, i64::from(u32::MAX)] {
+        let error = RecurrenceCount::new(count).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("invalid recurrence count: {count} executions is outside 1..=2147483647 executions")
+        );
+    }
+    // The unsigned types a caller may hold: a `NonZeroU32` above the service's limit is refused too.
+    assert!(RecurrenceCount::try_from(std::num::NonZeroU32::MAX).is_err());
+    assert_eq!(RecurrenceCount::try_from(3u32).unwrap().executions(), 3);
+    let json = r#"{"ReportName":"r","QueryId":"q","RecurrenceCount":0}"#;
+    let error = serde_json::from_str::<partner_center_insights::types::CreateReportRequest>(json).unwrap_err();
+    assert!(error.to_string().contains("outside 1..=2147483647"), "{error}");
+}
+
 #[tokio::test]
 async fn ids_that_need_escaping_stay_inside_their_path_segment() {
     let server = server().await;

@@ -155,6 +155,7 @@ component_types! {
     ReportName => pci::ReportName,
     ReportDescription => pci::ReportDescription,
     RecurrenceInterval => pci::RecurrenceInterval,
+    RecurrenceCount => pci::RecurrenceCount,
     SecureLink => pci::SecureLink,
     CreateQueryRequest => types::CreateQueryRequest,
     CreateReportRequest => types::CreateReportRequest,

@@ -46,7 +46,8 @@
 //!
 //! - **Validation**: the FAQ's 400 messages, checked in this order: missing `ReportName`/`QueryId`
 //!   (`Null or missing value`), `;` in the name, name/description over 256 characters, `Format` not csv/tsv,
-//!   `CallbackMethod` not GET/POST, an unusable `CallbackUrl` (the emulator's own message), then for scheduled
+//!   `CallbackMethod` not GET/POST (on partner insights both are its documented `Requested value '…' not found`),
+//!   an unusable `CallbackUrl` (the emulator's own message), then for scheduled
 //!   reports a missing/ill-formatted/too early `StartTime`, a `RecurrenceInterval` outside 4..=2160, a
 //!   non-positive `RecurrenceCount`, a missing `RecurrenceInterval`; then `Invalid QueryId`, the dataset's
 //!   `minimumRecurrenceInterval` (`Invalid report parameters`, partner only), and the quotas. Times must be
@@ -69,11 +70,15 @@
 //! - **Messages** the docs do not give (success messages other than the documented three, deleting a system query,
 //!   unknown paths) are the emulator's own, in the service's style.
 //! - **Marketplace system queries** have emulator-made ids (`ec000000-…`); the reference documents none.
+//! - **Marketplace objects** follow its docs' examples: reports and executions have no `callbackMethod`, and
+//!   executions no `reportLocation`.
 //!
 //! Authentication: every API call needs `Authorization: Bearer <token>`, else a 401 envelope with message
 //! `Unauthorized`. Accepted by default: [`DEV_TOKEN`] and any token the built-in token endpoint issued (valid
 //! 3599 seconds of emulator time); see [`EmulatorBuilder::accept_tokens`]. The token endpoint knows the app
 //! [`DEV_CLIENT_ID`]/[`DEV_CLIENT_SECRET`] and the user [`DEV_USERNAME`]/[`DEV_PASSWORD`], for any tenant.
+//! App-only tokens work on partner insights too: its docs describe only app + user tokens there, and do not say
+//! what the service answers to an app-only one, so the emulator does not guess a refusal.
 //! Download links need no token, only their `sig`; [`Emulator::downloads`] records whether one was sent anyway.
 //!
 //! Admin endpoints, unauthenticated, for tools outside Rust (the `insights-emulator` binary prints them):

@@ -229,7 +229,7 @@ pub(crate) fn create_report(call: &Call<'_>, state: &mut ProgramState, body: &Bo
     if execute_now {
         state.execute_now_log.push_back(call.now);
     }
-    let item = report.to_item();
+    let item = report.to_item(state.program);
     state.reports.push(report);
     Ok(Reply::typed(Some(messages::REPORT_CREATED), vec![item]))
 }
@@ -246,7 +246,7 @@ pub(crate) fn get_reports(state: &ProgramState, params: &Params) -> Result<Reply
         .filter(|r| ids.as_ref().is_none_or(|ids| ids.iter().any(|id| id.eq_ignore_ascii_case(&r.id))))
         .filter(|r| name.is_none_or(|n| n.eq_ignore_ascii_case(&r.name)))
         .filter(|r| query_id.is_none_or(|q| q.eq_ignore_ascii_case(&r.query_id)))
-        .map(ReportRecord::to_item)
+        .map(|report| report.to_item(state.program))
         .collect();
     if items.is_empty() && (ids.is_some() || name.is_some() || query_id.is_some()) {
         return Err(not_found());
@@ -289,7 +289,7 @@ pub(crate) fn update_report(
         report.count = update.count;
         report.reschedule(call.now, call.shared.settings.timing);
     }
-    Ok(Reply::typed(Some(messages::REPORT_UPDATED), vec![report.to_item()]))
+    Ok(Reply::typed(Some(messages::REPORT_UPDATED), vec![report.to_item(state.program)]))
 }
 
 // ---- #9 Delete report ----
@@ -298,7 +298,7 @@ pub(crate) fn delete_report(state: &mut ProgramState, id: &str) -> Result<Reply,
     let index = state.report_index(id).ok_or_else(not_found)?;
     // The executions live inside the report, so they go with it.
     let removed = state.reports.remove(index);
-    Ok(Reply::typed(Some(messages::REPORT_DELETED), vec![removed.to_item()]))
+    Ok(Reply::typed(Some(messages::REPORT_DELETED), vec![removed.to_item(state.program)]))
 }
 
 // ---- #10 Pause / #11 Resume ----
@@ -310,7 +310,7 @@ pub(crate) fn pause_report(call: &Call<'_>, state: &mut ProgramState, id: &str) 
         return Err(ApiError::bad_request(messages::wrong_report_status(report.status.as_str(), "paused")));
     }
     report.pause(call.now);
-    Ok(Reply::typed(Some(messages::REPORT_PAUSED), vec![report.to_item()]))
+    Ok(Reply::typed(Some(messages::REPORT_PAUSED), vec![report.to_item(state.program)]))
 }
 
 pub(crate) fn resume_report(call: &Call<'_>, state: &mut ProgramState, id: &str) -> Result<Reply, ApiError> {
@@ -320,7 +320,7 @@ pub(crate) fn resume_report(call: &Call<'_>, state: &mut ProgramState, id: &str)
         return Err(ApiError::bad_request(messages::wrong_report_status(report.status.as_str(), "resumed")));
     }
     report.resume(call.now, call.shared.settings.timing);
-    Ok(Reply::typed(Some(messages::REPORT_RESUMED), vec![report.to_item()]))
+    Ok(Reply::typed(Some(messages::REPORT_RESUMED), vec![report.to_item(state.program)]))
 }
 
 // ---- #12 Get report executions ----

@@ -166,7 +166,7 @@ pub(crate) struct ReportRecord {
 }
 
 impl ReportRecord {
-    pub(crate) fn to_item(&self) -> Map<String, Value> {
+    pub(crate) fn to_item(&self, program: Program) -> Map<String, Value> {
         let mut item = Map::new();
         item.insert("reportId".into(), self.id.as_str().into());
         item.insert("reportName".into(), self.name.as_str().into());
@@ -184,7 +184,10 @@ impl ReportRecord {
         item.insert("recurrenceInterval".into(), self.interval_hours.map_or(Value::Null, Value::from));
         item.insert("recurrenceCount".into(), self.wire_count());
         item.insert("callbackUrl".into(), opt_str(self.callback_url.as_deref()));
-        item.insert("callbackMethod".into(), opt_str(self.callback_method.as_ref().map(CallbackMethod::as_str)));
+        // The marketplace's report objects have no `callbackMethod` (its docs and examples), as for executions.
+        if program == Program::Partner {
+            item.insert("callbackMethod".into(), opt_str(self.callback_method.as_ref().map(CallbackMethod::as_str)));
+        }
         item.insert("format".into(), self.format.as_str().into());
         item
     }

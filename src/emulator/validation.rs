@@ -157,6 +157,15 @@ impl Rules {
         }
     }
 
+    /// A value outside an enumeration (`Format`, `CallbackMethod`): the marketplace FAQ (2023) has a message for
+    /// each, which wins there; partner insights documents the .NET enum-parse failure.
+    fn bad_value(&self, value: &str, marketplace_message: &str) -> ApiError {
+        match self.program {
+            Program::Partner => ApiError::bad_request(messages::requested_value_not_found(value)),
+            Program::Marketplace => ApiError::bad_request(marketplace_message),
+        }
+    }
+
     fn time(&self, body: &Body, name: &str, field: TimeField) -> Result<Option<DateTime<Utc>>, ApiError> {
         match body.get(name) {
             None => Ok(None),
@@ -220,7 +229,7 @@ pub(crate) struct ReportUpdate {
 }
 
 /// Name, description, format and callback, checked in the order the service's messages suggest.
-fn report_fields(body: &Body) -> Result<ReportFields, ApiError> {
+fn report_fields(body: &Body, rules: &Rules) -> Result<ReportFields, ApiError> {
     let name = body.required("ReportName")?;
     if name.contains(';') {
         return Err(ApiError::bad_request(messages::SEMICOLON_IN_NAME));
@@ -233,14 +242,14 @@ fn report_fields(body: &Body) -> Result<ReportFields, ApiError> {
     let format = match body.get("Format") {
         None => ReportFormat::Csv,
         Some(Value::String(s)) if s.trim().is_empty() => ReportFormat::Csv,
-        Some(Value::String(s)) => s.trim().parse().map_err(|_| ApiError::bad_request(messages::FORMAT_CSV_TSV))?,
-        Some(_) => return Err(ApiError::bad_request(messages::FORMAT_CSV_TSV)),
+        Some(Value::String(s)) => s.trim().parse().map_err(|_| rules.bad_value(s, messages::FORMAT_CSV_TSV))?,
+        Some(other) => return Err(rules.bad_value(&other.to_string(), messages::FORMAT_CSV_TSV)),
     };
     let method = match body.get("CallbackMethod") {
         None => CallbackMethod::Post,
         Some(Value::String(s)) if s.trim().is_empty() => CallbackMethod::Post,
-        Some(Value::String(s)) => s.trim().parse().map_err(|_| ApiError::bad_request(messages::CALLBACK_METHOD))?,
-        Some(_) => return Err(ApiError::bad_request(messages::CALLBACK_METHOD)),
+        Some(Value::String(s)) => s.trim().parse().map_err(|_| rules.bad_value(s, messages::CALLBACK_METHOD))?,
+        Some(other) => return Err(rules.bad_value(&other.to_string(), messages::CALLBACK_METHOD)),
     };
     let callback = match body.text("CallbackUrl").filter(|u| !u.trim().is_empty()) {
         None => None,
@@ -293,7 +302,7 @@ pub(crate) fn new_report(body: &Body, rules: &Rules) -> Result<NewReport, ApiErr
     // Required fields first: the service reports a missing field before anything about the ones present.
     body.required("ReportName")?;
     let query_id = body.required("QueryId")?.trim().to_owned();
-    let fields = report_fields(body)?;
+    let fields = report_fields(body, rules)?;
     let execute_now =
         body.boolean("ExecuteNow").map_err(|()| ApiError::bad_request(messages::INVALID_REPORT_PARAMETERS))?;
     let kind = if execute_now == Some(true) {
@@ -317,7 +326,7 @@ pub(crate) fn new_report(body: &Body, rules: &Rules) -> Result<NewReport, ApiErr
 /// Checks an update-report body (`QueryId` and `ExecuteNow` cannot change and are ignored if sent).
 pub(crate) fn report_update(body: &Body, rules: &Rules) -> Result<ReportUpdate, ApiError> {
     body.required("ReportName")?;
-    let fields = report_fields(body)?;
+    let fields = report_fields(body, rules)?;
     let ScheduleParts { start, interval_hours, count } = schedule_parts(body, rules)?;
     Ok(ReportUpdate { fields, start, interval_hours, count })
 }
@@ -392,6 +401,18 @@ mod tests {
             create(r#"{"ReportName":"r","QueryId":"q"}"#, Program::Marketplace).unwrap_err(),
             messages::NULL_OR_MISSING
         );
+    }
+
+    #[test]
+    fn partner_enum_errors_are_the_documented_enum_parse_failure() {
+        let base = r#""ReportName":"r","QueryId":"q","StartTime":"2026-01-02T00:00:00Z","RecurrenceInterval":24"#;
+        for (extra, expected) in [
+            (r#","Format":"string""#, "Requested value 'string' not found"),
+            (r#","CallbackMethod":"PUT""#, "Requested value 'PUT' not found"),
+            (r#","Format":3"#, "Requested value '3' not found"),
+        ] {
+            assert_eq!(create(&format!("{{{base}{extra}}}"), Program::Partner).unwrap_err(), expected, "{extra}");
+        }
     }
 
     #[test]

@@ -98,83 +98,114 @@ limited_text! {
     ReportDescription, "report description", min 0, forbid None, pattern None
 }
 
-/// Hours between two executions of a report: 4 to 2160 (90 days).
-///
-/// ```
-/// use partner_center_insights::RecurrenceInterval;
-/// assert_eq!(RecurrenceInterval::new(24).unwrap().hours(), 24);
-/// assert!(RecurrenceInterval::new(3).is_err());
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct RecurrenceInterval(i32);
+/// An integer request field the service holds to a range, with what it counts (`unit`) and its accessor.
+macro_rules! limited_integer {
+    (
+        $(#[$meta:meta])*
+        $name:ident, $what:literal, $unit:literal, $min_name:ident = $min:expr, $max_name:ident = $max:expr, $get:ident
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(i32);
 
-impl RecurrenceInterval {
-    /// Shortest interval the service accepts, in hours.
-    pub const MIN_HOURS: i32 = 4;
-    /// Longest interval the service accepts, in hours.
-    pub const MAX_HOURS: i32 = 2160;
+        impl $name {
+            #[doc = concat!("Least ", $what, " the service accepts, in ", $unit, ".")]
+            pub const $min_name: i32 = $min;
+            #[doc = concat!("Greatest ", $what, " the service accepts, in ", $unit, ".")]
+            pub const $max_name: i32 = $max;
 
-    /// Checks `hours` and wraps it.
-    ///
-    /// # Errors
-    /// When `hours` is outside 4..=2160.
-    pub fn new(hours: i64) -> Result<Self, ValidationError> {
-        match i32::try_from(hours) {
-            Ok(h) if (Self::MIN_HOURS..=Self::MAX_HOURS).contains(&h) => Ok(Self(h)),
-            _ => Err(ValidationError::new(
-                "recurrence interval",
-                format!("{hours} hours is outside {}..={} hours", Self::MIN_HOURS, Self::MAX_HOURS),
-            )),
+            /// Checks `value` and wraps it.
+            ///
+            /// # Errors
+            #[doc = concat!("When `value` is outside ", stringify!($min), "..=", stringify!($max), ".")]
+            pub fn new(value: i64) -> Result<Self, ValidationError> {
+                match i32::try_from(value) {
+                    Ok(v) if (Self::$min_name..=Self::$max_name).contains(&v) => Ok(Self(v)),
+                    _ => Err(ValidationError::new(
+                        $what,
+                        format!("{value} {} is outside {}..={} {}", $unit, Self::$min_name, Self::$max_name, $unit),
+                    )),
+                }
+            }
+
+            #[doc = concat!("The value, in ", $unit, ".")]
+            pub fn $get(self) -> i32 {
+                self.0
+            }
         }
-    }
 
-    /// The interval in hours.
-    pub fn hours(self) -> i32 {
-        self.0
-    }
-}
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
 
-impl fmt::Display for RecurrenceInterval {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+        limited_integer!(@from $name: i32, u32, i64, u16, i16);
 
-macro_rules! interval_from {
-    ($($int:ty),*) => {$(
-        impl TryFrom<$int> for RecurrenceInterval {
+        impl TryFrom<std::num::NonZeroU32> for $name {
             type Error = ValidationError;
-            fn try_from(hours: $int) -> Result<Self, Self::Error> {
-                Self::new(i64::from(hours))
+            fn try_from(value: std::num::NonZeroU32) -> Result<Self, Self::Error> {
+                Self::new(i64::from(value.get()))
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                Self::new(i64::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> String {
+                stringify!($name).to_owned()
+            }
+
+            fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+                schemars::schema::SchemaObject {
+                    instance_type: Some(schemars::schema::InstanceType::Integer.into()),
+                    format: Some("int32".to_owned()),
+                    number: Some(Box::new(schemars::schema::NumberValidation {
+                        minimum: Some(f64::from(Self::$min_name)),
+                        maximum: Some(f64::from(Self::$max_name)),
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                }
+                .into()
+            }
+        }
+    };
+    (@from $name:ident: $($int:ty),*) => {$(
+        impl TryFrom<$int> for $name {
+            type Error = ValidationError;
+            fn try_from(value: $int) -> Result<Self, Self::Error> {
+                Self::new(i64::from(value))
             }
         }
     )*};
 }
-interval_from!(i32, u32, i64, u16, i16);
 
-impl<'de> Deserialize<'de> for RecurrenceInterval {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Self::new(i64::deserialize(deserializer)?).map_err(serde::de::Error::custom)
-    }
+limited_integer! {
+    /// Hours between two executions of a report: 4 to 2160 (90 days).
+    ///
+    /// ```
+    /// use partner_center_insights::RecurrenceInterval;
+    /// assert_eq!(RecurrenceInterval::new(24).unwrap().hours(), 24);
+    /// assert!(RecurrenceInterval::new(3).is_err());
+    /// ```
+    RecurrenceInterval, "recurrence interval", "hours", MIN_HOURS = 4, MAX_HOURS = 2160, hours
 }
 
-impl schemars::JsonSchema for RecurrenceInterval {
-    fn schema_name() -> String {
-        "RecurrenceInterval".to_owned()
-    }
-
-    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
-        schemars::schema::SchemaObject {
-            instance_type: Some(schemars::schema::InstanceType::Integer.into()),
-            format: Some("int32".to_owned()),
-            number: Some(Box::new(schemars::schema::NumberValidation {
-                minimum: Some(f64::from(Self::MIN_HOURS)),
-                maximum: Some(f64::from(Self::MAX_HOURS)),
-                ..Default::default()
-            })),
-            ..Default::default()
-        }
-        .into()
-    }
+limited_integer! {
+    /// How many executions a scheduled report makes: 1 to 2,147,483,647 (the service's 32-bit integer); without
+    /// one, a schedule runs until paused or deleted.
+    ///
+    /// ```
+    /// use partner_center_insights::RecurrenceCount;
+    /// assert_eq!(RecurrenceCount::new(12).unwrap().executions(), 12);
+    /// assert!(RecurrenceCount::new(0).is_err());
+    /// assert!(RecurrenceCount::try_from(u32::MAX).is_err());
+    /// ```
+    RecurrenceCount, "recurrence count", "executions", MIN = 1, MAX = i32::MAX, executions
 }

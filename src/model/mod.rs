@@ -8,7 +8,7 @@ mod secure_link;
 mod timestamp;
 
 pub use enums::{CallbackMethod, ExecutionStatus, ReportFormat, ReportStatus, UnknownValue};
-pub use fields::{RecurrenceInterval, ReportDescription, ReportName};
+pub use fields::{RecurrenceCount, RecurrenceInterval, ReportDescription, ReportName};
 pub use ids::{QueryId, ReportId};
 pub use secure_link::SecureLink;
 pub use timestamp::Timestamp;

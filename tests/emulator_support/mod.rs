@@ -3,7 +3,6 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use partner_center_insights::emulator::{DEV_TOKEN, Emulator};
@@ -37,8 +36,8 @@ pub fn interval(hours: i64) -> Option<RecurrenceInterval> {
     Some(RecurrenceInterval::new(hours).expect("valid interval"))
 }
 
-pub fn count(n: u32) -> Option<NonZeroU32> {
-    NonZeroU32::new(n)
+pub fn count(n: u32) -> Option<partner_center_insights::RecurrenceCount> {
+    partner_center_insights::RecurrenceCount::try_from(n).ok()
 }
 
 /// Creates a query through the client; returns its id.
