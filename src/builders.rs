@@ -71,7 +71,9 @@ single_item! {
 ///
 /// The start time is copied as it is; once it has passed, move it ahead before sending (the service refuses a
 /// start time in the past, and wants one at least 4 hours ahead). A run-once (`ExecuteNow`) report has no
-/// schedule to keep, so its reported interval and count are not carried.
+/// schedule to keep, so its reported interval and count are not carried. The commercial marketplace's report
+/// objects show no callback method, so an update built from one carries none: set `callback_method` again if the
+/// callback should not use the default, POST.
 ///
 /// ```no_run
 /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {

@@ -301,6 +301,7 @@ fn checked_base_url(raw: &str, sends_token: bool) -> Result<String, Error> {
 /// signature). `build` refuses such a URL, but a builder can be printed before that.
 fn shown_base_url(raw: &str) -> String {
     let Ok(mut url) = reqwest::Url::parse(raw.trim()) else { return "[not a URL]".to_owned() };
+    let (query, fragment) = (url.query().is_some(), url.fragment().is_some());
     if url.has_authority() {
         // Only fails for URLs without a host, which have no user info to remove.
         let _ = url.set_username("");
@@ -308,7 +309,15 @@ fn shown_base_url(raw: &str) -> String {
     }
     url.set_query(None);
     url.set_fragment(None);
-    url.into()
+    // What was removed is marked, since `build` refuses a base URL that has it.
+    let mut shown = String::from(url);
+    if query {
+        shown.push_str("?…");
+    }
+    if fragment {
+        shown.push_str("#…");
+    }
+    shown
 }
 
 pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {

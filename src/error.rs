@@ -21,8 +21,8 @@ pub enum ErrorKind {
     Authentication,
     /// The connection could not be opened.
     Connect,
-    /// The server's TLS certificate was refused (untrusted, expired, for another host name) or the server offers
-    /// no TLS version or cipher suite the client supports: a setting to fix, so not [transient](Error::is_transient).
+    /// The server's TLS certificate was refused (untrusted, expired, for another host name), or client and server
+    /// have no TLS version or cipher suite in common: a setting to fix, so not [transient](Error::is_transient).
     Tls,
     /// A timeout elapsed.
     Timeout,
@@ -129,7 +129,8 @@ impl Error {
 
     /// The raw response body, when the service answered with one that is not its error envelope: an HTML page,
     /// plain text, other JSON, or an undocumented status (of a failed download, the first 64 KiB). A documented
-    /// error status with the envelope is read into [`message`](Self::message) and not kept raw.
+    /// error status with the envelope is read into [`message`](Self::message) and not kept raw. Of a body over
+    /// 64 MiB, the first 64 KiB read before the client stopped (none when its declared length was already over).
     pub fn body(&self) -> Option<&[u8]> {
         self.body.as_deref()
     }
@@ -270,10 +271,8 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
                     }
                     Some(BodyProblem::TooLarge) => {
                         error.message = Some(format!(
-                            "response body is larger than {} MiB; not read beyond that (body() keeps at most its \
-                             first {} KiB)",
-                            crate::hooks::MAX_BODY_BYTES >> 20,
-                            crate::hooks::KEPT_OF_TOO_LARGE >> 10
+                            "response body is larger than {} MiB and was not read in full",
+                            crate::hooks::MAX_BODY_BYTES >> 20
                         ));
                     }
                     _ => {}

@@ -380,7 +380,8 @@ pub(crate) const KEPT_OF_TOO_LARGE: usize = 64 << 10;
 
 enum Body {
     Whole(Bytes),
-    /// Over `MAX_BODY_BYTES`: its start (empty when its declared length was already too large), the rest unread.
+    /// Over `MAX_BODY_BYTES`: what was read of it, up to `KEPT_OF_TOO_LARGE` (nothing when its declared length was
+    /// already too large); the rest is left unread.
     TooLarge(Bytes),
 }
 
@@ -391,20 +392,23 @@ async fn read_body(response: &mut Response) -> reqwest::Result<Body> {
         return Ok(Body::TooLarge(Bytes::new()));
     }
     let Some(first) = response.chunk().await? else { return Ok(Body::Whole(Bytes::new())) };
-    let Some(second) = response.chunk().await? else { return Ok(Body::Whole(first)) };
-    let mut all = bytes::BytesMut::with_capacity(first.len() + second.len());
+    let Some(mut chunk) = response.chunk().await? else { return Ok(Body::Whole(first)) };
+    let mut all = bytes::BytesMut::with_capacity(first.len() + chunk.len());
     all.extend_from_slice(&first);
-    all.extend_from_slice(&second);
-    while all.len() <= MAX_BODY_BYTES
-        && let Some(chunk) = response.chunk().await?
-    {
+    loop {
+        // Checked before the chunk is added, so the buffer never grows past the limit.
+        if all.len() + chunk.len() > MAX_BODY_BYTES {
+            // A copy: the kept start must not hold the whole buffer alive for as long as the error lives.
+            let kept = KEPT_OF_TOO_LARGE.min(all.len() + chunk.len());
+            all.extend_from_slice(&chunk[..kept.saturating_sub(all.len())]);
+            return Ok(Body::TooLarge(Bytes::copy_from_slice(&all[..kept])));
+        }
         all.extend_from_slice(&chunk);
+        match response.chunk().await? {
+            Some(next) => chunk = next,
+            None => return Ok(Body::Whole(all.freeze())),
+        }
     }
-    if all.len() > MAX_BODY_BYTES {
-        all.truncate(KEPT_OF_TOO_LARGE);
-        return Ok(Body::TooLarge(all.freeze()));
-    }
-    Ok(Body::Whole(all.freeze()))
 }
 
 /// The body with its keys normalized, and whether it can decode into what `status` promises.

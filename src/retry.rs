@@ -10,9 +10,9 @@ use reqwest::{Method, Response, StatusCode};
 /// jitter), server hints honoured up to 60 s, all within the client's call timeout.
 ///
 /// Transient failures are connection failures (not a refused TLS certificate), timeouts, connections reset before
-/// the response completed, and HTTP 408, 429, 500, 502, 503 and 504. GET, PUT and DELETE are retried on any of them; POST (create query,
-/// create report) only when it certainly was not processed: the connection could not be opened, or the service
-/// answered 429 or 503. Every attempt of a call carries the same `MS-RequestId`.
+/// the response completed, and HTTP 408, 429, 500, 502, 503 and 504. GET, PUT and DELETE are retried on any of
+/// them; POST (create query, create report) only when it certainly was not processed: the connection could not be
+/// opened, or the service answered 429 or 503. Every attempt of a call carries the same `MS-RequestId`.
 ///
 /// A token provider's transient failure ([`AuthError::is_transient`](crate::AuthError::is_transient); for the
 /// Entra credentials, a token endpoint that is unreachable, times out, breaks off or answers 408, 429, 500, 502,

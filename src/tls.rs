@@ -41,14 +41,15 @@ pub fn http_client_builder() -> Result<reqwest::ClientBuilder, Error> {
     Ok(builder.tls_backend_preconfigured(crate_config()?))
 }
 
-/// Whether `error` is a TLS handshake the client refused because of what the server presented or supports: a
-/// certificate that is untrusted, expired or for another name, or no protocol in common. A setting to fix, not a
-/// failure that passes, so it is neither retried nor [transient](crate::Error::is_transient).
+/// Whether `error` is a TLS handshake that failed for want of a certificate the client trusts (untrusted, expired,
+/// for another name) or of a protocol version or cipher suite both sides support (either side may say so). A
+/// setting to fix, not a failure that passes, so it is neither retried nor [transient](crate::Error::is_transient).
 pub(crate) fn handshake_refused(error: &(dyn std::error::Error + 'static)) -> bool {
     use rustls::Error as Tls;
     let mut cause = Some(error);
     while let Some(error) = cause {
         if let Some(tls) = error.downcast_ref::<Tls>() {
+            use rustls::AlertDescription as Alert;
             return matches!(
                 tls,
                 Tls::InvalidCertificate(_)
@@ -56,6 +57,8 @@ pub(crate) fn handshake_refused(error: &(dyn std::error::Error + 'static)) -> bo
                     | Tls::UnsupportedNameType
                     | Tls::PeerIncompatible(_)
                     | Tls::InvalidCertRevocationList(_)
+                    // The server's side of "nothing in common".
+                    | Tls::AlertReceived(Alert::ProtocolVersion | Alert::HandshakeFailure | Alert::InsufficientSecurity)
             );
         }
         // rustls reaches reqwest inside `io::Error`s (two, nested), whose `source()` skips the error each wraps.

@@ -700,5 +700,8 @@ async fn report_objects_show_a_callback_method_on_partner_insights_only() {
         let report = created.into_inner().into_single().unwrap();
         assert_eq!(report.callback_method, shown, "{program:?}");
         assert_eq!(report.callback_url.as_deref(), Some("https://contoso.example/ready"), "{program:?}");
+        // What an update built from it can carry (the docs of `UpdateReportRequest::try_from` say so).
+        let update = types::UpdateReportRequest::try_from(&report).unwrap();
+        assert_eq!(update.callback_method, shown, "{program:?}");
     }
 }

@@ -235,6 +235,8 @@ fn bad_client_settings_are_refused() {
         assert!(error.to_string().contains(reason), "{url}: {error}");
         assert!(!error.to_string().contains("hunter2"), "a password in the URL is not echoed");
     }
+    let shown = format!("{:?}", Client::builder("https://user:hunter2@example.com/insights?sig=hunter2#frag"));
+    assert!(shown.contains(r#"base_url: "https://example.com/insights?…#…""#), "{shown}");
     assert!(Client::builder("http://localhost:8080/x").bearer_token("t").build().is_ok());
     assert!(Client::builder("http://[::1]:8080/x").bearer_token("t").build().is_ok());
     let error = Client::builder(Program::Partner).user_agent("bad\nagent").build().unwrap_err();

@@ -117,7 +117,7 @@ async fn an_untrusted_certificate_fails_the_call_at_once_and_is_not_transient() 
     assert!(!error.is_transient());
     assert_eq!(error.attempts(), 1);
     assert!(error.to_string().starts_with("TLS handshake refused"), "{error}");
-    assert!(error.to_string().contains("invalid peer certificate: UnknownIssuer"), "the reason is kept: {error}");
+    assert!(error.to_string().contains("invalid peer certificate"), "the reason is kept: {error}");
     assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection: no retry");
 }
 
@@ -131,7 +131,7 @@ async fn a_token_endpoint_with_an_untrusted_certificate_is_not_transient() {
     let error = credential.token().await.unwrap_err();
     assert!(!error.is_transient(), "{error}");
     assert!(error.to_string().starts_with("TLS handshake with the token endpoint"), "{error}");
-    assert!(error.to_string().contains("invalid peer certificate: UnknownIssuer"), "{error}");
+    assert!(error.to_string().contains("invalid peer certificate"), "{error}");
     assert!(!error.to_string().contains("app-secret"));
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }

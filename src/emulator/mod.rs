@@ -46,15 +46,16 @@
 //!
 //! - **Validation**: the FAQ's 400 messages, checked in this order: missing `ReportName`/`QueryId`
 //!   (`Null or missing value`), `;` in the name, name/description over 256 characters, `Format` not csv/tsv,
-//!   `CallbackMethod` not GET/POST (on partner insights both are its documented `Requested value '…' not found`),
-//!   an unusable `CallbackUrl` (the emulator's own message), then for scheduled
-//!   reports a missing/ill-formatted/too early `StartTime`, a `RecurrenceInterval` outside 4..=2160, a
-//!   non-positive `RecurrenceCount`, a missing `RecurrenceInterval`; then `Invalid QueryId`, the dataset's
+//!   `CallbackMethod` not GET/POST (for a text value on partner insights, its documented `Requested value '…' not
+//!   found`), an unusable `CallbackUrl` (the emulator's own message), then for scheduled reports a
+//!   missing/ill-formatted/too early `StartTime`, a `RecurrenceInterval` outside 4..=2160, a non-positive
+//!   `RecurrenceCount`, a missing `RecurrenceInterval`; then `Invalid QueryId`, the dataset's
 //!   `minimumRecurrenceInterval` (`Invalid report parameters`, partner only), and the quotas. Times must be
-//!   `yyyy-MM-ddTHH:mm:ssZ` (or with a space for `T`, as Microsoft's sample sends). A badly formatted time is the documented 400 on the marketplace
-//!   and the documented 500 (`Internal error encountered while creating report. Correlation ID …`) on partner
-//!   insights, whose FAQ knows no 400 for it. `StartTime` must not be in the past; require more lead time with
-//!   [`EmulatorBuilder::min_start_lead`] (the FAQ's message speaks of 4 hours, Microsoft's sample uses 90 minutes).
+//!   `yyyy-MM-ddTHH:mm:ssZ` (or with a space for `T`, as Microsoft's sample sends). A badly formatted time is the
+//!   documented 400 on the marketplace and the documented 500 (`Internal error encountered while creating report.
+//!   Correlation ID …`) on partner insights, whose FAQ knows no 400 for it. `StartTime` must not be in the past;
+//!   require more lead time with [`EmulatorBuilder::min_start_lead`] (the FAQ's message speaks of 4 hours,
+//!   Microsoft's sample uses 90 minutes).
 //! - **Quotas**, per program: 100 user queries, 50 reports that are Active or Paused, 5 ExecuteNow reports per
 //!   rolling 60 minutes of emulator time.
 //! - **Pause/resume**: pausing needs an Active report and resuming a Paused one; anything else is a 400

@@ -207,5 +207,5 @@ limited_integer! {
     /// assert!(RecurrenceCount::new(0).is_err());
     /// assert!(RecurrenceCount::try_from(u32::MAX).is_err());
     /// ```
-    RecurrenceCount, "recurrence count", "executions", MIN = 1, MAX = i32::MAX, executions
+    RecurrenceCount, "recurrence count", "executions", MIN_EXECUTIONS = 1, MAX_EXECUTIONS = i32::MAX, executions
 }

@@ -40,6 +40,9 @@ pub enum Reply {
     RawThenReset(Vec<u8>),
     /// Nothing is ever sent; the connection stays open.
     Hang,
+    /// These bytes (say, headers without a length and the start of a body), then `x` for ever, until the client
+    /// hangs up.
+    Endless(Vec<u8>),
     /// A 200 with this body, sent in `pieces` parts `gap` apart: slow overall, never silent for long.
     Trickle { body: Vec<u8>, pieces: usize, gap: Duration },
 }
@@ -150,6 +153,12 @@ async fn serve(mut stream: TcpStream, recorded: Arc<Mutex<Vec<Recorded>>>, handl
         Reply::Raw(bytes) => {
             let _ = stream.write_all(&bytes).await;
             let _ = stream.shutdown().await;
+        }
+        Reply::Endless(start) => {
+            let filler = vec![b'x'; 64 << 10];
+            if stream.write_all(&start).await.is_ok() {
+                while stream.write_all(&filler).await.is_ok() {}
+            }
         }
         Reply::Reset => reset(stream),
         Reply::RawThenReset(bytes) => {

@@ -150,9 +150,10 @@ impl TokenEndpoint {
     }
 
     fn transport_error(&self, what: &str, error: reqwest::Error, secrets: &[&str]) -> AuthError {
+        let refused = crate::tls::handshake_refused(&error);
         let message = if error.is_timeout() {
             format!("token request to {} timed out (request timeout {:?})", self.url, self.request_timeout)
-        } else if crate::tls::handshake_refused(&error) {
+        } else if refused {
             format!("TLS handshake with the token endpoint {} refused: {}", self.url, innermost_cause(&error))
         } else if error.is_connect() {
             format!("could not connect to the token endpoint {}: {}", self.url, innermost_cause(&error))
@@ -161,8 +162,7 @@ impl TokenEndpoint {
         };
         // The request did not get through (or its answer broke off): worth asking again, unlike a request that
         // could not even be built.
-        let broke = (error.is_connect() || error.is_timeout() || error.is_request() || error.is_body())
-            && !crate::tls::handshake_refused(&error);
+        let broke = (error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()) && !refused;
         let failure = AuthError::with_source(scrub(&message, secrets), error);
         if broke { failure.transient() } else { failure }
     }
