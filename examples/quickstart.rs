@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use partner_center_insights::emulator::{Clock, DEV_TOKEN, Emulator, ExecutionTiming};
 use partner_center_insights::{
-    Client, ClientCredentials, Error, Program, RecurrenceInterval, RefreshTokenCredential, ReportStatus, Timestamp,
-    WaitProgress,
+    Client, ClientCredentials, Error, Program, RecurrenceInterval, RefreshTokenCredential, ReportStatus, SingleItem,
+    Timestamp, WaitProgress,
 };
 
 /// Where the job runs.
@@ -106,7 +106,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .send()
         .await?
-        .into_inner()
         .into_single()?;
     let query_id = query.query_id;
     println!("created query    {query_id}");
@@ -121,15 +120,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .send()
         .await?
-        .into_inner()
         .into_single()?;
     let report_id = scheduled.report_id.clone();
     println!("created report   {report_id} ({})", status(&scheduled));
 
-    let paused = client.pause_report().report_id(&report_id).send().await?.into_inner().into_single()?;
+    let paused = client.pause_report().report_id(&report_id).send().await?.into_single()?;
     let before = status(&paused);
     println!("paused           {report_id} ({before})");
-    let resumed = client.resume_report().report_id(&report_id).send().await?.into_inner().into_single()?;
+    let resumed = client.resume_report().report_id(&report_id).send().await?.into_single()?;
     let after = status(&resumed);
     println!("resumed          {report_id} ({after})");
 
@@ -139,7 +137,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .body_map(|r| r.report_name(format!("quickstart-now-{suffix}")).query_id(&query_id).execute_now(true))
         .send()
         .await?
-        .into_inner()
         .into_single()?;
     let once_id = once.report_id;
     println!("triggered run    {once_id}");

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use partner_center_insights::emulator::{Clock, DEV_TOKEN, Emulator, ExecutionTiming};
-use partner_center_insights::{Client, Program, WaitProgress};
+use partner_center_insights::{Client, Program, SingleItem, WaitProgress};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,7 +29,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .body_map(|r| r.report_name("wait-and-download").query_id(&query.query_id).execute_now(true))
         .send()
         .await?
-        .into_inner()
         .into_single()?;
 
     let execution = client

@@ -2,8 +2,8 @@
 // list parameter, the one item of an answer that holds one, and an update body made from a report as returned.
 
 use crate::{
-    Error, ExecutionStatus, RecurrenceCount, RecurrenceInterval, ReportDescription, ReportName, ValidationError,
-    builder, types,
+    Error, ExecutionStatus, RecurrenceCount, RecurrenceInterval, ReportDescription, ReportName, ResponseValue,
+    ValidationError, builder, types,
 };
 
 impl builder::GetReportExecutions<'_> {
@@ -31,8 +31,31 @@ impl builder::GetReportExecutions<'_> {
     }
 }
 
+/// The one item of a whole answer (a [`ResponseValue`], as `send()` returns it), taken out while its headers are
+/// still there: an error then keeps the HTTP status and the request id, which the envelope's own `into_single`
+/// (after `into_inner()`) cannot.
+///
+/// ```no_run
+/// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
+/// use partner_center_insights::SingleItem;
+/// let report = client.resume_report().report_id("0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44").send().await?.into_single()?;
+/// println!("{} is {:?}", report.report_id, report.report_status);
+/// # Ok(()) }
+/// ```
+pub trait SingleItem {
+    /// What the answer holds one of.
+    type Item;
+
+    /// The one item of an answer that holds exactly one, or an error saying how many there were.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse), with the answer's status and request id,
+    /// when it holds none or more than one.
+    fn into_single(self) -> Result<Self::Item, Error>;
+}
+
 /// `into_single` for the envelopes whose answers hold one item when they answer for one report, query or
-/// execution.
+/// execution, and for the whole answers that carry them.
 macro_rules! single_item {
     ($($envelope:ident => $item:ident, $what:literal, $plural:literal, $when:literal;)*) => {$(
         impl types::$envelope {
@@ -43,7 +66,7 @@ macro_rules! single_item {
             /// # Errors
             /// [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse) when the answer holds none or
             /// more than one. The envelope no longer has the response's headers, so the error has no status or
-            /// request id.
+            /// request id: [`SingleItem::into_single`] on the whole answer keeps them.
             pub fn into_single(self) -> Result<types::$item, Error> {
                 let count = self.value.len();
                 let mut items = self.value.into_iter();
@@ -54,6 +77,16 @@ macro_rules! single_item {
                         count
                     ))),
                 }
+            }
+        }
+
+        impl SingleItem for ResponseValue<types::$envelope> {
+            type Item = types::$item;
+
+            fn into_single(self) -> Result<types::$item, Error> {
+                let status = self.status();
+                let request_id = crate::error::request_id(self.headers()).map(str::to_owned);
+                self.into_inner().into_single().map_err(|error| error.answered(status, request_id))
             }
         }
     )*};

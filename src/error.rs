@@ -89,6 +89,11 @@ impl Error {
         Self { message: Some(message), ..Self::new(ErrorKind::InvalidResponse) }
     }
 
+    /// This error, for an answer with `status` and `request_id` (found wrong after the response was read).
+    pub(crate) fn answered(self, status: StatusCode, request_id: Option<String>) -> Self {
+        Self { status: Some(status), request_id: request_id.or(self.request_id), ..self }
+    }
+
     pub(crate) fn timed_out(message: String) -> Self {
         Self { message: Some(message), ..Self::new(ErrorKind::Timeout) }
     }

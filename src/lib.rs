@@ -34,6 +34,7 @@ pub mod emulator;
 
 pub use auth::entra::{ClientCredentials, PasswordCredential, RefreshTokenCredential};
 pub use auth::{AccessToken, AuthError, ExposeSecret, SecretString, StaticToken, TokenProvider, entra};
+pub use builders::SingleItem;
 pub use config::{
     BaseUrl, ClientBuilder, ClientState, DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_TRY_QUERY_TIMEOUT, Program,

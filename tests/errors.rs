@@ -292,3 +292,25 @@ async fn queries_and_executions_have_their_one_item_too() {
     let error = latest.unwrap().into_inner().into_single().unwrap_err();
     assert_eq!(error.message(), Some("the answer holds 0 executions where one execution was expected"));
 }
+
+#[tokio::test]
+async fn the_whole_answers_single_item_keeps_its_status_and_request_id() {
+    use partner_center_insights::{SingleItem, StatusCode};
+    let empty = Reply::json(200, r#"{"value":[],"totalCount":0}"#).with_header("ms-requestid", "4d1c0c7e-answer");
+    let server = TestServer::always(empty).await;
+    let api = client(&mpn(&server));
+    let error = api.resume_report().report_id(REPORT_ID).send().await.unwrap().into_single().unwrap_err();
+    assert_eq!((error.kind(), error.status()), (ErrorKind::InvalidResponse, Some(StatusCode::OK)));
+    assert_eq!(error.request_id(), Some("4d1c0c7e-answer"));
+    assert_eq!(
+        assert_well_formed(&error),
+        "HTTP 200 OK: the answer holds 0 reports where one report was expected (request id 4d1c0c7e-answer)"
+    );
+    let error = api.delete_query().query_id("q1").send().await.unwrap().into_single().unwrap_err();
+    assert_eq!((error.status(), error.request_id()), (Some(StatusCode::OK), Some("4d1c0c7e-answer")));
+
+    let one = r#"{"value":[{"executionId":"e1","reportId":"r1","executionStatus":"Completed"}]}"#;
+    let server = TestServer::always(Reply::json(200, one)).await;
+    let latest = client(&mpn(&server)).get_report_executions().report_id(REPORT_ID).send().await.unwrap();
+    assert_eq!(latest.into_single().unwrap().execution_id, "e1");
+}
