@@ -31,43 +31,49 @@ impl builder::GetReportExecutions<'_> {
     }
 }
 
-/// The one item of a whole answer (a [`ResponseValue`], as `send()` returns it), taken out while its headers are
-/// still there: an error then keeps the HTTP status and the request id, which the envelope's own `into_single`
-/// (after `into_inner()`) cannot.
+/// The one item of an answer that holds one report, query or execution (created, paused or fetched by id):
+/// `send().await?.into_single()?`, where `value[0]` would panic on an empty answer and take the wrong one of
+/// several.
+///
+/// Implemented for the whole answers ([`ResponseValue`], as `send()` returns them), whose error keeps the HTTP
+/// status and the answer's request id (if it carried one; not the attempt count), and for the envelopes inside
+/// them (after `into_inner()`), whose error has neither. Sealed: only this crate implements it.
 ///
 /// ```no_run
 /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
 /// use partner_center_insights::SingleItem;
-/// let report = client.resume_report().report_id("0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44").send().await?.into_single()?;
+/// let resumed = client.resume_report().report_id("0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44").send().await?;
+/// let report = resumed.into_single()?;
 /// println!("{} is {:?}", report.report_id, report.report_status);
 /// # Ok(()) }
 /// ```
-pub trait SingleItem {
+pub trait SingleItem: sealed::Sealed {
     /// What the answer holds one of.
     type Item;
 
     /// The one item of an answer that holds exactly one, or an error saying how many there were.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse), with the answer's status and request id,
-    /// when it holds none or more than one.
+    /// [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse) when the answer holds none or more than
+    /// one.
     fn into_single(self) -> Result<Self::Item, Error>;
 }
 
-/// `into_single` for the envelopes whose answers hold one item when they answer for one report, query or
-/// execution, and for the whole answers that carry them.
+mod sealed {
+    /// Keeps `SingleItem` to this crate's types, so it can grow without breaking anyone.
+    pub trait Sealed {}
+}
+
+/// `SingleItem` for the envelopes that hold one item when they answer for one report, query or execution, and
+/// for the whole answers that carry them.
 macro_rules! single_item {
-    ($($envelope:ident => $item:ident, $what:literal, $plural:literal, $when:literal;)*) => {$(
-        impl types::$envelope {
-            #[doc = concat!("The one ", $what, " of an answer that holds exactly one (", $when, "), or an error")]
-            #[doc = "saying how many there were: where `value[0]` would panic on an empty answer, and take the"]
-            #[doc = "wrong one of several."]
-            ///
-            /// # Errors
-            /// [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse) when the answer holds none or
-            /// more than one. The envelope no longer has the response's headers, so the error has no status or
-            /// request id: [`SingleItem::into_single`] on the whole answer keeps them.
-            pub fn into_single(self) -> Result<types::$item, Error> {
+    ($($envelope:ident => $item:ident, $what:literal, $plural:literal;)*) => {$(
+        impl sealed::Sealed for types::$envelope {}
+
+        impl SingleItem for types::$envelope {
+            type Item = types::$item;
+
+            fn into_single(self) -> Result<types::$item, Error> {
                 let count = self.value.len();
                 let mut items = self.value.into_iter();
                 match (items.next(), count) {
@@ -79,6 +85,8 @@ macro_rules! single_item {
                 }
             }
         }
+
+        impl sealed::Sealed for ResponseValue<types::$envelope> {}
 
         impl SingleItem for ResponseValue<types::$envelope> {
             type Item = types::$item;
@@ -93,10 +101,9 @@ macro_rules! single_item {
 }
 
 single_item! {
-    ReportEnvelope => Report, "report", "reports",
-        "creating, updating, pausing, resuming or deleting one, or asking for one by id";
-    QueryEnvelope => Query, "query", "queries", "creating or deleting one, or asking for one by id";
-    ExecutionEnvelope => Execution, "execution", "executions", "asking for one by id, or for the latest";
+    ReportEnvelope => Report, "report", "reports";
+    QueryEnvelope => Query, "query", "queries";
+    ExecutionEnvelope => Execution, "execution", "executions";
 }
 
 /// Every setting a report has, as an update that keeps them: the service does not promise to keep a setting an

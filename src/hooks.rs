@@ -392,23 +392,36 @@ async fn read_body(response: &mut Response) -> reqwest::Result<Body> {
         return Ok(Body::TooLarge(Bytes::new()));
     }
     let Some(first) = response.chunk().await? else { return Ok(Body::Whole(Bytes::new())) };
+    if first.len() > MAX_BODY_BYTES {
+        return Ok(start_of(&first, &[]));
+    }
     let Some(mut chunk) = response.chunk().await? else { return Ok(Body::Whole(first)) };
-    let mut all = bytes::BytesMut::with_capacity(first.len() + chunk.len());
+    let mut all = Vec::with_capacity(first.len() + chunk.len());
     all.extend_from_slice(&first);
     loop {
-        // Checked before the chunk is added, so the buffer never grows past the limit.
-        if all.len() + chunk.len() > MAX_BODY_BYTES {
-            // A copy: the kept start must not hold the whole buffer alive for as long as the error lives.
-            let kept = KEPT_OF_TOO_LARGE.min(all.len() + chunk.len());
-            all.extend_from_slice(&chunk[..kept.saturating_sub(all.len())]);
-            return Ok(Body::TooLarge(Bytes::copy_from_slice(&all[..kept])));
+        let needed = all.len() + chunk.len();
+        if needed > MAX_BODY_BYTES {
+            return Ok(start_of(&all, &chunk));
+        }
+        // Grown by doubling as usual, but never past the limit: the allocation stays within it too.
+        if needed > all.capacity() {
+            all.reserve_exact(needed.max(all.capacity() * 2).min(MAX_BODY_BYTES) - all.len());
         }
         all.extend_from_slice(&chunk);
         match response.chunk().await? {
             Some(next) => chunk = next,
-            None => return Ok(Body::Whole(all.freeze())),
+            None => return Ok(Body::Whole(all.into())),
         }
     }
+}
+
+/// The start of a body over the limit (`read`, then `next`), copied: it must not hold the large buffer alive for
+/// as long as the error lives.
+fn start_of(read: &[u8], next: &[u8]) -> Body {
+    let mut kept = Vec::with_capacity(KEPT_OF_TOO_LARGE);
+    kept.extend_from_slice(&read[..read.len().min(KEPT_OF_TOO_LARGE)]);
+    kept.extend_from_slice(&next[..next.len().min(KEPT_OF_TOO_LARGE - kept.len())]);
+    Body::TooLarge(kept.into())
 }
 
 /// The body with its keys normalized, and whether it can decode into what `status` promises.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use emulator_support::*;
 use partner_center_insights::emulator::{Casing, Emulator, Seed, StartError};
 use partner_center_insights::{
-    Error, ExecutionStatus, ExecutionWait, Program, ReportFormat, ReportStatus, WaitProgress, types,
+    Error, ExecutionStatus, ExecutionWait, Program, ReportFormat, ReportStatus, SingleItem, WaitProgress, types,
 };
 
 /// How long an execution takes with the default timing (1 min queued + 4 min running), plus a margin.

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Reply, TEST_TOKEN, TestServer, client, mpn};
-use partner_center_insights::{Error, ErrorKind, ReportStatus, types};
+use partner_center_insights::{Error, ErrorKind, ReportStatus, SingleItem, types};
 
 const REPORT_ID: &str = "0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44";
 const REQUEST_ID: &str = "7d3f1e52-6a0b-4c7e-9d21-52f0c1a3b6e4";
@@ -295,7 +295,7 @@ async fn queries_and_executions_have_their_one_item_too() {
 
 #[tokio::test]
 async fn the_whole_answers_single_item_keeps_its_status_and_request_id() {
-    use partner_center_insights::{SingleItem, StatusCode};
+    use partner_center_insights::StatusCode;
     let empty = Reply::json(200, r#"{"value":[],"totalCount":0}"#).with_header("ms-requestid", "4d1c0c7e-answer");
     let server = TestServer::always(empty).await;
     let api = client(&mpn(&server));

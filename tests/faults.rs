@@ -473,7 +473,7 @@ async fn an_endless_body_is_cut_at_the_limit_and_its_start_kept() {
     let client = Client::builder(mpn(&server))
         .bearer_token(TEST_TOKEN)
         .retry_policy(quick_retries())
-        .request_timeout(Duration::from_secs(30))
+        .call_timeout(Duration::from_secs(30))
         .build()
         .unwrap();
     let error = get(&client).await.unwrap_err();

@@ -8,12 +8,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use partner_center_insights::entra::{Authority, ClientCredentials};
 use partner_center_insights::{Client, ErrorKind, RetryPolicy, TokenProvider};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// Accepts one connection and returns what the client sent first.
 async fn first_bytes_of_one_connection(listener: TcpListener) -> Vec<u8> {
     let (mut socket, _) = listener.accept().await.expect("the client connects");
+    first_record(&mut socket).await
+}
+
+/// The first TLS record the client sends (its ClientHello).
+async fn first_record(socket: &mut tokio::net::TcpStream) -> Vec<u8> {
     let mut received = Vec::new();
     let mut chunk = [0u8; 2048];
     // A TLS record announces its length in bytes 3..5; read until the whole first record is in.
@@ -134,4 +139,31 @@ async fn a_token_endpoint_with_an_untrusted_certificate_is_not_transient() {
     assert!(error.to_string().contains("invalid peer certificate"), "{error}");
     assert!(!error.to_string().contains("app-secret"));
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_server_that_finds_nothing_in_common_fails_the_call_at_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    // What a server that shares no TLS version or cipher suite with the client answers to its ClientHello.
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            first_record(&mut socket).await;
+            // A record of type alert (21), version 3.3, 2 bytes long: fatal (2) handshake_failure (40).
+            let _ = socket.write_all(&[21, 3, 3, 0, 2, 2, 40]).await;
+        }
+    });
+    let client = Client::builder(format!("https://localhost:{port}/insights/v1/mpn"))
+        .bearer_token("a-token")
+        .retry_policy(RetryPolicy::default().initial_backoff(std::time::Duration::from_millis(1)))
+        .build()
+        .unwrap();
+    let error = partner_center_insights::Error::from(client.get_reports().send().await.unwrap_err());
+    assert_eq!(error.kind(), ErrorKind::Tls, "{error}");
+    assert!(!error.is_transient());
+    assert!(error.to_string().contains("received fatal alert: HandshakeFailure"), "{error}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection: no retry");
 }

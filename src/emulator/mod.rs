@@ -12,7 +12,7 @@
 //! ```
 //! use std::time::Duration;
 //! use partner_center_insights::emulator::{DEV_TOKEN, Emulator};
-//! use partner_center_insights::{Client, ExposeSecret, Program};
+//! use partner_center_insights::{Client, ExposeSecret, Program, SingleItem};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,7 +24,7 @@
 //!     .body_map(|b| b.name("usage").query("SELECT CustomerName, NormalizedUsage FROM ISVUsage"))
 //!     .send()
 //!     .await?;
-//! let query_id = query.value[0].query_id.clone();
+//! let query_id = query.into_single()?.query_id;
 //! let report = client
 //!     .create_report()
 //!     .body_map(|b| b.report_name("usage now").query_id(query_id).execute_now(true))
@@ -33,8 +33,9 @@
 //!
 //! // The clock is manual by default: move it past the execution's stages instead of sleeping.
 //! emulator.advance(Duration::from_secs(10 * 60)).await;
-//! let executions = client.get_report_executions().report_id(report.value[0].report_id.as_str()).send().await?;
-//! let link = executions.value[0].report_access_secure_link.as_ref().ok_or("no link yet")?;
+//! let report_id = report.into_single()?.report_id;
+//! let execution = client.get_report_executions().report_id(report_id.as_str()).send().await?.into_single()?;
+//! let link = execution.report_access_secure_link.as_ref().ok_or("no link yet")?;
 //! let http = partner_center_insights::http_client_builder()?.build()?;
 //! let csv = http.get(link.expose_secret()).send().await?.text().await?; // no bearer token for the link
 //! assert!(csv.starts_with("CustomerName,NormalizedUsage"));
