@@ -74,13 +74,11 @@ macro_rules! single_item {
             type Item = types::$item;
 
             fn into_single(self) -> Result<types::$item, Error> {
-                let count = self.value.len();
-                let mut items = self.value.into_iter();
-                match (items.next(), count) {
-                    (Some(item), 1) => Ok(item),
-                    (_, count) => Err(Error::invalid_response(format!(
+                match <[types::$item; 1]>::try_from(self.value) {
+                    Ok([item]) => Ok(item),
+                    Err(value) => Err(Error::invalid_response(format!(
                         concat!("the answer holds {} ", $plural, " where one ", $what, " was expected"),
-                        count
+                        value.len()
                     ))),
                 }
             }

@@ -91,7 +91,7 @@ impl Error {
 
     /// This error, for an answer with `status` and `request_id` (found wrong after the response was read).
     pub(crate) fn answered(self, status: StatusCode, request_id: Option<String>) -> Self {
-        Self { status: Some(status), request_id: request_id.or(self.request_id), ..self }
+        Self { status: Some(status), request_id, ..self }
     }
 
     pub(crate) fn timed_out(message: String) -> Self {
@@ -248,14 +248,11 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
         match error {
             E::InvalidRequest(message) => Self::invalid_argument(readable_conversion_error(&message)),
             E::CommunicationError(e) | E::InvalidUpgrade(e) | E::ResponseBodyError(e) => Self::from(e),
+            // An error status (so `from_response` makes it a service error) whose body was the envelope.
             E::ErrorResponse(response) => Self {
-                status: Some(response.status()),
-                request_id: call_request_id(response.headers()),
-                attempts: attempts_in(response.headers()),
-                retry_after: crate::retry::retry_after(response.headers()),
                 envelope: true,
                 message: response.message.clone().filter(|m| !m.trim().is_empty()),
-                ..Self::new(ErrorKind::Service)
+                ..Self::from_response(response.status(), response.headers(), None)
             },
             // The hooks turn every body that cannot decode under an error status into `UnexpectedResponse`, and
             // every operation's only success status is 200, so a payload error here is a 200 whose body is JSON
