@@ -179,7 +179,9 @@ impl Error {
     /// Whether trying the same call again later may succeed: connection failures, timeouts, HTTP 408, 429, 500,
     /// 502, 503, 504, and a token provider that could not be reached or was busy
     /// ([`AuthError::is_transient`](crate::AuthError::is_transient)). The client has already retried these as far
-    /// as its [`RetryPolicy`](crate::RetryPolicy) allows.
+    /// as its [`RetryPolicy`](crate::RetryPolicy) allows. For a create call, a transient failure after the request
+    /// was sent (a timeout, a 500, a 502) does not say whether the service created the query or report: list them
+    /// before creating it again.
     pub fn is_transient(&self) -> bool {
         match self.kind {
             ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Transport => true,
@@ -229,9 +231,12 @@ fn attempts_in(headers: &HeaderMap) -> u32 {
 }
 
 /// What a failure body says, in any of the shapes seen in front of Microsoft APIs: the service's envelope (any
-/// casing), `{"error":{"message":…}}` (Azure gateways), OAuth's `error_description`, or problem+json's `detail`.
+/// casing), `{"error":{"message":…}}` (Azure gateways), OAuth's `error_description`, problem+json's `detail`, or
+/// Azure Storage's XML error (a download link that expired or was refused).
 fn message_in(body: &[u8]) -> Option<String> {
-    let normalized = crate::casing::normalize(&Bytes::copy_from_slice(body), crate::casing::Items::Typed).ok()?;
+    let Ok(normalized) = crate::casing::normalize(&Bytes::copy_from_slice(body), crate::casing::Items::Typed) else {
+        return storage_message(body);
+    };
     let json: serde_json::Value = serde_json::from_slice(&normalized).ok()?;
     let text = |value: &serde_json::Value| value.as_str().map(str::trim).filter(|m| !m.is_empty()).map(str::to_owned);
     text(&json["message"])
@@ -240,6 +245,32 @@ fn message_in(body: &[u8]) -> Option<String> {
         .or_else(|| text(&json["detail"]))
         .or_else(|| text(&json["title"]))
         .or_else(|| text(&json["error"]))
+}
+
+/// `Code: Message` of an Azure Storage error body (`<Error><Code>…</Code><Message>…</Message>…</Error>`). Only these
+/// two elements: the others may quote the request's string-to-sign. Read by hand, as a whole XML parser for two
+/// fixed elements of one documented shape would be a dependency for nothing.
+fn storage_message(body: &[u8]) -> Option<String> {
+    let body = std::str::from_utf8(body).ok()?.trim_start_matches('\u{feff}').trim_start();
+    if !body.starts_with('<') {
+        return None;
+    }
+    let element = |name: &str| {
+        let start = body.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = start + body[start..].find(&format!("</{name}>"))?;
+        let text = body[start..end]
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&");
+        Some(text.trim().to_owned()).filter(|text| !text.is_empty())
+    };
+    let message = element("Message")?;
+    Some(match element("Code") {
+        Some(code) => format!("{code}: {message}"),
+        None => message,
+    })
 }
 
 impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
@@ -257,9 +288,12 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
             // The hooks turn every body that cannot decode under an error status into `UnexpectedResponse`, and
             // every operation's only success status is 200, so a payload error here is a 200 whose body is JSON
             // of the wrong shape.
-            E::InvalidResponsePayload(body, e) => {
-                Self { source: Some(Box::new(e)), ..Self::from_response(StatusCode::OK, &HeaderMap::new(), Some(body)) }
-            }
+            E::InvalidResponsePayload(body, e) => Self {
+                // Not the envelope's `message`: on a 200 that is the service's success text.
+                message: Some("response body does not have the operation's shape".to_owned()),
+                source: Some(Box::new(e)),
+                ..Self::from_response(StatusCode::OK, &HeaderMap::new(), Some(body))
+            },
             E::UnexpectedResponse(response) => {
                 let received = response.extensions().get::<ReceivedBody>();
                 let mut error =
@@ -304,7 +338,10 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
 fn readable_conversion_error(message: &str) -> String {
     let message = message.replace("crate :: ", "");
     if message.contains("`ReportId`") || message.contains("`QueryId`") {
-        format!("{message}: an id must not be empty, only whitespace, `.` or `..`, or contain `\\`")
+        format!(
+            "{message}: an id must not be empty, only whitespace, `.` or `..`, start or end with whitespace, or \
+             contain `\\` or control characters"
+        )
     } else if message.contains("`Timestamp`") {
         format!("{message}: a time is written yyyy-MM-ddTHH:mm:ssZ (UTC)")
     } else {

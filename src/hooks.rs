@@ -43,10 +43,8 @@ pub(crate) enum BodyProblem {
 
 impl ClientHooks<ClientState> for Client {
     async fn pre<E>(&self, request: &mut Request, info: &OperationInfo) -> Result<(), GeneratedError<E>> {
-        if info.operation_id == "create_report"
-            && let Some(problem) = request.body().and_then(|body| body.as_bytes()).and_then(unscheduled_report)
-        {
-            return Err(GeneratedError::InvalidRequest(problem.to_owned()));
+        if let Some(problem) = refused(info.operation_id, request) {
+            return Err(GeneratedError::InvalidRequest(problem.into()));
         }
         let state = self.inner().get();
         let headers = request.headers_mut();
@@ -113,11 +111,29 @@ impl ClientHooks<ClientState> for Client {
     }
 }
 
-/// Why a create-report body cannot be scheduled, if it cannot: the spec can only mark fields required outright,
-/// but `StartTime` and `RecurrenceInterval` are required unless the report runs once, now (`ExecuteNow`), and the
-/// service answers their absence with a bare "Null or missing value".
-fn unscheduled_report(body: &[u8]) -> Option<&'static str> {
-    let body: serde_json::Value = serde_json::from_slice(body).ok()?;
+/// Why a request must not be sent, for the rules that span several fields (which the spec cannot express, and
+/// which the service answers with a bare "Null or missing value" or a 500, if at all).
+fn refused(operation_id: &str, request: &Request) -> Option<&'static str> {
+    let body = || -> Option<serde_json::Value> { serde_json::from_slice(request.body()?.as_bytes()?).ok() };
+    match operation_id {
+        "create_report" => {
+            let body = body()?;
+            unscheduled_report(&body)
+                .or_else(|| {
+                    reversed(body.get("QueryStartTime"), body.get("QueryEndTime"))
+                        .then_some("query_start_time is after query_end_time")
+                })
+                .or_else(|| unusable_callback(&body))
+        }
+        "update_report" => unusable_callback(&body()?),
+        "try_query" => unusable_try_query(request.url()),
+        _ => None,
+    }
+}
+
+/// Why a create-report body cannot be scheduled, if it cannot: `StartTime` and `RecurrenceInterval` are required
+/// unless the report runs once, now (`ExecuteNow`).
+fn unscheduled_report(body: &serde_json::Value) -> Option<&'static str> {
     if body.get("ExecuteNow").and_then(serde_json::Value::as_bool) == Some(true) {
         return None;
     }
@@ -129,6 +145,41 @@ fn unscheduled_report(body: &[u8]) -> Option<&'static str> {
         (false, false) => Some(
             "a scheduled report needs a start_time and a recurrence_interval (or execute_now for a single run now)",
         ),
+    }
+}
+
+/// Whether a start comes after its end, when both are given as times.
+fn reversed(start: Option<&serde_json::Value>, end: Option<&serde_json::Value>) -> bool {
+    let time = |value: Option<&serde_json::Value>| crate::Timestamp::try_from(value?.as_str()?).ok();
+    matches!((time(start), time(end)), (Some(start), Some(end)) if start > end)
+}
+
+/// Why a callback URL cannot be called back, if it cannot. Not echoed: it may carry a key (`?code=…`).
+fn unusable_callback(body: &serde_json::Value) -> Option<&'static str> {
+    let url = body.get("CallbackUrl")?.as_str()?;
+    match reqwest::Url::parse(url) {
+        Ok(url) if matches!(url.scheme(), "https" | "http") && url.host().is_some() => None,
+        _ => Some("callback_url must be an absolute http or https URL the service can reach"),
+    }
+}
+
+/// Why a try-query cannot run: it takes exactly one of a query text and a query id, and a time range in order.
+fn unusable_try_query(url: &reqwest::Url) -> Option<&'static str> {
+    let (mut text, mut id, mut start, mut end) = (None, None, None, None);
+    for (name, value) in url.query_pairs() {
+        match &*name {
+            "exportQuery" => text = Some(value),
+            "queryId" => id = Some(value),
+            "startTime" => start = Some(serde_json::Value::String(value.into_owned())),
+            "endTime" => end = Some(serde_json::Value::String(value.into_owned())),
+            _ => {}
+        }
+    }
+    match (text, id) {
+        (None, None) => Some("try_query needs an export_query (query text) or a query_id"),
+        (Some(_), Some(_)) => Some("try_query takes an export_query or a query_id, not both"),
+        (Some(text), None) if text.trim().is_empty() => Some("export_query must not be empty"),
+        _ => reversed(start.as_ref(), end.as_ref()).then_some("start_time is after end_time"),
     }
 }
 
@@ -146,6 +197,7 @@ impl Call<'_> {
         let deadline = started.checked_add(self.state.call_timeout);
         let left = || deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
         let method = request.method().clone();
+        let timeouts = retry::Timeouts::of(self.info.operation_id);
         let sent_request_id = request.headers().get(&MS_REQUEST_ID).cloned();
         let mut attempt = 1;
         let mut refreshed_after_401 = false;
@@ -182,8 +234,12 @@ impl Call<'_> {
                 continue;
             }
 
-            let Some(transient) = retry::transient(&method, &outcome) else { break outcome };
+            let Some(transient) = retry::transient(&method, timeouts, &outcome) else { break outcome };
             if attempt >= self.state.retry.attempts() {
+                break outcome;
+            }
+            if self.state.retry.hint_too_long(transient.hint) {
+                tracing::debug!(attempt, reason = %transient.reason, "not retrying: the server asked for a longer wait");
                 break outcome;
             }
             let wait = self.state.retry.wait(attempt, transient.hint);

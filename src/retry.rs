@@ -11,8 +11,16 @@ use reqwest::{Method, Response, StatusCode};
 ///
 /// Transient failures are connection failures (not a refused TLS certificate), timeouts, connections reset before
 /// the response completed, and HTTP 408, 429, 500, 502, 503 and 504. GET, PUT and DELETE are retried on any of
-/// them; POST (create query, create report) only when it certainly was not processed: the connection could not be
-/// opened, or the service answered 429 or 503. Every attempt of a call carries the same `MS-RequestId`.
+/// them; POST (create query, create report) only when it was most likely not processed: the connection could not
+/// be opened, the service answered 429, or 503 with a `Retry-After` (a gateway's 503 without one may come after the
+/// service ran the request, and a second run would create a second report). Every attempt of a call carries the
+/// same `MS-RequestId`.
+///
+/// Two failures end the call at once, with the error: a try-query attempt that timed out (the service gives a
+/// query 100 s, and one that runs that long is most likely valid; running it again only makes the caller wait
+/// twice as long for the same answer), and a server hint longer than [`max_retry_after`](Self::max_retry_after)
+/// (retrying sooner than the server asked would be refused again; the error's
+/// [`retry_after`](crate::Error::retry_after) says when to come back).
 ///
 /// A token provider's transient failure ([`AuthError::is_transient`](crate::AuthError::is_transient); for the
 /// Entra credentials, a token endpoint that is unreachable, times out, breaks off or answers 408, 429, 500, 502,
@@ -69,7 +77,8 @@ impl RetryPolicy {
         self
     }
 
-    /// Longest server hint (`Retry-After` and friends) that is honoured; longer hints are cut to this.
+    /// Longest server hint (`Retry-After` and friends) the client waits out before retrying; a call that gets a
+    /// longer one ends with that answer instead.
     pub fn max_retry_after(mut self, ceiling: Duration) -> Self {
         self.max_retry_after = ceiling;
         self
@@ -77,6 +86,11 @@ impl RetryPolicy {
 
     pub(crate) fn attempts(&self) -> u32 {
         self.max_attempts
+    }
+
+    /// Whether the server asked for a longer wait than this policy waits out.
+    pub(crate) fn hint_too_long(&self, hint: Option<Duration>) -> bool {
+        hint.is_some_and(|hint| hint > self.max_retry_after)
     }
 
     /// The wait before retry number `retry` (1 for the first): the larger of the server's hint (capped) and a
@@ -96,28 +110,46 @@ pub(crate) struct Transient {
     pub(crate) hint: Option<Duration>,
 }
 
+/// Whether a timed-out attempt of an operation is worth repeating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Timeouts {
+    Retry,
+    /// Try-query: the service stops a query after 100 s, and one that runs that long is most likely valid.
+    Final,
+}
+
+impl Timeouts {
+    pub(crate) fn of(operation_id: &str) -> Self {
+        if operation_id == "try_query" { Self::Final } else { Self::Retry }
+    }
+}
+
 /// Whether this outcome of an attempt is a transient failure that `method` may be repeated after.
-pub(crate) fn transient(method: &Method, outcome: &reqwest::Result<Response>) -> Option<Transient> {
+pub(crate) fn transient(method: &Method, timeouts: Timeouts, outcome: &reqwest::Result<Response>) -> Option<Transient> {
     let idempotent = matches!(*method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
     match outcome {
         Ok(response) => {
             let status = response.status();
+            let hint = retry_after(response.headers());
             let retryable = match status {
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => true,
+                StatusCode::TOO_MANY_REQUESTS => true,
+                // A throttling or maintenance answer says when to come back; a gateway's bare 503 may follow work
+                // the service did.
+                StatusCode::SERVICE_UNAVAILABLE => idempotent || hint.is_some(),
                 StatusCode::REQUEST_TIMEOUT
                 | StatusCode::INTERNAL_SERVER_ERROR
                 | StatusCode::BAD_GATEWAY
                 | StatusCode::GATEWAY_TIMEOUT => idempotent,
                 _ => false,
             };
-            retryable.then(|| Transient { reason: format!("HTTP {status}"), hint: retry_after(response.headers()) })
+            retryable.then(|| Transient { reason: format!("HTTP {status}"), hint })
         }
         // A certificate the client refuses stays refused.
         Err(error) if crate::tls::handshake_refused(error) => None,
         // Nothing reached the service: safe to repeat whatever the method.
         Err(error) if error.is_connect() => Some(Transient { reason: "connection failed".to_owned(), hint: None }),
         Err(error) if idempotent && error.is_timeout() => {
-            Some(Transient { reason: "timed out".to_owned(), hint: None })
+            (timeouts == Timeouts::Retry).then(|| Transient { reason: "timed out".to_owned(), hint: None })
         }
         Err(error) if idempotent && (error.is_request() || error.is_body() || error.is_decode()) => {
             Some(Transient { reason: "connection broke".to_owned(), hint: None })

@@ -213,6 +213,8 @@ async fn wrong_field_types_and_invalid_utf8_fail_with_status_200() {
         assert_eq!(error.kind(), ErrorKind::InvalidResponse);
         assert_eq!(error.status().map(|s| s.as_u16()), Some(200));
         assert!(std::error::Error::source(&error).is_some(), "the decode error is the source");
+        // The success envelope's `message` ("ok") is not the error's.
+        assert_eq!(error.message(), Some("response body does not have the operation's shape"));
         assert_well_formed(&error);
     }
 }
@@ -313,4 +315,32 @@ async fn the_whole_answers_single_item_keeps_its_status_and_request_id() {
     let server = TestServer::always(Reply::json(200, one)).await;
     let latest = client(&mpn(&server)).get_report_executions().report_id(REPORT_ID).send().await.unwrap();
     assert_eq!(latest.into_single().unwrap().execution_id, "e1");
+}
+
+#[tokio::test]
+async fn a_refused_download_link_keeps_storage_s_code_and_message_but_not_its_other_elements() {
+    // Azure Storage's answer to an expired link; `AuthenticationErrorDetail` may quote the string-to-sign.
+    let refusal = "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed</Code>\
+        <Message>Server failed to authenticate the request. Make sure the value of Authorization header is formed \
+        correctly including the signature.\nRequestId:5a1c&amp;0\nTime:2026-11-24T10:00:00Z</Message>\
+        <AuthenticationErrorDetail>Signed expiry time [Mon, 23 Nov 2026] must be after signed start time\
+        </AuthenticationErrorDetail></Error>";
+    let storage = TestServer::always(Reply::body(403, "application/xml", refusal)).await;
+    let mut example = common::response_example("Executions");
+    example["value"][0]["reportAccessSecureLink"] = storage.url("/reports/r.csv?se=2026-11-23&sig=c2VjcmV0").into();
+    let execution: types::ExecutionEnvelope = serde_json::from_value(example).unwrap();
+    let error = client(&mpn(&storage))
+        .download_execution(&execution.value[0], &mut Vec::new(), |_| {})
+        .await
+        .expect_err("the link is refused");
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(403));
+    let message = error.message().expect("storage's explanation");
+    assert!(message.starts_with("AuthenticationFailed: Server failed to authenticate the request."), "{message}");
+    assert!(message.contains("RequestId:5a1c&0"), "entities decoded: {message}");
+    assert!(!message.contains("expiry"), "only Code and Message: {message}");
+    let line = assert_well_formed(&error);
+    assert!(!line.contains("c2VjcmV0"), "no signature: {line}");
+    // An HTML page has no such elements: no message made up from it.
+    let (error, _) = resume_with(Reply::body(502, "text/html", "<html><body>Bad Gateway</body></html>")).await;
+    assert_eq!(error.message(), None);
 }

@@ -668,16 +668,76 @@ async fn a_create_report_reset_after_sending_is_not_retried() {
 }
 
 #[tokio::test]
-async fn a_create_report_refused_with_503_is_retried_but_not_a_500() {
+async fn a_create_report_is_retried_after_a_503_with_a_hint_but_not_a_bare_503_or_a_500() {
+    let busy = Reply::json(503, r#"{"message":"busy"}"#);
     let server =
-        TestServer::sequence(vec![Reply::json(503, r#"{"message":"busy"}"#), Reply::json(200, &reports())]).await;
-    create(&client(&server)).await.expect("503 means not processed: retried");
+        TestServer::sequence(vec![busy.clone().with_header("Retry-After", "0"), Reply::json(200, &reports())]).await;
+    create(&client(&server)).await.expect("a 503 that says when to come back was a refusal: retried");
     assert_eq!(server.request_count(), 2);
 
-    let server = TestServer::always(Reply::json(500, r#"{"message":"Internal error"}"#)).await;
-    let error = create(&client(&server)).await.unwrap_err();
-    assert_eq!(status(&error), Some(500));
-    assert_eq!(server.request_count(), 1, "a 500 may have created the report: not repeated");
+    // A gateway's bare 503 may come after the service created the report.
+    for refusal in [busy, Reply::json(500, r#"{"message":"Internal error"}"#)] {
+        let server = TestServer::always(refusal).await;
+        let error = create(&client(&server)).await.unwrap_err();
+        assert!(matches!(status(&error), Some(500 | 503)), "{error}");
+        assert_eq!((error.attempts(), server.request_count()), (1, 1), "may have created the report: not repeated");
+    }
+    // The same bare 503 on a GET is retried.
+    let server =
+        TestServer::sequence(vec![Reply::json(503, r#"{"message":"busy"}"#), Reply::json(200, &reports())]).await;
+    get(&client(&server)).await.expect("a GET is safe to repeat");
+    assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
+async fn a_hint_longer_than_the_policy_waits_ends_the_call_with_it() {
+    let server = TestServer::sequence(vec![
+        Reply::json(429, r#"{"message":"Too many requests"}"#).with_header("Retry-After", "120"),
+        Reply::json(200, &reports()),
+    ])
+    .await;
+    let started = std::time::Instant::now();
+    let error = get(&client(&server)).await.unwrap_err();
+    assert_eq!(status(&error), Some(429));
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(120)), "for the caller to schedule the next try");
+    assert_eq!((error.attempts(), server.request_count()), (1, 1));
+    assert!(started.elapsed() < Duration::from_secs(30), "did not wait out the policy's 60 s cap first");
+
+    // Within the policy's limit, the same answer is waited out and retried.
+    let server = TestServer::sequence(vec![
+        Reply::json(429, r#"{"message":"Too many requests"}"#).with_header("Retry-After", "120"),
+        Reply::json(200, &reports()),
+    ])
+    .await;
+    let patient = Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(quick_retries().max_retry_after(Duration::from_secs(120)))
+        .call_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let error = get(&patient).await.unwrap_err();
+    assert_eq!(error.attempts(), 1, "a 120 s wait does not fit a 1 s call: the answer is returned");
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_try_query_that_times_out_is_not_run_again_but_other_reads_are() {
+    let server = TestServer::always(Reply::Hang).await;
+    let client = Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(quick_retries())
+        .request_timeout(Duration::from_millis(200))
+        .operation_timeout("tryQuery", Duration::from_millis(200))
+        .call_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let error = client.try_query().query_id("q1").send().await.map(drop).map_err(Error::from).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    assert_eq!((error.attempts(), server.request_count()), (1, 1), "a query past its time is not run twice");
+
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    assert_eq!(error.attempts(), 4, "a timed-out read is retried as far as the policy's 4 attempts go");
 }
 
 #[tokio::test]

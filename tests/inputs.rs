@@ -23,8 +23,10 @@ fn expect_invalid(result: Result<(), Error>, reason: &str) {
 async fn blank_and_dot_ids_are_refused_before_sending() {
     let server = server().await;
     let client = client(&mpn(&server));
-    for id in ["", " ", "\t\n", ".", "..", "a\\b", "..\\..\\ScheduledQueries"] {
-        let reason = "an id must not be empty, only whitespace, `.` or `..`, or contain `\\`";
+    let line_read = "0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44\n";
+    for id in ["", " ", "\t\n", ".", "..", "a\\b", "..\\..\\ScheduledQueries", line_read, " a", "a\u{7}b", "a\tb\nc"] {
+        let reason = "an id must not be empty, only whitespace, `.` or `..`, start or end with whitespace, or contain \
+                      `\\` or control characters";
         expect_invalid(client.resume_report().report_id(id).send().await.map(drop).map_err(Error::from), reason);
         expect_invalid(client.pause_report().report_id(id).send().await.map(drop).map_err(Error::from), reason);
         expect_invalid(client.delete_report().report_id(id).send().await.map(drop).map_err(Error::from), reason);
@@ -34,6 +36,7 @@ async fn blank_and_dot_ids_are_refused_before_sending() {
         );
         expect_invalid(client.delete_query().query_id(id).send().await.map(drop).map_err(Error::from), reason);
         assert!(ReportId::new(id).is_err());
+        assert!(partner_center_insights::QueryId::new(id).is_err());
     }
     expect_invalid(client.resume_report().send().await.map(drop).map_err(Error::from), "report_id was not initialized");
     assert_eq!(server.request_count(), 0, "nothing was sent");
@@ -57,8 +60,14 @@ async fn report_fields_are_checked_before_sending() {
         expect_invalid(result.map(drop).map_err(Error::from), reason);
         assert_eq!(ReportName::new(name).unwrap_err().to_string(), reason);
     }
-    // 256 characters, multi-byte ones included, are fine.
+    // 256 characters, multi-byte ones included, are fine; the service counts UTF-16 code units, as .NET does.
     assert!(ReportName::new("é".repeat(256)).is_ok());
+    assert_eq!(
+        ReportName::new("😀".repeat(129)).unwrap_err().to_string(),
+        "invalid report name: is 258 characters long (in UTF-16 code units, as the service counts); at most 256 are \
+         allowed"
+    );
+    assert!(ReportName::new("😀".repeat(128)).is_ok());
     let long_description = "d".repeat(257);
     let error = partner_center_insights::ReportDescription::new(long_description).unwrap_err();
     assert_eq!(error.to_string(), "invalid report description: is 257 characters long; at most 256 are allowed");
@@ -159,7 +168,7 @@ async fn ids_that_need_escaping_stay_inside_their_path_segment() {
         "résumé-報告",
         "...",
         ";",
-        "a\tb\nc",
+        "a\u{3000}b",
     ] {
         client.resume_report().report_id(id).send().await.unwrap_or_else(|e| panic!("{id}: {}", Error::from(e)));
         let sent = server.requests().pop().unwrap();
@@ -288,7 +297,7 @@ async fn ids_and_times_go_in_as_the_crates_types_or_as_text() {
         .try_query()
         .export_query("SELECT a FROM b")
         .start_time(start)
-        .end_time("2026-10-31T00:00:00Z")
+        .end_time("2126-10-31T00:00:00Z")
         .send()
         .await
         .unwrap();
@@ -296,7 +305,7 @@ async fn ids_and_times_go_in_as_the_crates_types_or_as_text() {
     assert_eq!(targets[0], format!("/insights/v1/mpn/ScheduledReport?reportId={id}"));
     assert_eq!(targets[1], targets[0]);
     assert!(targets[2].contains(&format!("startTime={}", start.to_string().replace(':', "%3A"))), "{}", targets[2]);
-    assert!(targets[2].contains("endTime=2026-10-31T00%3A00%3A00Z"), "{}", targets[2]);
+    assert!(targets[2].contains("endTime=2126-10-31T00%3A00%3A00Z"), "{}", targets[2]);
     // Other ways of writing a time go out as UTC with a `Z`.
     for (given, sent) in
         [("2026-10-31T00:00:00", "2026-10-31T00%3A00%3A00Z"), ("2026-10-31T02:00:00+02:00", "2026-10-31T00%3A00%3A00Z")]
@@ -328,4 +337,85 @@ async fn execution_states_go_in_as_a_typed_list() {
     let targets: Vec<String> = server.requests().iter().map(|r| r.target.clone()).collect();
     assert_eq!(targets[0], "/insights/v1/mpn/ScheduledReport/execution/r1?executionStatus=Pending%3BRunning");
     assert_eq!(targets[1], "/insights/v1/mpn/ScheduledReport/execution/r1", "an empty list is no filter");
+}
+
+fn time(text: &str) -> partner_center_insights::Timestamp {
+    text.parse().unwrap()
+}
+
+async fn send(call: partner_center_insights::builder::TryQuery<'_>) -> Result<(), Error> {
+    call.send().await.map(drop).map_err(Error::from)
+}
+
+#[tokio::test]
+async fn try_query_takes_one_query_and_an_ordered_range_before_sending() {
+    let server = TestServer::always(Reply::json(200, &response_example("QueryResult").to_string())).await;
+    let client = client(&mpn(&server));
+    let text = "SELECT CustomerName FROM ISVUsage TIMESPAN LAST_MONTH";
+    expect_invalid(send(client.try_query()).await, "try_query needs an export_query (query text) or a query_id");
+    expect_invalid(
+        send(client.try_query().export_query(text).query_id("5d5a7c5e-6f4e-4f0a-9f3e-4b7c2b1a9e10")).await,
+        "try_query takes an export_query or a query_id, not both",
+    );
+    expect_invalid(send(client.try_query().export_query("  ")).await, "export_query must not be empty");
+    expect_invalid(
+        send(client.try_query().export_query(text).start_time("2026-10-31T00:00:00Z").end_time("2026-10-01T00:00:00Z"))
+            .await,
+        "start_time is after end_time",
+    );
+    assert_eq!(server.request_count(), 0, "nothing was sent");
+    send(client.try_query().export_query(text).start_time("2026-10-01T00:00:00Z").end_time("2026-10-31T00:00:00Z"))
+        .await
+        .unwrap();
+    send(client.try_query().query_id("5d5a7c5e-6f4e-4f0a-9f3e-4b7c2b1a9e10")).await.unwrap();
+    assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
+async fn report_times_and_callbacks_are_checked_before_sending() {
+    let server = server().await;
+    let client = client(&mpn(&server));
+    let query = "5d5a7c5e-6f4e-4f0a-9f3e-4b7c2b1a9e10";
+    let once = |body: partner_center_insights::types::builder::CreateReportRequest| {
+        body.report_name("usage").query_id(query).execute_now(true)
+    };
+    let result = client
+        .create_report()
+        .body_map(|body| {
+            once(body)
+                .query_start_time(Some(time("2026-10-31T00:00:00Z")))
+                .query_end_time(Some(time("2026-10-01T00:00:00Z")))
+        })
+        .send()
+        .await;
+    expect_invalid(result.map(drop).map_err(Error::from), "query_start_time is after query_end_time");
+    let reason = "callback_url must be an absolute http or https URL the service can reach";
+    for url in ["contoso.example/callback", "ftp://contoso.example/callback", "https://", "/callback?code=s3cret"] {
+        let result = client.create_report().body_map(|body| once(body).callback_url(Some(url.to_owned()))).send().await;
+        let error = result.map(drop).map_err(Error::from).unwrap_err();
+        assert!(!format!("{error} {error:?}").contains("s3cret"), "the URL is not echoed: {error:?}");
+        expect_invalid(Err(error), reason);
+        let result = client
+            .update_report()
+            .report_id("0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44")
+            .body_map(|body| {
+                body.report_name("usage").start_time("2026-12-01T00:00:00Z").callback_url(Some(url.to_owned()))
+            })
+            .send()
+            .await;
+        expect_invalid(result.map(drop).map_err(Error::from), reason);
+    }
+    assert_eq!(server.request_count(), 0, "nothing was sent");
+    let result = client
+        .create_report()
+        .body_map(|body| {
+            once(body)
+                .query_start_time(Some(time("2026-10-01T00:00:00Z")))
+                .query_end_time(Some(time("2026-10-31T00:00:00Z")))
+                .callback_url(Some("https://contoso.example/insights/callback?code=key".to_owned()))
+        })
+        .send()
+        .await;
+    result.unwrap();
+    assert_eq!(server.request_count(), 1);
 }

@@ -10,7 +10,9 @@ use super::ValidationError;
 
 /// A value of a service enum that this version of the crate does not know; [`UnknownValue::as_str`] gives it back.
 ///
-/// Only decoding creates one, so a request can only carry values the service documents.
+/// Only decoding creates one, so a request carries an undocumented value only when it is copied from an answer
+/// (as [`UpdateReportRequest::try_from(&Report)`](crate::types::UpdateReportRequest) does): the service's own value,
+/// sent back.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct UnknownValue(Box<str>);
 

@@ -18,24 +18,31 @@ macro_rules! limited_text {
         pub struct $name(String);
 
         impl $name {
-            /// Longest text the service accepts, in characters.
+            /// Longest text the service accepts, in characters as .NET counts them (UTF-16 code units: a
+            /// character outside the Basic Multilingual Plane, such as most emoji, counts as two).
             pub const MAX_CHARS: usize = 256;
 
             /// Checks `text` and wraps it.
             ///
             /// # Errors
-            /// When `text` is longer than 256 characters, blank where a value is required, or contains a
+            /// When `text` is longer than 256 UTF-16 code units, blank where a value is required, or contains a
             /// forbidden character.
             pub fn new(text: impl Into<String>) -> Result<Self, ValidationError> {
                 let text = text.into();
-                let chars = text.chars().count();
+                // The service is .NET, whose string length counts UTF-16 code units.
+                let chars = text.encode_utf16().count();
                 if $min > 0 && text.trim().is_empty() {
                     return Err(ValidationError::new($what, "must not be empty"));
                 }
                 if chars > Self::MAX_CHARS {
+                    let counted = if chars == text.chars().count() {
+                        ""
+                    } else {
+                        " (in UTF-16 code units, as the service counts)"
+                    };
                     return Err(ValidationError::new(
                         $what,
-                        format!("is {chars} characters long; at most {} are allowed", Self::MAX_CHARS),
+                        format!("is {chars} characters long{counted}; at most {} are allowed", Self::MAX_CHARS),
                     ));
                 }
                 let forbidden: Option<char> = $forbidden;

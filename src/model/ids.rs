@@ -16,11 +16,19 @@ macro_rules! path_id {
             /// Checks `id` and wraps it.
             ///
             /// # Errors
-            /// When `id` is empty, only whitespace, `.` or `..`, or contains `\`.
+            /// When `id` is empty, only whitespace, `.` or `..`, starts or ends with whitespace (as a line read
+            /// from a file or terminal does), or contains `\` or a control character.
             pub fn new(id: impl Into<String>) -> Result<Self, ValidationError> {
                 let id = id.into();
                 if id.trim().is_empty() {
                     return Err(ValidationError::new($what, "must not be empty or only whitespace"));
+                }
+                // Sent as `%0A` or `%20`, it would only earn the service's 404 "No item found".
+                if id.trim() != id {
+                    return Err(ValidationError::new($what, "must not start or end with whitespace"));
+                }
+                if id.contains(char::is_control) {
+                    return Err(ValidationError::new($what, "must not contain control characters"));
                 }
                 if id == "." || id == ".." {
                     return Err(ValidationError::new($what, "must not be `.` or `..`"));
