@@ -1,5 +1,6 @@
 // Keeps the current access token and refreshes it ahead of expiry: one refresh at a time however many calls are
-// waiting (single-flight), and a token that is still valid keeps being served when a refresh fails.
+// waiting (single-flight), run behind callers while the current token is still good for a while, and a token that
+// is still valid keeps being served when a refresh fails.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,14 +15,22 @@ const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
 const REFRESH_JITTER: Duration = Duration::from_secs(60);
 /// After a failed refresh, wait this long before trying again (while the cached token is still valid).
 const REFRESH_RETRY: Duration = Duration::from_secs(30);
+/// A token due for refresh is still handed out, the refresh running behind the calls, until it has this little
+/// left (at most half the refresh lead, for short-lived tokens); from then on callers wait for the refresh. Each
+/// attempt (a retry too) takes its token from the cache anew and the service checks it when the request arrives,
+/// so it must outlast a connection (10 s by default) and a request head, not a whole call: the call timeout (5 min
+/// by default) would take up the whole refresh window, and the shortest attempt (500 ms) is less than a connection
+/// may take.
+const MIN_VALIDITY: Duration = Duration::from_secs(30);
 
 /// Wraps every provider the client is given (see `ClientBuilder::token_provider`). Tokens without an expiry are
 /// not cached: such a provider is asked before every request, as a rotating provider expects.
 pub(crate) struct TokenCache {
     shared: Arc<Shared>,
-    /// Held while the provider is asked, so concurrent callers wait for that one answer instead of asking too. The
-    /// ask runs as a task of its own that holds this lock, so a caller that gives up (a timeout, a dropped future)
-    /// neither cancels it for the others nor loses its answer (or a rotated refresh token the provider keeps).
+    /// Held while the provider is asked, so concurrent callers wait for that one answer instead of asking too (or,
+    /// while the current token is still good, get that instead). The ask runs as a task of its own that holds this
+    /// lock, so a caller that gives up (a timeout, a dropped future) or does not wait neither cancels it for the
+    /// others nor loses its answer (or a rotated refresh token the provider keeps).
     refreshing: Arc<tokio::sync::Mutex<()>>,
     /// How long one ask may take: the client's call timeout.
     ask_limit: Duration,
@@ -45,7 +54,12 @@ struct Shared {
 #[derive(Clone)]
 struct Cached {
     token: AccessToken,
+    /// From here on a refresh is due…
     refresh_at: SystemTime,
+    /// …callers get the token without waiting for it up to here (and up to `refresh_at`, when a failed refresh has
+    /// postponed the next one past this)…
+    wait_from: SystemTime,
+    /// …and a refresh that fails still leaves callers this token up to here.
     expires_at: SystemTime,
 }
 
@@ -71,12 +85,50 @@ impl TokenCache {
         self.retry = retry;
     }
 
-    /// The cached token if there is one that needs no refresh: what nearly every call gets, without awaiting.
+    /// The cached token if it can be had without waiting: what nearly every call gets, without awaiting. A token
+    /// due for refresh but still good for a while is one, and starts the refresh (unless one is under way) in a
+    /// task of its own, which the callers after it do not wait for. Called within a runtime.
     pub(crate) fn ready(&self) -> Option<AccessToken> {
         if self.shared.uncacheable.load(Ordering::Relaxed) {
             return None;
         }
-        self.shared.fresh(SystemTime::now())
+        let (token, due) = self.shared.servable(SystemTime::now())?;
+        if due {
+            self.refresh_behind();
+        }
+        Some(token)
+    }
+
+    /// Starts a refresh that nobody waits for, unless one is under way already.
+    fn refresh_behind(&self) {
+        let Ok(refreshing) = Arc::clone(&self.refreshing).try_lock_owned() else {
+            return;
+        };
+        // A refresh may have ended between the look at the token and the lock: its token, or its postponement.
+        if self.shared.fresh(SystemTime::now()).is_some() {
+            return;
+        }
+        tracing::debug!("token due for refresh; refreshing while the current one stays in use");
+        // Its answer is settled in the task: stored, or postponed on failure while the token is valid.
+        drop(self.spawn_ask(refreshing));
+    }
+
+    /// Asks the provider in a task of its own that holds `refreshing` until the answer is settled.
+    fn spawn_ask(
+        &self,
+        refreshing: tokio::sync::OwnedMutexGuard<()>,
+    ) -> tokio::task::JoinHandle<Result<AccessToken, AuthError>> {
+        let (shared, limit, retry) = (Arc::clone(&self.shared), self.ask_limit, self.retry.clone());
+        tokio::spawn(async move {
+            let asking = Arc::clone(&shared);
+            // The provider in a task of its own too: a panic is then a failed ask like any other (postponed while
+            // the token is valid, shared with those waiting), not one that each later caller asks again.
+            let outcome =
+                tokio::spawn(async move { asking.ask(&retry, limit).await }).await.unwrap_or_else(|e| Err(gone(&e)));
+            let answer = shared.settle(outcome);
+            drop(refreshing);
+            answer
+        })
     }
 
     /// The cached token, or the answer of an ask of the provider. The ask is given up after the cache's ask limit
@@ -87,9 +139,10 @@ impl TokenCache {
         if shared.uncacheable.load(Ordering::Relaxed) {
             return shared.ask(&self.retry, self.ask_limit).await;
         }
-        if let Some(token) = shared.fresh(SystemTime::now()) {
+        if let Some(token) = self.ready() {
             return Ok(token);
         }
+        // No token good enough to go on with: wait for a refresh, under way or started here.
         let seen = shared.asks.load(Ordering::Acquire);
         let refreshing = Arc::clone(&self.refreshing).lock_owned().await;
         // Whoever held the lock before may have refreshed already, or failed to.
@@ -99,22 +152,14 @@ impl TokenCache {
         if let Some(error) = shared.failed_since(seen) {
             return Err(error);
         }
-        let (ask, limit, retry) = (Arc::clone(shared), self.ask_limit, self.retry.clone());
-        let answer = tokio::spawn(async move {
-            let outcome = ask.ask(&retry, limit).await;
-            let answer = ask.settle(outcome);
-            drop(refreshing);
-            answer
-        });
-        // A panic's message is not repeated: it could hold anything the provider had, a secret included.
-        answer.await.unwrap_or_else(|failed| {
-            Err(AuthError::new(if failed.is_panic() {
-                "the token provider panicked"
-            } else {
-                "the token ask was cancelled"
-            }))
-        })
+        self.spawn_ask(refreshing).await.unwrap_or_else(|e| Err(gone(&e)))
     }
+}
+
+/// The error for an ask whose task ended without an answer. A panic's message is not repeated: it could hold
+/// anything the provider had, a secret included.
+fn gone(failed: &tokio::task::JoinError) -> AuthError {
+    AuthError::new(if failed.is_panic() { "the token provider panicked" } else { "the token ask was cancelled" })
 }
 
 impl Shared {
@@ -164,6 +209,16 @@ impl Shared {
         *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = outcome.map(|error| (ask, error.clone()));
     }
 
+    /// The cached token if callers can have it without waiting, and whether a refresh is due.
+    fn servable(&self, now: SystemTime) -> Option<(AccessToken, bool)> {
+        let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let cached = current.as_ref()?;
+        if now < cached.refresh_at {
+            return Some((cached.token.clone(), false));
+        }
+        (now < cached.wait_from).then(|| (cached.token.clone(), true))
+    }
+
     /// The cached token if it does not need refreshing yet.
     fn fresh(&self, now: SystemTime) -> Option<AccessToken> {
         let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
@@ -186,7 +241,10 @@ impl Shared {
         let lifetime = expires_at.duration_since(now).unwrap_or_default();
         // Short-lived tokens are refreshed at half-life instead.
         let ahead = (REFRESH_AHEAD + REFRESH_JITTER.mul_f64(fastrand::f64())).min(lifetime / 2);
-        let cached = Cached { token: token.clone(), refresh_at: expires_at - ahead, expires_at };
+        // At most half the lead, so a short-lived token too is refreshed behind callers for a while before they wait.
+        let margin = MIN_VALIDITY.min(ahead / 2);
+        let cached =
+            Cached { token: token.clone(), refresh_at: expires_at - ahead, wait_from: expires_at - margin, expires_at };
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(cached);
     }
 
@@ -458,10 +516,159 @@ mod tests {
         let mut cache = TokenCache::new(provider.clone());
         cache.set_limits(Duration::from_secs(30), quick());
         TokenProvider::token(&cache).await.unwrap();
-        // Due for refresh now, valid for two more minutes (`SystemTime` does not follow a paused clock).
-        cache.shared.current.lock().unwrap().as_mut().unwrap().refresh_at = SystemTime::now();
+        // Valid for two more minutes, but too close to expiry to go on without the refresh: the caller waits.
+        let now = SystemTime::now();
+        set_times(&cache, now, now, now + Duration::from_secs(120));
         let token = TokenProvider::token(&cache).await.expect("the still-valid token");
         assert_eq!((token.secret().expose_secret(), provider.asked()), ("token-0", 2), "one refresh ask, not three");
+    }
+
+    /// Moves the cached token's refresh, wait and expiry times (`SystemTime` does not follow a paused clock).
+    fn set_times(cache: &TokenCache, refresh_at: SystemTime, wait_from: SystemTime, expires_at: SystemTime) {
+        let mut current = cache.shared.current.lock().unwrap();
+        let cached = current.as_mut().expect("a cached token");
+        (cached.refresh_at, cached.wait_from, cached.expires_at) = (refresh_at, wait_from, expires_at);
+    }
+
+    /// Due for refresh, and good for an hour yet: callers need not wait.
+    fn due(cache: &TokenCache) {
+        let now = SystemTime::now();
+        set_times(cache, now, now + HOUR, now + HOUR);
+    }
+
+    /// Hands out `token-N` (N counting asks from 0), valid for an hour, once its gate is open; or fails, or
+    /// panics, as told.
+    struct Gated {
+        asked: AtomicU64,
+        open: tokio::sync::watch::Sender<bool>,
+        answer: Mutex<&'static str>,
+    }
+
+    impl Gated {
+        fn new() -> Arc<Self> {
+            Arc::new(Self {
+                asked: AtomicU64::new(0),
+                open: tokio::sync::watch::Sender::new(true),
+                answer: Mutex::new("token"),
+            })
+        }
+
+        fn asked(&self) -> u64 {
+            self.asked.load(Ordering::SeqCst)
+        }
+
+        fn gate(&self, open: bool) {
+            self.open.send_replace(open);
+        }
+
+        fn answer(&self, answer: &'static str) {
+            *self.answer.lock().unwrap() = answer;
+        }
+    }
+
+    impl TokenProvider for Gated {
+        async fn token(&self) -> Result<AccessToken, AuthError> {
+            let n = self.asked.fetch_add(1, Ordering::SeqCst);
+            self.open.subscribe().wait_for(|open| *open).await.unwrap();
+            let answer = *self.answer.lock().unwrap();
+            match answer {
+                "refuse" => Err(AuthError::new("refused")),
+                "panic" => panic!("provider bug"),
+                _ => Ok(AccessToken::new(format!("token-{n}"), Some(SystemTime::now() + HOUR))),
+            }
+        }
+    }
+
+    fn secrets(answers: Vec<Result<AccessToken, AuthError>>) -> Vec<String> {
+        use secrecy::ExposeSecret;
+        answers
+            .into_iter()
+            .map(|a| a.map_or_else(|e| e.to_string(), |t| t.secret().expose_secret().to_owned()))
+            .collect()
+    }
+
+    /// Waits until no ask is under way: the one in flight has been settled.
+    async fn settled(cache: &TokenCache) {
+        drop(cache.refreshing.lock().await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_due_for_refresh_is_served_at_once_while_one_refresh_runs_behind_the_callers() {
+        let provider = Gated::new();
+        let cache = Arc::new(TokenCache::new(provider.clone()));
+        TokenProvider::token(&*cache).await.unwrap();
+        provider.gate(false);
+        due(&cache);
+        let started = tokio::time::Instant::now();
+        let answers = twenty_callers(&cache).await;
+        // On a paused clock: had any caller waited for the blocked refresh, time would have moved (to its limit).
+        assert_eq!(started.elapsed(), Duration::ZERO, "nobody waited");
+        assert_eq!(secrets(answers), vec!["token-0"; 20]);
+        assert!(cache.ready().is_some(), "the hot path serves it too");
+        tokio::task::yield_now().await;
+        assert!(cache.refreshing.try_lock().is_err(), "the refresh is still under way");
+        assert_eq!(provider.asked(), 2, "one refresh for all the callers");
+
+        provider.gate(true);
+        settled(&cache).await;
+        assert_eq!(secrets(twenty_callers(&cache).await), vec!["token-1"; 20]);
+        assert_eq!(provider.asked(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_behind_the_callers_that_fails_keeps_the_token_and_is_postponed() {
+        let provider = Gated::new();
+        let cache = Arc::new(TokenCache::new(provider.clone()));
+        TokenProvider::token(&*cache).await.unwrap();
+        for failure in ["refuse", "panic"] {
+            provider.answer(failure);
+            due(&cache);
+            let asked = provider.asked();
+            assert_eq!(secrets(twenty_callers(&cache).await), vec!["token-0"; 20]);
+            settled(&cache).await;
+            assert_eq!(provider.asked(), asked + 1, "{failure}: one ask");
+            // The failure was nobody's answer: later callers still get the valid token, and do not ask again.
+            assert_eq!(secrets(twenty_callers(&cache).await), vec!["token-0"; 20], "{failure}");
+            settled(&cache).await;
+            assert_eq!(provider.asked(), asked + 1, "{failure}: postponed, not asked again");
+            let current = cache.shared.current.lock().unwrap().clone().unwrap();
+            assert!(current.refresh_at > SystemTime::now(), "{failure}: postponed");
+        }
+        // Once the postponement is over, the next refresh goes ahead.
+        provider.answer("token");
+        due(&cache);
+        TokenProvider::token(&*cache).await.unwrap();
+        settled(&cache).await;
+        assert_eq!(secrets(vec![TokenProvider::token(&*cache).await]), ["token-3"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn callers_without_a_token_good_enough_wait_for_the_refresh_and_share_its_answer() {
+        let provider = Gated::new();
+        let cache = Arc::new(TokenCache::new(provider.clone()));
+        TokenProvider::token(&*cache).await.unwrap();
+        let now = SystemTime::now();
+        // Expired; valid for a few seconds yet, too few to go on with; expired, with a refusal to share.
+        let cases = [
+            (now - Duration::from_secs(1), "token", "token-1"),
+            (now + Duration::from_secs(5), "token", "token-2"),
+            (now, "refuse", "refused"),
+        ];
+        for (asked, (expires_at, answer, expected)) in (2..).zip(cases) {
+            set_times(&cache, now.min(expires_at), now.min(expires_at), expires_at);
+            provider.answer(answer);
+            provider.gate(false);
+            let waiting = {
+                let cache = cache.clone();
+                tokio::spawn(async move { twenty_callers(&cache).await })
+            };
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert!(!waiting.is_finished(), "{expected}: the callers wait for the refresh");
+            assert_eq!(provider.asked(), asked, "{expected}: one ask for them all");
+            provider.gate(true);
+            assert_eq!(secrets(waiting.await.unwrap()), vec![expected; 20]);
+            assert_eq!(provider.asked(), asked);
+        }
     }
 
     #[tokio::test(start_paused = true)]
