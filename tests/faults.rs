@@ -661,6 +661,23 @@ async fn a_busy_token_endpoint_is_asked_again_before_the_call_fails() {
 }
 
 #[tokio::test]
+async fn a_token_endpoint_hint_longer_than_the_policy_waits_ends_the_call_with_it() {
+    let server = TestServer::always(Reply::json(200, &reports())).await;
+    let busy = r#"{"error":"temporarily_unavailable","error_description":"AADSTS50196: slow down"}"#;
+    let token_endpoint = TestServer::always(Reply::json(429, busy).with_header("Retry-After", "120")).await;
+    let credential = ClientCredentials::builder("contoso.onmicrosoft.com", "app-id", "client-secret-value-123")
+        .authority(Authority::parse(&token_endpoint.url("")).unwrap())
+        .build()
+        .unwrap();
+    let client =
+        Client::builder(mpn(&server)).token_provider(credential).retry_policy(quick_retries()).build().unwrap();
+    let error = get(&client).await.unwrap_err();
+    assert_eq!(token_endpoint.request_count(), 1, "not asked again before the endpoint's time: {error}");
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(120)));
+    assert_eq!(server.request_count(), 0);
+}
+
+#[tokio::test]
 async fn a_create_report_reset_after_sending_is_not_retried() {
     let server = TestServer::always(Reply::Reset).await;
     let error = create(&client(&server)).await.unwrap_err();

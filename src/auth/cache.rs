@@ -185,7 +185,11 @@ impl Shared {
                 Ok(Err(error)) if error.is_transient() => error,
                 Ok(outcome) => return outcome,
             };
-            if attempt >= retry.attempts() || self.unexpired(SystemTime::now()).is_some() {
+            // A hint longer than the policy waits out is the endpoint's answer: its `retry_after` goes to the caller.
+            if attempt >= retry.attempts()
+                || retry.hint_too_long(failure.retry_after())
+                || self.unexpired(SystemTime::now()).is_some()
+            {
                 return Err(failure);
             }
             let wait = retry.wait(attempt, failure.retry_after());
