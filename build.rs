@@ -47,7 +47,8 @@ fn settings() -> GenerationSettings {
         .with_derive("schemars::JsonSchema");
     // Hand-written types where generated ones fall short of what the service sends or of clear input errors:
     // enums that match case-insensitively and keep unknown values, ids that cannot escape their path segment,
-    // validated request fields whose errors say what is wrong, and a download link that stays out of logs.
+    // validated request fields whose errors say what is wrong, and a download link and a callback URL (which may
+    // carry a key) that stay out of logs.
     let enum_impls = || [TypeImpl::Display, TypeImpl::FromStr].into_iter();
     for name in ["ReportStatus", "ExecutionStatus", "ReportFormat", "CallbackMethod"] {
         settings.with_replacement(name, format!("crate::{name}"), enum_impls());
@@ -60,6 +61,7 @@ fn settings() -> GenerationSettings {
         "RecurrenceInterval",
         "RecurrenceCount",
         "SecureLink",
+        "CallbackUrl",
     ] {
         settings.with_replacement(name, format!("crate::{name}"), [TypeImpl::Display].into_iter());
     }

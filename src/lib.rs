@@ -42,8 +42,8 @@ pub use config::{
 pub use error::{Error, ErrorKind};
 pub use generated::{Client, ClientInfo, ResponseValue, builder, types};
 pub use model::{
-    CallbackMethod, ExecutionStatus, QueryId, RecurrenceCount, RecurrenceInterval, ReportDescription, ReportFormat,
-    ReportId, ReportName, ReportStatus, SecureLink, Timestamp, UnknownValue, ValidationError,
+    CallbackMethod, CallbackUrl, ExecutionStatus, QueryId, RecurrenceCount, RecurrenceInterval, ReportDescription,
+    ReportFormat, ReportId, ReportName, ReportStatus, SecureLink, Timestamp, UnknownValue, ValidationError,
 };
 /// The HTTP status type of [`Error::status`] and [`AuthError::status`], re-exported so matching on one needs no
 /// direct dependency on `http` or `reqwest`.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use emulator_support::*;
 use partner_center_insights::emulator::{DEV_TOKEN, Emulator};
-use partner_center_insights::{CallbackMethod, Program};
+use partner_center_insights::{CallbackMethod, CallbackUrl, Program};
 
 const RUN: Duration = Duration::from_secs(6 * 60);
 
@@ -33,7 +33,12 @@ async fn callbacks_are_made_as_documented() {
     let hook = format!("{receiver}/hook");
     let post = client
         .create_report()
-        .body_map(|b| b.report_name("post").query_id(query.as_str()).execute_now(true).callback_url(hook.clone()))
+        .body_map(|b| {
+            b.report_name("post")
+                .query_id(query.as_str())
+                .execute_now(true)
+                .callback_url(CallbackUrl::new(hook.as_str()).unwrap())
+        })
         .send()
         .await
         .unwrap();
@@ -43,7 +48,7 @@ async fn callbacks_are_made_as_documented() {
             b.report_name("get")
                 .query_id(query.as_str())
                 .execute_now(true)
-                .callback_url(hook.clone())
+                .callback_url(CallbackUrl::new(hook.as_str()).unwrap())
                 .callback_method(CallbackMethod::Get)
         })
         .send()
@@ -85,7 +90,7 @@ async fn an_unreachable_callback_is_recorded_not_fatal() {
             b.report_name("nobody home")
                 .query_id(query.as_str())
                 .execute_now(true)
-                .callback_url("http://127.0.0.1:9/x".to_owned())
+                .callback_url(CallbackUrl::new("http://127.0.0.1:9/x").unwrap())
         })
         .send()
         .await

@@ -348,7 +348,7 @@ async fn an_update_built_from_the_report_keeps_what_it_does_not_change() {
                 .recurrence_interval(interval(24))
                 .recurrence_count(count(3))
                 .format(ReportFormat::Tsv)
-                .callback_url("https://contoso.example/ready".to_owned())
+                .callback_url(partner_center_insights::CallbackUrl::new("https://contoso.example/ready").unwrap())
                 .callback_method(CallbackMethod::Get)
         })
         .send()
@@ -373,7 +373,7 @@ async fn an_update_built_from_the_report_keeps_what_it_does_not_change() {
         (Some("weekly"), Some("for finance"), Some(start), Some(3))
     );
     assert_eq!(after.format, Some(ReportFormat::Tsv));
-    assert_eq!(after.callback_url.as_deref(), Some("https://contoso.example/ready"));
+    assert_eq!(after.callback_url.as_ref().map(|url| url.as_str()), Some("https://contoso.example/ready"));
     assert_eq!(after.callback_method, Some(CallbackMethod::Get));
 
     // Once the start has passed, the report as fetched no longer makes a valid update: the start must move ahead.
@@ -692,14 +692,18 @@ async fn report_objects_show_a_callback_method_on_partner_insights_only() {
                 b.report_name("with callback")
                     .query_id(query.as_str())
                     .execute_now(true)
-                    .callback_url("https://contoso.example/ready".to_owned())
+                    .callback_url(partner_center_insights::CallbackUrl::new("https://contoso.example/ready").unwrap())
             })
             .send()
             .await
             .unwrap();
         let report = created.into_inner().into_single().unwrap();
         assert_eq!(report.callback_method, shown, "{program:?}");
-        assert_eq!(report.callback_url.as_deref(), Some("https://contoso.example/ready"), "{program:?}");
+        assert_eq!(
+            report.callback_url.as_ref().map(|url| url.as_str()),
+            Some("https://contoso.example/ready"),
+            "{program:?}"
+        );
         // What an update built from it can carry (the docs of `UpdateReportRequest::try_from` say so).
         let update = types::UpdateReportRequest::try_from(&report).unwrap();
         assert_eq!(update.callback_method, shown, "{program:?}");

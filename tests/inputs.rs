@@ -5,7 +5,7 @@ mod common;
 
 use common::{Reply, TestServer, client, mpn, response_example};
 use partner_center_insights::{
-    Client, ClientInfo, Error, ErrorKind, Program, RecurrenceInterval, ReportId, ReportName,
+    CallbackUrl, Client, ClientInfo, Error, ErrorKind, Program, RecurrenceInterval, ReportId, ReportName, types,
 };
 
 async fn server() -> TestServer {
@@ -389,21 +389,25 @@ async fn report_times_and_callbacks_are_checked_before_sending() {
         .send()
         .await;
     expect_invalid(result.map(drop).map_err(Error::from), "query_start_time is after query_end_time");
+    // Through the builders a callback URL is a `CallbackUrl`, checked when made (see its tests); a body decoded from
+    // JSON is not, and is checked before sending.
     let reason = "callback_url must be an absolute http or https URL the service can reach";
     for url in ["contoso.example/callback", "ftp://contoso.example/callback", "https://", "/callback?code=s3cret"] {
-        let result = client.create_report().body_map(|body| once(body).callback_url(Some(url.to_owned()))).send().await;
-        let error = result.map(drop).map_err(Error::from).unwrap_err();
+        let create: types::CreateReportRequest = serde_json::from_value(serde_json::json!({
+            "ReportName": "usage", "QueryId": query, "ExecuteNow": true, "CallbackUrl": url
+        }))
+        .unwrap();
+        let error = client.create_report().body(create).send().await.map(drop).map_err(Error::from).unwrap_err();
         assert!(!format!("{error} {error:?}").contains("s3cret"), "the URL is not echoed: {error:?}");
         expect_invalid(Err(error), reason);
-        let result = client
-            .update_report()
-            .report_id("0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44")
-            .body_map(|body| {
-                body.report_name("usage").start_time("2026-12-01T00:00:00Z").callback_url(Some(url.to_owned()))
-            })
-            .send()
-            .await;
+        let update: types::UpdateReportRequest = serde_json::from_value(serde_json::json!({
+            "ReportName": "usage", "StartTime": "2126-12-01T00:00:00Z", "CallbackUrl": url
+        }))
+        .unwrap();
+        let result = client.update_report().report_id("0c9f3f3d-2a5c-4c1a-8d7e-6b2f1e0a9c44").body(update).send().await;
         expect_invalid(result.map(drop).map_err(Error::from), reason);
+        let error = CallbackUrl::new(url).unwrap_err();
+        assert_eq!(error.to_string(), "invalid callback URL: must be an absolute http or https URL");
     }
     assert_eq!(server.request_count(), 0, "nothing was sent");
     let result = client
@@ -412,7 +416,7 @@ async fn report_times_and_callbacks_are_checked_before_sending() {
             once(body)
                 .query_start_time(Some(time("2026-10-01T00:00:00Z")))
                 .query_end_time(Some(time("2026-10-31T00:00:00Z")))
-                .callback_url(Some("https://contoso.example/insights/callback?code=key".to_owned()))
+                .callback_url(CallbackUrl::new("https://contoso.example/insights/callback?code=key").unwrap())
         })
         .send()
         .await;

@@ -148,6 +148,7 @@ macro_rules! component_types {
 component_types! {
     ReportId => pci::ReportId,
     QueryId => pci::QueryId,
+    CallbackUrl => pci::CallbackUrl,
     ReportStatus => pci::ReportStatus,
     ExecutionStatus => pci::ExecutionStatus,
     ReportFormat => pci::ReportFormat,

@@ -1,12 +1,15 @@
 // Hand-written types the generated code uses in place of its own (see `build.rs`): tolerant enums, ids that cannot
-// escape their URL path segment, validated request fields, lenient timestamps, a download link kept out of logs.
+// escape their URL path segment, validated request fields, lenient timestamps, a download link and a callback URL
+// kept out of logs.
 
+mod callback_url;
 mod enums;
 mod fields;
 mod ids;
 mod secure_link;
 mod timestamp;
 
+pub use callback_url::CallbackUrl;
 pub use enums::{CallbackMethod, ExecutionStatus, ReportFormat, ReportStatus, UnknownValue};
 pub use fields::{RecurrenceCount, RecurrenceInterval, ReportDescription, ReportName};
 pub use ids::{QueryId, ReportId};

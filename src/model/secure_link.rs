@@ -38,22 +38,28 @@ impl ExposeSecret<str> for SecureLink {
 
 impl fmt::Display for SecureLink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use url::Position;
-        // Read as the download will read it: URL parsing accepts spellings of user info (`https:u:p@host`,
-        // `https:\\u:p@host`) that no hand-written split would catch.
-        let Ok(url) = url::Url::parse(&self.0) else {
-            return write!(f, "<not a URL, {} bytes>", self.0.len());
-        };
-        f.write_str(&url[..Position::BeforeUsername])?;
-        if !url.username().is_empty() || url.password().is_some() {
-            f.write_str("…@")?;
-        }
-        f.write_str(&url[Position::BeforeHost..Position::AfterPath])?;
-        if url.query().is_some() {
-            f.write_str("?…")?;
-        }
-        Ok(())
+        write_without_secrets(f, &self.0)
     }
+}
+
+/// Writes `link` without its query (marked `?…`) and user info (marked `…@`), or only its length when it is not a
+/// URL: the parts that carry signatures, keys and passwords.
+pub(super) fn write_without_secrets(f: &mut fmt::Formatter<'_>, link: &str) -> fmt::Result {
+    use url::Position;
+    // Read as a download or a callback will read it: URL parsing accepts spellings of user info (`https:u:p@host`,
+    // `https:\\u:p@host`) that no hand-written split would catch.
+    let Ok(url) = url::Url::parse(link) else {
+        return write!(f, "<not a URL, {} bytes>", link.len());
+    };
+    f.write_str(&url[..Position::BeforeUsername])?;
+    if !url.username().is_empty() || url.password().is_some() {
+        f.write_str("…@")?;
+    }
+    f.write_str(&url[Position::BeforeHost..Position::AfterPath])?;
+    if url.query().is_some() {
+        f.write_str("?…")?;
+    }
+    Ok(())
 }
 
 impl fmt::Debug for SecureLink {

@@ -1,0 +1,129 @@
+// The URL the service calls when a report's file is ready. It may carry a key (an Azure Functions `?code=`), so
+// its query stays out of `Debug` and `Display`; a request can only be given an absolute http(s) URL.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::ValidationError;
+use super::secure_link::write_without_secrets;
+
+/// A report's callback URL (`CallbackUrl`): the service calls `<url>/<reportId>` with POST, or
+/// `<url>?reportId=<reportId>` with GET, when a report's file is ready.
+///
+/// [`CallbackUrl::new`] (and `TryFrom`/`FromStr`, which the request builders use) accepts only an absolute `http`
+/// or `https` URL with a host. `Debug` and `Display` leave out the query and any user info, which may hold a key;
+/// [`CallbackUrl::as_str`] gives the whole URL. Decoding an answer takes what the service sends, unchecked.
+///
+/// ```
+/// use partner_center_insights::CallbackUrl;
+/// let url = CallbackUrl::new("https://contoso.example/api/ready?code=s3cret")?;
+/// assert_eq!(url.to_string(), "https://contoso.example/api/ready?…");
+/// assert!(url.as_str().ends_with("?code=s3cret"));
+/// assert!(CallbackUrl::new("contoso.example/api/ready").is_err());
+/// # Ok::<(), partner_center_insights::ValidationError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallbackUrl(String);
+
+impl CallbackUrl {
+    /// Checks `url` and wraps it.
+    ///
+    /// # Errors
+    /// When `url` is not an absolute `http` or `https` URL with a host. The error does not repeat the URL.
+    pub fn new(url: impl Into<String>) -> Result<Self, ValidationError> {
+        let url = url.into();
+        match url::Url::parse(&url) {
+            Ok(parsed) if matches!(parsed.scheme(), "https" | "http") && parsed.host().is_some() => Ok(Self(url)),
+            _ => Err(ValidationError::new("callback URL", "must be an absolute http or https URL")),
+        }
+    }
+
+    /// The whole URL, query included.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CallbackUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_without_secrets(f, &self.0)
+    }
+}
+
+impl fmt::Debug for CallbackUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CallbackUrl").field(&format_args!("{self}")).finish()
+    }
+}
+
+impl std::str::FromStr for CallbackUrl {
+    type Err = ValidationError;
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        Self::new(url)
+    }
+}
+
+impl TryFrom<&str> for CallbackUrl {
+    type Error = ValidationError;
+    fn try_from(url: &str) -> Result<Self, Self::Error> {
+        Self::new(url)
+    }
+}
+
+impl TryFrom<String> for CallbackUrl {
+    type Error = ValidationError;
+    fn try_from(url: String) -> Result<Self, Self::Error> {
+        Self::new(url)
+    }
+}
+
+impl TryFrom<&String> for CallbackUrl {
+    type Error = ValidationError;
+    fn try_from(url: &String) -> Result<Self, Self::Error> {
+        Self::new(url.as_str())
+    }
+}
+
+impl schemars::JsonSchema for CallbackUrl {
+    fn schema_name() -> String {
+        "CallbackUrl".to_owned()
+    }
+
+    fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        schemars::schema::SchemaObject {
+            instance_type: Some(schemars::schema::InstanceType::String.into()),
+            format: Some("uri".to_owned()),
+            ..Default::default()
+        }
+        .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_absolute_http_urls_with_a_host_and_never_echoed() {
+        for good in ["https://contoso.example/cb", "http://127.0.0.1:8080/cb?code=k", "https://[::1]/cb"] {
+            assert_eq!(CallbackUrl::new(good).unwrap().as_str(), good);
+        }
+        for bad in ["", "contoso.example/cb", "/cb", "ftp://contoso.example/cb", "https://", "mailto:a@b.example"] {
+            let error = CallbackUrl::new(bad).unwrap_err().to_string();
+            assert_eq!(error, "invalid callback URL: must be an absolute http or https URL", "{bad}");
+        }
+        assert!(!CallbackUrl::new("ftp://u:s3cret@h/?code=s3cret").unwrap_err().to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn shows_no_query_or_user_info_and_decodes_what_the_service_sends() {
+        let url = CallbackUrl::new("https://u:pw@f.example/api/ready?code=s3cret").unwrap();
+        assert_eq!(format!("{url:?}"), "CallbackUrl(https://…@f.example/api/ready?…)");
+        assert_eq!(url.to_string(), "https://…@f.example/api/ready?…");
+        let decoded: CallbackUrl = serde_json::from_str(r#""not a url?code=s3cret""#).unwrap();
+        assert_eq!(format!("{decoded:?}"), "CallbackUrl(<not a URL, 21 bytes>)");
+        assert_eq!(serde_json::to_string(&url).unwrap(), r#""https://u:pw@f.example/api/ready?code=s3cret""#);
+    }
+}
