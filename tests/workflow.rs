@@ -551,3 +551,79 @@ async fn a_stalled_download_times_out() {
         client.download_execution(&execution_with(storage.url("/e1.csv?sig=a")), &mut sink, |_| {}).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
 }
+
+/// A server for a three-page walk (`a`, then `b` on page 2, then `c` on page 3) whose first answer for page 2 is
+/// `first_page_2`; page 2 and 3 are linked relatively.
+async fn walk_with_page_2_first_answering(first_page_2: Reply) -> TestServer {
+    let seen_page_2 = Mutex::new(false);
+    TestServer::start(move |request, _| match request.target.as_str() {
+        "/insights/v1/mpn/ScheduledReport" => {
+            Reply::json(200, &reports_page(&["a"], Some("ScheduledReport?page=2".into())))
+        }
+        "/insights/v1/mpn/ScheduledReport?page=2" if !std::mem::replace(&mut *seen_page_2.lock().unwrap(), true) => {
+            first_page_2.clone()
+        }
+        "/insights/v1/mpn/ScheduledReport?page=2" => Reply::json(200, &reports_page(&["b"], Some("?page=3".into()))),
+        "/insights/v1/mpn/ScheduledReport?page=3" => Reply::json(200, &reports_page(&["c"], None)),
+        other => panic!("unexpected {other}"),
+    })
+    .await
+}
+
+fn targets(server: &TestServer) -> Vec<String> {
+    server.requests().into_iter().map(|r| r.target.trim_start_matches("/insights/v1/mpn").to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_page_that_failed_is_asked_again_and_the_walk_goes_on_to_the_end() {
+    // Retries are off (common::client), so the 503 reaches the caller.
+    let server = walk_with_page_2_first_answering(Reply::json(503, r#"{"message":"Busy","statusCode":503}"#)).await;
+    let client = client(&mpn(&server));
+    let first = client.get_reports().send().await.unwrap().into_inner();
+    let mut pages = client.pages(first);
+    assert_eq!(pages.next_item().await.unwrap().unwrap().report_id, "a");
+    let error = pages.next_item().await.expect("an error, not the end of the list").unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(503), "{error}");
+    // Not the end of the list, and not "leads back to a page already read": page 2 again, then on.
+    let mut rest = Vec::new();
+    while let Some(report) = pages.next_item().await {
+        rest.push(report.unwrap().report_id);
+    }
+    assert_eq!(rest, ["b", "c"]);
+    assert_eq!(
+        targets(&server),
+        ["/ScheduledReport", "/ScheduledReport?page=2", "/ScheduledReport?page=2", "/ScheduledReport?page=3"]
+    );
+}
+
+#[tokio::test]
+async fn a_page_fetch_given_up_half_way_is_asked_again_when_the_walk_resumes() {
+    // The first answer for page 2 never comes; the caller gives up on it (a timeout, a select!) and calls again.
+    let server = walk_with_page_2_first_answering(Reply::Hang).await;
+    let client = client(&mpn(&server));
+    let first = client.get_reports().send().await.unwrap().into_inner();
+    let mut pages = client.pages(first);
+    assert_eq!(pages.next_page().await.unwrap().unwrap().value.len(), 1);
+    // Dropped once page 2's request has reached the server, so the fetch is cancelled mid-way.
+    let page_2_asked = async {
+        while server.request_count() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let given_up = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::select! {
+            page = pages.next_page() => panic!("a page that never answers came: {page:?}"),
+            () = page_2_asked => {}
+        }
+    });
+    given_up.await.expect("page 2 is asked for");
+    let resumed = tokio::time::timeout(Duration::from_secs(30), pages.next_page()).await.expect("page 2 answers");
+    let ids: Vec<String> =
+        resumed.expect("page 2, not the end").unwrap().value.into_iter().map(|r| r.report_id).collect();
+    assert_eq!(ids, ["b"]);
+    assert_eq!(pages.all_items().await.unwrap().into_iter().map(|r| r.report_id).collect::<Vec<_>>(), ["c"]);
+    assert_eq!(
+        targets(&server),
+        ["/ScheduledReport", "/ScheduledReport?page=2", "/ScheduledReport?page=2", "/ScheduledReport?page=3"]
+    );
+}
