@@ -181,6 +181,49 @@ async fn waiting_for_one_execution_asks_for_it_in_any_state() {
     );
 }
 
+/// A server that never lists execution `typo` (a 404 first, then a list of another run), and answers the report
+/// lookup with `report`.
+async fn never_listing_typo(report: Reply) -> TestServer {
+    let other =
+        serde_json::json!({"value": [{"executionId": "e0", "reportId": REPORT_ID, "executionStatus": "Running"}],
+        "totalCount": 1, "statusCode": 200})
+        .to_string();
+    TestServer::start(move |request, n| match n {
+        0 => not_found(),
+        _ if request.target.contains("/execution/") => Reply::json(200, &other),
+        _ => report.clone(),
+    })
+    .await
+}
+
+#[tokio::test]
+async fn waiting_for_an_execution_id_that_is_never_listed_fails_naming_it_not_at_the_timeout() {
+    let server = never_listing_typo(Reply::json(200, &common::response_example("Reports").to_string())).await;
+    let api = client(&mpn(&server));
+    // Read as "no run yet", an unlisted id would end the wait only at its timeout, with ErrorKind::Timeout.
+    let wait = api.wait_for_execution(REPORT_ID).execution_id("typo").poll_interval(Duration::from_millis(5));
+    let error = wait.timeout(Duration::from_secs(30)).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ExecutionFailed, "{error}");
+    let message = error.to_string();
+    assert!(message.contains(&format!("execution typo of report {REPORT_ID} is not listed")), "{message}");
+    assert!(message.contains("the id is wrong"), "{message}");
+    // Not listed, twice (one miss is not enough); then the report is found to exist.
+    let targets: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(targets.len(), 3, "{targets:#?}");
+    assert!(targets[..2].iter().all(|t| t.contains("/execution/") && t.contains("executionId=typo")), "{targets:#?}");
+    assert!(targets[2].ends_with(&format!("/ScheduledReport?reportId={REPORT_ID}")), "{targets:#?}");
+
+    // Of a report that is gone, the report's 404 says why.
+    let gone = Reply::json(404, r#"{"value":[],"message":"No item found with given filters.","statusCode":404}"#);
+    let server = never_listing_typo(gone).await;
+    let client = client(&mpn(&server));
+    let wait = client.wait_for_execution(REPORT_ID).execution_id("typo").poll_interval(Duration::from_millis(5));
+    let error = wait.timeout(Duration::from_secs(30)).await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(404), "{error}");
+    assert_eq!(error.message(), Some("No item found with given filters."));
+    assert_eq!(server.request_count(), 3);
+}
+
 #[tokio::test]
 async fn waiting_stops_at_an_undocumented_final_state() {
     let server = TestServer::always(Reply::json(200, &executions("Failed", None))).await;

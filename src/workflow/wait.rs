@@ -53,10 +53,12 @@ impl Client {
     ///   is listed no more, two polls in a row, the wait fails with the report's 404 when the report is gone, else
     ///   with [`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed): it ended in a state the
     ///   documentation does not name, and an earlier run is not returned in its place. A run reported in an
-    ///   undocumented state fails the same way.
-    /// - **Polling**: at once, then after 5 s, backing off to one poll a minute. The 404 the service answers before a
-    ///   report's first run counts as "not yet" once the report is known to exist (asked once; a report that does
-    ///   not exist fails with the service's 404).
+    ///   undocumented state fails the same way. A run given by id is held to this from the first poll: an id that
+    ///   is not listed two polls in a row (mistyped, or of a run that has already failed) fails the wait the same
+    ///   way, naming the id, rather than waiting out the timeout.
+    /// - **Polling**: at once, then after 5 s, backing off to one poll a minute. Without an execution id, the 404 the
+    ///   service answers before a report's first run counts as "not yet" once the report is known to exist (asked
+    ///   once; a report that does not exist fails with the service's 404).
     /// - **Deadline**: one hour by default ([`timeout`](ExecutionWait::timeout)), then
     ///   [`ErrorKind::Timeout`](crate::ErrorKind::Timeout).
     ///
@@ -91,6 +93,10 @@ impl Client {
 
 impl<'a> ExecutionWait<'a> {
     /// Waits for this execution (in any state, queued ones included) instead of the latest run that has begun.
+    ///
+    /// Its id comes from the executions list, so the run exists: an id not listed two polls in a row ends the wait
+    /// with [`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed) (or the report's 404 when the report
+    /// is gone), not at the timeout.
     pub fn execution_id(mut self, execution_id: impl Into<String>) -> Self {
         self.execution_id = Some(execution_id.into());
         self
@@ -162,7 +168,9 @@ impl<'a> ExecutionWait<'a> {
         // The run waited for: the one asked for, else the first seen running (followed by id from then on, so a
         // run that fails is not mistaken for the previous one that completed)…
         let mut watching = execution_id;
-        // …whether it has been listed yet, and how many polls in a row have not listed it since.
+        // …whether it has been listed yet, and how many polls in a row have not listed it. A run given by id is
+        // watched from the first poll: its id came from the list, so the run exists, and not finding it is not "no
+        // run yet" (which would wait out the whole timeout for a mistyped id).
         let (mut listed, mut missed) = (false, 0);
         let exists = |last_seen: &str| {
             let (left, timed_out) = (timeout.saturating_sub(started.elapsed()), timed_out(last_seen));
@@ -200,19 +208,27 @@ impl<'a> ExecutionWait<'a> {
                         status => format!("execution {} is {status}", execution.execution_id),
                     }
                 }
-                // A run that was listed and is not, two polls in a row (one could be the service's hiccup): its
-                // report was deleted, or the run ended in a state the documentation does not name.
-                None if listed => {
+                // A run watched (given by id, or seen running) that is not listed, two polls in a row (one could be
+                // the service's hiccup): its report was deleted, or the run ended in a state the documentation does
+                // not name (or, never listed, its id is wrong).
+                None if watching.is_some() => {
                     missed += 1;
-                    let gone = watching.as_deref().unwrap_or_default();
+                    let watched = watching.as_deref().unwrap_or_default();
                     if missed >= 2 {
                         exists(&last_seen).await?;
-                        return Err(Error::execution_failed(format!(
-                            "execution {gone} of report {report_id} is no longer listed in a documented state (it \
-                             has likely failed)"
-                        )));
+                        return Err(Error::execution_failed(if listed {
+                            format!(
+                                "execution {watched} of report {report_id} is no longer listed in a documented state \
+                                 (it has likely failed)"
+                            )
+                        } else {
+                            format!(
+                                "execution {watched} of report {report_id} is not listed in a documented state: the \
+                                 id is wrong, or the run has already ended (likely failed)"
+                            )
+                        }));
                     }
-                    format!("execution {gone} not listed")
+                    format!("execution {watched} not listed")
                 }
                 None => {
                     // The 404 for "no run yet" is also the answer for a report that does not exist: ask once which.
