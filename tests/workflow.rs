@@ -250,6 +250,49 @@ async fn waiting_times_out() {
 }
 
 #[tokio::test]
+async fn a_run_that_completes_in_the_last_interval_before_the_deadline_is_returned() {
+    // The first answer takes about 200 ms (two pieces 100 ms apart), so the last poll is begun some 400 ms before
+    // the deadline: ample for the immediate answer after it, even on a busy machine.
+    let running = executions("Running", None).into_bytes();
+    let server = TestServer::sequence(vec![
+        Reply::Trickle { body: running, pieces: 2, gap: Duration::from_millis(100) },
+        Reply::json(200, &executions("Completed", Some("https://storage.example/r.csv?sig=x"))),
+    ])
+    .await;
+    // A 10 s interval does not fit in the 2 s timeout: the wait used to give up after the first poll.
+    let execution = client(&mpn(&server))
+        .wait_for_execution(REPORT_ID)
+        .poll_interval(Duration::from_secs(10))
+        .max_interval(Duration::from_secs(10))
+        .timeout(Duration::from_secs(2))
+        .await
+        .expect("the run completed before the deadline");
+    assert_eq!(execution.execution_status, Some(ExecutionStatus::Completed));
+    assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
+async fn a_first_poll_interval_over_the_longest_is_cut_to_it() {
+    let server = TestServer::sequence(vec![
+        Reply::json(200, &executions("Running", None)),
+        Reply::json(200, &executions("Running", None)),
+        Reply::json(200, &executions("Running", None)),
+        Reply::json(200, &executions("Completed", Some("https://storage.example/r.csv?sig=x"))),
+    ])
+    .await;
+    // With the hour slept in full (cut only by the deadline), the wait would time out after two polls.
+    let execution = client(&mpn(&server))
+        .wait_for_execution(REPORT_ID)
+        .poll_interval(Duration::from_secs(3600))
+        .max_interval(Duration::from_millis(5))
+        .timeout(Duration::from_secs(30))
+        .await
+        .expect("polled every 5 ms");
+    assert_eq!(execution.execution_status, Some(ExecutionStatus::Completed));
+    assert_eq!(server.request_count(), 4);
+}
+
+#[tokio::test]
 async fn a_poll_that_hangs_ends_at_the_waits_deadline_not_the_clients() {
     // The first poll answers, the second never does: the client alone would wait out its 60 s request timeout.
     let server = TestServer::sequence(vec![Reply::json(200, &executions("Running", None)), Reply::Hang]).await;
