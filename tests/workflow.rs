@@ -181,6 +181,49 @@ async fn waiting_for_one_execution_asks_for_it_in_any_state() {
     );
 }
 
+/// A server that never lists execution `typo` (a 404 first, then a list of another run), and answers the report
+/// lookup with `report`.
+async fn never_listing_typo(report: Reply) -> TestServer {
+    let other =
+        serde_json::json!({"value": [{"executionId": "e0", "reportId": REPORT_ID, "executionStatus": "Running"}],
+        "totalCount": 1, "statusCode": 200})
+        .to_string();
+    TestServer::start(move |request, n| match n {
+        0 => not_found(),
+        _ if request.target.contains("/execution/") => Reply::json(200, &other),
+        _ => report.clone(),
+    })
+    .await
+}
+
+#[tokio::test]
+async fn waiting_for_an_execution_id_that_is_never_listed_fails_naming_it_not_at_the_timeout() {
+    let server = never_listing_typo(Reply::json(200, &common::response_example("Reports").to_string())).await;
+    let api = client(&mpn(&server));
+    // Read as "no run yet", an unlisted id would end the wait only at its timeout, with ErrorKind::Timeout.
+    let wait = api.wait_for_execution(REPORT_ID).execution_id("typo").poll_interval(Duration::from_millis(5));
+    let error = wait.timeout(Duration::from_secs(30)).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ExecutionFailed, "{error}");
+    let message = error.to_string();
+    assert!(message.contains(&format!("execution typo of report {REPORT_ID} is not listed")), "{message}");
+    assert!(message.contains("the id is wrong"), "{message}");
+    // Not listed, twice (one miss is not enough); then the report is found to exist.
+    let targets: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(targets.len(), 3, "{targets:#?}");
+    assert!(targets[..2].iter().all(|t| t.contains("/execution/") && t.contains("executionId=typo")), "{targets:#?}");
+    assert!(targets[2].ends_with(&format!("/ScheduledReport?reportId={REPORT_ID}")), "{targets:#?}");
+
+    // Of a report that is gone, the report's 404 says why.
+    let gone = Reply::json(404, r#"{"value":[],"message":"No item found with given filters.","statusCode":404}"#);
+    let server = never_listing_typo(gone).await;
+    let client = client(&mpn(&server));
+    let wait = client.wait_for_execution(REPORT_ID).execution_id("typo").poll_interval(Duration::from_millis(5));
+    let error = wait.timeout(Duration::from_secs(30)).await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(404), "{error}");
+    assert_eq!(error.message(), Some("No item found with given filters."));
+    assert_eq!(server.request_count(), 3);
+}
+
 #[tokio::test]
 async fn waiting_stops_at_an_undocumented_final_state() {
     let server = TestServer::always(Reply::json(200, &executions("Failed", None))).await;
@@ -204,6 +247,49 @@ async fn waiting_times_out() {
     assert_eq!(error.kind(), ErrorKind::Timeout);
     assert!(error.to_string().contains("last seen: execution e1 is Running"), "{error}");
     assert!(server.request_count() >= 2);
+}
+
+#[tokio::test]
+async fn a_run_that_completes_in_the_last_interval_before_the_deadline_is_returned() {
+    // The first answer takes about 200 ms (two pieces 100 ms apart), so the last poll is begun some 400 ms before
+    // the deadline: ample for the immediate answer after it, even on a busy machine.
+    let running = executions("Running", None).into_bytes();
+    let server = TestServer::sequence(vec![
+        Reply::Trickle { body: running, pieces: 2, gap: Duration::from_millis(100) },
+        Reply::json(200, &executions("Completed", Some("https://storage.example/r.csv?sig=x"))),
+    ])
+    .await;
+    // A 10 s interval does not fit in the 2 s timeout: the wait used to give up after the first poll.
+    let execution = client(&mpn(&server))
+        .wait_for_execution(REPORT_ID)
+        .poll_interval(Duration::from_secs(10))
+        .max_interval(Duration::from_secs(10))
+        .timeout(Duration::from_secs(2))
+        .await
+        .expect("the run completed before the deadline");
+    assert_eq!(execution.execution_status, Some(ExecutionStatus::Completed));
+    assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
+async fn a_first_poll_interval_over_the_longest_is_cut_to_it() {
+    let server = TestServer::sequence(vec![
+        Reply::json(200, &executions("Running", None)),
+        Reply::json(200, &executions("Running", None)),
+        Reply::json(200, &executions("Running", None)),
+        Reply::json(200, &executions("Completed", Some("https://storage.example/r.csv?sig=x"))),
+    ])
+    .await;
+    // With the hour slept in full (cut only by the deadline), the wait would time out after two polls.
+    let execution = client(&mpn(&server))
+        .wait_for_execution(REPORT_ID)
+        .poll_interval(Duration::from_secs(3600))
+        .max_interval(Duration::from_millis(5))
+        .timeout(Duration::from_secs(30))
+        .await
+        .expect("polled every 5 ms");
+    assert_eq!(execution.execution_status, Some(ExecutionStatus::Completed));
+    assert_eq!(server.request_count(), 4);
 }
 
 #[tokio::test]
@@ -550,4 +636,80 @@ async fn a_stalled_download_times_out() {
     let error =
         client.download_execution(&execution_with(storage.url("/e1.csv?sig=a")), &mut sink, |_| {}).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+}
+
+/// A server for a three-page walk (`a`, then `b` on page 2, then `c` on page 3) whose first answer for page 2 is
+/// `first_page_2`; page 2 and 3 are linked relatively.
+async fn walk_with_page_2_first_answering(first_page_2: Reply) -> TestServer {
+    let seen_page_2 = Mutex::new(false);
+    TestServer::start(move |request, _| match request.target.as_str() {
+        "/insights/v1/mpn/ScheduledReport" => {
+            Reply::json(200, &reports_page(&["a"], Some("ScheduledReport?page=2".into())))
+        }
+        "/insights/v1/mpn/ScheduledReport?page=2" if !std::mem::replace(&mut *seen_page_2.lock().unwrap(), true) => {
+            first_page_2.clone()
+        }
+        "/insights/v1/mpn/ScheduledReport?page=2" => Reply::json(200, &reports_page(&["b"], Some("?page=3".into()))),
+        "/insights/v1/mpn/ScheduledReport?page=3" => Reply::json(200, &reports_page(&["c"], None)),
+        other => panic!("unexpected {other}"),
+    })
+    .await
+}
+
+fn targets(server: &TestServer) -> Vec<String> {
+    server.requests().into_iter().map(|r| r.target.trim_start_matches("/insights/v1/mpn").to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_page_that_failed_is_asked_again_and_the_walk_goes_on_to_the_end() {
+    // Retries are off (common::client), so the 503 reaches the caller.
+    let server = walk_with_page_2_first_answering(Reply::json(503, r#"{"message":"Busy","statusCode":503}"#)).await;
+    let client = client(&mpn(&server));
+    let first = client.get_reports().send().await.unwrap().into_inner();
+    let mut pages = client.pages(first);
+    assert_eq!(pages.next_item().await.unwrap().unwrap().report_id, "a");
+    let error = pages.next_item().await.expect("an error, not the end of the list").unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(503), "{error}");
+    // Not the end of the list, and not "leads back to a page already read": page 2 again, then on.
+    let mut rest = Vec::new();
+    while let Some(report) = pages.next_item().await {
+        rest.push(report.unwrap().report_id);
+    }
+    assert_eq!(rest, ["b", "c"]);
+    assert_eq!(
+        targets(&server),
+        ["/ScheduledReport", "/ScheduledReport?page=2", "/ScheduledReport?page=2", "/ScheduledReport?page=3"]
+    );
+}
+
+#[tokio::test]
+async fn a_page_fetch_given_up_half_way_is_asked_again_when_the_walk_resumes() {
+    // The first answer for page 2 never comes; the caller gives up on it (a timeout, a select!) and calls again.
+    let server = walk_with_page_2_first_answering(Reply::Hang).await;
+    let client = client(&mpn(&server));
+    let first = client.get_reports().send().await.unwrap().into_inner();
+    let mut pages = client.pages(first);
+    assert_eq!(pages.next_page().await.unwrap().unwrap().value.len(), 1);
+    // Dropped once page 2's request has reached the server, so the fetch is cancelled mid-way.
+    let page_2_asked = async {
+        while server.request_count() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let given_up = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::select! {
+            page = pages.next_page() => panic!("a page that never answers came: {page:?}"),
+            () = page_2_asked => {}
+        }
+    });
+    given_up.await.expect("page 2 is asked for");
+    let resumed = tokio::time::timeout(Duration::from_secs(30), pages.next_page()).await.expect("page 2 answers");
+    let ids: Vec<String> =
+        resumed.expect("page 2, not the end").unwrap().value.into_iter().map(|r| r.report_id).collect();
+    assert_eq!(ids, ["b"]);
+    assert_eq!(pages.all_items().await.unwrap().into_iter().map(|r| r.report_id).collect::<Vec<_>>(), ["c"]);
+    assert_eq!(
+        targets(&server),
+        ["/ScheduledReport", "/ScheduledReport?page=2", "/ScheduledReport?page=2", "/ScheduledReport?page=3"]
+    );
 }

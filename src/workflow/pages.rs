@@ -82,7 +82,11 @@ impl Client {
 }
 
 impl<P: Page> Pages<'_, P> {
-    /// The next page, or `None` after the last.
+    /// The next page, or `None` after the last (and only then: an error never shortens the list).
+    ///
+    /// An error leaves the walk where it was, as does dropping this future before it is done (say, at a timeout):
+    /// the next call asks for the same page again. So a page that failed to come can be tried again; a link that
+    /// leaves the host or leads back fails again the same way, so stop at it rather than calling on.
     ///
     /// # Errors
     /// When fetching a page fails (after retries), or a `nextLink` points to another host or back to a page
@@ -92,17 +96,20 @@ impl<P: Page> Pages<'_, P> {
             self.next = first.next_link().map(str::to_owned);
             return Some(Ok(first));
         }
-        let link = self.next.take()?;
-        let url = match self.resolve(&link) {
+        let link = self.next.as_deref()?;
+        let url = match self.resolve(link) {
             Ok(url) => url,
             Err(error) => return Some(Err(error)),
         };
-        if !self.fetched.insert(url.clone()) {
+        if self.fetched.contains(&url) {
             // A page that links to itself, or back to an earlier page, would be fetched forever.
             return Some(Err(Error::invalid_argument(format!("nextLink `{link}` leads back to a page already read"))));
         }
+        // The link is consumed only once its page has come: a fetch that fails, or whose future is dropped, leaves the
+        // walk where it was, so the next call asks for the same page instead of ending the list early.
         let page = self.fetch(url.clone()).await;
         if let Ok(page) = &page {
+            self.fetched.insert(url.clone());
             self.next = page.next_link().map(str::to_owned);
             self.next_from = Some(url);
         }
@@ -110,6 +117,9 @@ impl<P: Page> Pages<'_, P> {
     }
 
     /// The next item of any page, or `None` after the last item of the last page.
+    ///
+    /// After an error, or when this future is dropped, the next call goes on from the same item, as
+    /// [`next_page`](Self::next_page) does from the same page.
     ///
     /// # Errors
     /// As [`next_page`](Self::next_page).

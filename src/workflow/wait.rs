@@ -53,9 +53,12 @@ impl Client {
     ///   is listed no more, two polls in a row, the wait fails with the report's 404 when the report is gone, else
     ///   with [`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed): it ended in a state the
     ///   documentation does not name, and an earlier run is not returned in its place. A run reported in an
-    ///   undocumented state fails the same way.
-    /// - **Polling**: at once, then after 5 s, backing off to one poll a minute. The 404 the service answers before a
-    ///   report's first run counts as "not yet" once the report is known to exist (asked once; a report that does
+    ///   undocumented state fails the same way. A run given by id is held to this from the first poll: an id that
+    ///   is not listed two polls in a row (mistyped, or of a run that has already failed) fails the wait the same
+    ///   way, naming the id, rather than waiting out the timeout.
+    /// - **Polling**: at once, then after 5 s, backing off to one poll a minute, and once more just before the
+    ///   deadline however long the interval has grown. Without an execution id, the 404 the service answers before
+    ///   a report's first run counts as "not yet" once the report is known to exist (asked once; a report that does
     ///   not exist fails with the service's 404).
     /// - **Deadline**: one hour by default ([`timeout`](ExecutionWait::timeout)), then
     ///   [`ErrorKind::Timeout`](crate::ErrorKind::Timeout).
@@ -91,13 +94,17 @@ impl Client {
 
 impl<'a> ExecutionWait<'a> {
     /// Waits for this execution (in any state, queued ones included) instead of the latest run that has begun.
+    ///
+    /// Its id comes from the executions list, so the run exists: an id not listed two polls in a row ends the wait
+    /// with [`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed) (or the report's 404 when the report
+    /// is gone), not at the timeout.
     pub fn execution_id(mut self, execution_id: impl Into<String>) -> Self {
         self.execution_id = Some(execution_id.into());
         self
     }
 
-    /// The first wait between polls (default 5 s); each later one is 1.5 times longer, up to `max_interval`. Less
-    /// than 1 ms is refused when the wait is awaited.
+    /// The first wait between polls (default 5 s; one longer than `max_interval` is cut to it); each later one is 1.5
+    /// times longer, up to `max_interval`. Less than 1 ms is refused when the wait is awaited.
     pub fn poll_interval(mut self, first: Duration) -> Self {
         self.first_interval = first;
         self
@@ -117,7 +124,9 @@ impl<'a> ExecutionWait<'a> {
     }
 
     /// How long to wait in all (default one hour), polls included: a poll still running at the deadline is given up
-    /// (so a zero timeout fails without polling).
+    /// (so a zero timeout fails without polling). A wait between polls that would pass the deadline is cut short
+    /// for a last poll, begun early enough to be answered in time (by twice what the poll before it took), so a run
+    /// that completes by then is returned.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -151,7 +160,8 @@ impl<'a> ExecutionWait<'a> {
             }
         };
         let started = Instant::now();
-        let mut interval = first_interval;
+        // A first interval over the longest would otherwise be slept once in full.
+        let mut interval = first_interval.min(max_interval);
         let timed_out = |last_seen: &str| {
             Error::timed_out(format!(
                 "no execution of report {report_id} completed within {timeout:?} (last seen: {last_seen})"
@@ -162,7 +172,9 @@ impl<'a> ExecutionWait<'a> {
         // The run waited for: the one asked for, else the first seen running (followed by id from then on, so a
         // run that fails is not mistaken for the previous one that completed)…
         let mut watching = execution_id;
-        // …whether it has been listed yet, and how many polls in a row have not listed it since.
+        // …whether it has been listed yet, and how many polls in a row have not listed it. A run given by id is
+        // watched from the first poll: its id came from the list, so the run exists, and not finding it is not "no
+        // run yet" (which would wait out the whole timeout for a mistyped id).
         let (mut listed, mut missed) = (false, 0);
         let exists = |last_seen: &str| {
             let (left, timed_out) = (timeout.saturating_sub(started.elapsed()), timed_out(last_seen));
@@ -171,11 +183,13 @@ impl<'a> ExecutionWait<'a> {
         };
         loop {
             // One poll may retry for the client's whole call timeout; the wait's own deadline comes first.
+            let asked = Instant::now();
             let poll = poll(client, &report_id, watching.as_deref(), completed_after);
             let seen = match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), poll).await {
                 Ok(seen) => seen?,
                 Err(_) => return Err(timed_out(&last_seen)),
             };
+            let took = asked.elapsed();
             let progress = match seen {
                 Some(execution) => {
                     let status = execution.execution_status.clone().unwrap_or(ExecutionStatus::Pending);
@@ -200,19 +214,27 @@ impl<'a> ExecutionWait<'a> {
                         status => format!("execution {} is {status}", execution.execution_id),
                     }
                 }
-                // A run that was listed and is not, two polls in a row (one could be the service's hiccup): its
-                // report was deleted, or the run ended in a state the documentation does not name.
-                None if listed => {
+                // A run watched (given by id, or seen running) that is not listed, two polls in a row (one could be
+                // the service's hiccup): its report was deleted, or the run ended in a state the documentation does
+                // not name (or, never listed, its id is wrong).
+                None if watching.is_some() => {
                     missed += 1;
-                    let gone = watching.as_deref().unwrap_or_default();
+                    let watched = watching.as_deref().unwrap_or_default();
                     if missed >= 2 {
                         exists(&last_seen).await?;
-                        return Err(Error::execution_failed(format!(
-                            "execution {gone} of report {report_id} is no longer listed in a documented state (it \
-                             has likely failed)"
-                        )));
+                        return Err(Error::execution_failed(if listed {
+                            format!(
+                                "execution {watched} of report {report_id} is no longer listed in a documented state \
+                                 (it has likely failed)"
+                            )
+                        } else {
+                            format!(
+                                "execution {watched} of report {report_id} is not listed in a documented state: the \
+                                 id is wrong, or the run has already ended (likely failed)"
+                            )
+                        }));
                     }
-                    format!("execution {gone} not listed")
+                    format!("execution {watched} not listed")
                 }
                 None => {
                     // The 404 for "no run yet" is also the answer for a report that does not exist: ask once which.
@@ -224,11 +246,15 @@ impl<'a> ExecutionWait<'a> {
                     "no execution yet".to_owned()
                 }
             };
-            if started.elapsed().saturating_add(interval) > timeout {
+            // The next poll begins by the deadline less twice what this one took, so that it can still be answered:
+            // giving up when a whole interval no longer fits would skip the last stretch unlooked at (up to a
+            // minute), and a poll begun at the deadline would have no time at all. No such room left: the end.
+            let room = timeout.saturating_sub(started.elapsed()).saturating_sub(took.saturating_mul(2));
+            if room.is_zero() {
                 return Err(timed_out(&progress));
             }
             last_seen = progress;
-            tokio::time::sleep(interval).await;
+            tokio::time::sleep(interval.min(room)).await;
             interval = interval.saturating_add(interval / 2).min(max_interval);
         }
     }
