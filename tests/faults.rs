@@ -340,6 +340,10 @@ async fn a_second_401_is_returned() {
     assert_eq!(error.message(), Some("Unauthorized"));
     assert_eq!(server.request_count(), 2, "one refresh, one retry, no more");
     assert_eq!(provider.issued.load(Ordering::SeqCst), 2);
+    // The next call's 401 on the token just fetched for the last one is not worth another token request.
+    let error = resume(&client).await.unwrap_err();
+    assert_eq!((status(&error), error.attempts()), (Some(401), 1));
+    assert_eq!((server.request_count(), provider.issued.load(Ordering::SeqCst)), (3, 2));
 }
 
 #[tokio::test]

@@ -22,6 +22,10 @@ const REFRESH_RETRY: Duration = Duration::from_secs(30);
 /// by default) would take up the whole refresh window, and the shortest attempt (500 ms) is less than a connection
 /// may take.
 const MIN_VALIDITY: Duration = Duration::from_secs(30);
+/// A token fetched to replace one the service refused (401), and refused in turn within this long, is not replaced
+/// again: the service refuses this client's tokens (a wrong resource or role), and each call would otherwise cost a
+/// token request for the same 401.
+const REFUSED_AGAIN: Duration = Duration::from_secs(60);
 
 /// Wraps every provider the client is given (see `ClientBuilder::token_provider`). Tokens without an expiry are
 /// not cached: such a provider is asked before every request, as a rotating provider expects.
@@ -49,6 +53,8 @@ struct Shared {
     /// …and the last ask's error, if it failed with no valid token to fall back on: callers that queued behind
     /// that ask share its answer instead of asking again one after another (each waiting out a failing endpoint).
     failure: Mutex<Option<(u64, AuthError)>>,
+    /// Set when the service refused the cached token: the next token stored replaces a refused one.
+    refused: AtomicBool,
 }
 
 #[derive(Clone)]
@@ -61,6 +67,8 @@ struct Cached {
     wait_from: SystemTime,
     /// …and a refresh that fails still leaves callers this token up to here.
     expires_at: SystemTime,
+    /// When it was stored to replace a token the service refused (a paused test clock moves it).
+    replaced_refused: Option<tokio::time::Instant>,
 }
 
 impl TokenCache {
@@ -72,6 +80,7 @@ impl TokenCache {
                 uncacheable: AtomicBool::new(false),
                 asks: AtomicU64::new(0),
                 failure: Mutex::new(None),
+                refused: AtomicBool::new(false),
             }),
             refreshing: Arc::new(tokio::sync::Mutex::new(())),
             ask_limit: crate::DEFAULT_CALL_TIMEOUT,
@@ -247,8 +256,14 @@ impl Shared {
         let ahead = (REFRESH_AHEAD + REFRESH_JITTER.mul_f64(fastrand::f64())).min(lifetime / 2);
         // At most half the lead, so a short-lived token too is refreshed behind callers for a while before they wait.
         let margin = MIN_VALIDITY.min(ahead / 2);
-        let cached =
-            Cached { token: token.clone(), refresh_at: expires_at - ahead, wait_from: expires_at - margin, expires_at };
+        let replaced_refused = self.refused.swap(false, Ordering::AcqRel).then(tokio::time::Instant::now);
+        let cached = Cached {
+            token: token.clone(),
+            refresh_at: expires_at - ahead,
+            wait_from: expires_at - margin,
+            expires_at,
+            replaced_refused,
+        };
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(cached);
     }
 
@@ -299,8 +314,16 @@ impl TokenProvider for TokenCache {
     fn invalidate(&self, rejected: &AccessToken) {
         use secrecy::ExposeSecret;
         let mut current = self.shared.current.lock().unwrap_or_else(|e| e.into_inner());
-        if current.as_ref().is_some_and(|c| c.token.secret().expose_secret() == rejected.secret().expose_secret()) {
+        if let Some(cached) = current.as_ref()
+            && cached.token.secret().expose_secret() == rejected.secret().expose_secret()
+        {
+            if cached.replaced_refused.is_some_and(|at| at.elapsed() < REFUSED_AGAIN) {
+                // Kept: the caller then has no different token to retry with, and the 401 stands.
+                tracing::debug!("the token that replaced a refused one is refused too; not asking for another yet");
+                return;
+            }
             *current = None;
+            self.shared.refused.store(true, Ordering::Release);
         }
         drop(current);
         self.shared.provider.invalidate(rejected);
@@ -510,6 +533,27 @@ mod tests {
         let started = tokio::time::Instant::now();
         assert!(TokenProvider::token(&cache).await.is_ok());
         assert!(started.elapsed() >= Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_that_replaced_a_refused_one_is_not_replaced_again_for_a_minute() {
+        let provider = Gated::new();
+        let cache = TokenCache::new(provider.clone());
+        use secrecy::ExposeSecret;
+        let secret = |token: AccessToken| token.secret().expose_secret().to_owned();
+        let first = TokenProvider::token(&cache).await.unwrap();
+        // A refusal of a token that replaced nothing drops it, however new.
+        TokenProvider::invalidate(&cache, &first);
+        let second = TokenProvider::token(&cache).await.unwrap();
+        assert_eq!((secret(second.clone()), provider.asked()), ("token-1".to_owned(), 2));
+        // Its replacement refused too: kept, so the caller's 401 stands instead of costing a token request per call.
+        tokio::time::advance(REFUSED_AGAIN - Duration::from_secs(1)).await;
+        TokenProvider::invalidate(&cache, &second);
+        assert_eq!((secret(TokenProvider::token(&cache).await.unwrap()), provider.asked()), ("token-1".to_owned(), 2));
+        // After a minute, the next refusal is believed again (the service may have been fixed meanwhile).
+        tokio::time::advance(Duration::from_secs(1)).await;
+        TokenProvider::invalidate(&cache, &second);
+        assert_eq!((secret(TokenProvider::token(&cache).await.unwrap()), provider.asked()), ("token-2".to_owned(), 3));
     }
 
     #[tokio::test(start_paused = true)]
