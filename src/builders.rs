@@ -2,8 +2,8 @@
 // list parameter, the one item of an answer that holds one, and an update body made from a report as returned.
 
 use crate::{
-    Error, ExecutionStatus, RecurrenceCount, RecurrenceInterval, ReportDescription, ReportName, ResponseValue,
-    ValidationError, builder, types,
+    CallbackUrl, Error, ExecutionStatus, RecurrenceCount, RecurrenceInterval, ReportDescription, ReportName,
+    ResponseValue, ValidationError, builder, types,
 };
 
 impl builder::GetReportExecutions<'_> {
@@ -132,7 +132,8 @@ impl TryFrom<&types::Report> for types::UpdateReportRequest {
 
     /// # Errors
     /// When the report lacks a name or start time (both required in an update), or a value the service sent is
-    /// outside what an update may carry (a name with `;`, an interval outside 4..=2160 hours).
+    /// outside what an update may carry (a name with `;`, an interval outside 4..=2160 hours, a callback URL that
+    /// is not an absolute http(s) URL; a blank one is left out).
     fn try_from(report: &types::Report) -> Result<Self, Self::Error> {
         let scheduled = report.execute_now != Some(true);
         let missing =
@@ -152,7 +153,13 @@ impl TryFrom<&types::Report> for types::UpdateReportRequest {
                 .filter(|_| scheduled)
                 .and_then(|n| RecurrenceCount::new(n.into()).ok()),
             format: report.format.clone(),
-            callback_url: report.callback_url.clone(),
+            // Checked as a request's is (an answer's is taken as sent); blank is how a service could say "none".
+            callback_url: report
+                .callback_url
+                .as_ref()
+                .filter(|url| !url.as_str().trim().is_empty())
+                .map(|url| CallbackUrl::new(url.as_str()))
+                .transpose()?,
             callback_method: report.callback_method.clone(),
         })
     }

@@ -46,37 +46,7 @@ impl ClientHooks<ClientState> for Client {
         if let Some(problem) = refused(info.operation_id, request) {
             return Err(GeneratedError::InvalidRequest(problem.into()));
         }
-        let state = self.inner().get();
-        let headers = request.headers_mut();
-        // progenitor sends the spec's version as `api-version`; Partner Center has no such header.
-        headers.remove("api-version");
-        // Room beyond progenitor's `Accept` for the (at most) five headers below, in one step rather than growing and
-        // rehashing on the way, plus one: reqwest then looks `Accept` up again, and any lookup grows a full map.
-        headers.reserve(6);
-        // One id per call, sent again on every retry: Partner Center's idempotency key.
-        headers.insert(MS_REQUEST_ID, uuid_header());
-        headers.insert(MS_CORRELATION_ID, state.correlation_id.clone());
-        headers.entry(header::USER_AGENT).or_insert_with(|| state.user_agent.clone());
-        if request.body().is_none() && matches!(*request.method(), Method::PUT | Method::POST | Method::DELETE) {
-            // Without a body reqwest sends no length at all, and Microsoft's front ends answer 411.
-            request.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-        }
-        if let Some(tokens) = &state.tokens {
-            // `ClientBuilder::build` refuses such a base URL; this holds the rule for a client made any other way
-            // (the generated `Client::new_with_client`), before a token is even asked for.
-            if request.url().scheme() != "https" && !crate::config::is_loopback(request.url()) {
-                return Err(GeneratedError::InvalidRequest(format!(
-                    "refusing to send the bearer token to `{}`: only https, or http to a loopback host",
-                    request.url().origin().ascii_serialization()
-                )));
-            }
-            // Hook errors can only be text; `Error::from` finds the structured `AuthError` again by it.
-            let failed = |e| GeneratedError::Custom(handover::hand_over(e));
-            let token = tokens.token_within(state.call_timeout).await.map_err(failed)?;
-            let authorization = bearer(&token).ok_or_else(|| failed(AuthError::new(UNSENDABLE_TOKEN)))?;
-            request.headers_mut().insert(header::AUTHORIZATION, authorization);
-        }
-        Ok(())
+        self.prepare(request).await
     }
 
     async fn exec(&self, request: Request, info: &OperationInfo) -> reqwest::Result<Response> {
@@ -106,6 +76,44 @@ impl ClientHooks<ClientState> for Client {
             && received.problem.is_some()
         {
             return Err(GeneratedError::UnexpectedResponse(copy_response(response, received)));
+        }
+        Ok(())
+    }
+}
+
+impl Client {
+    /// What every request gets before it is sent: the protocol headers and the token. Also for the page fetches
+    /// of `Client::pages`, which follow links the service wrote and so skip the argument rules of `pre`.
+    pub(crate) async fn prepare<E>(&self, request: &mut Request) -> Result<(), GeneratedError<E>> {
+        let state = self.inner().get();
+        let headers = request.headers_mut();
+        // progenitor sends the spec's version as `api-version`; Partner Center has no such header.
+        headers.remove("api-version");
+        // Room beyond progenitor's `Accept` for the (at most) five headers below, in one step rather than growing and
+        // rehashing on the way, plus one: reqwest then looks `Accept` up again, and any lookup grows a full map.
+        headers.reserve(6);
+        // One id per call, sent again on every retry: Partner Center's idempotency key.
+        headers.insert(MS_REQUEST_ID, uuid_header());
+        headers.insert(MS_CORRELATION_ID, state.correlation_id.clone());
+        headers.entry(header::USER_AGENT).or_insert_with(|| state.user_agent.clone());
+        if request.body().is_none() && matches!(*request.method(), Method::PUT | Method::POST | Method::DELETE) {
+            // Without a body reqwest sends no length at all, and Microsoft's front ends answer 411.
+            request.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        }
+        if let Some(tokens) = &state.tokens {
+            // `ClientBuilder::build` refuses such a base URL; this holds the rule for a client made any other way
+            // (the generated `Client::new_with_client`), before a token is even asked for.
+            if request.url().scheme() != "https" && !crate::config::is_loopback(request.url()) {
+                return Err(GeneratedError::InvalidRequest(format!(
+                    "refusing to send the bearer token to `{}`: only https, or http to a loopback host",
+                    request.url().origin().ascii_serialization()
+                )));
+            }
+            // Hook errors can only be text; `Error::from` finds the structured `AuthError` again by it.
+            let failed = |e| GeneratedError::Custom(handover::hand_over(e));
+            let token = tokens.token_within(state.call_timeout).await.map_err(failed)?;
+            let authorization = bearer(&token).ok_or_else(|| failed(AuthError::new(UNSENDABLE_TOKEN)))?;
+            request.headers_mut().insert(header::AUTHORIZATION, authorization);
         }
         Ok(())
     }
@@ -157,10 +165,7 @@ fn reversed(start: Option<&serde_json::Value>, end: Option<&serde_json::Value>) 
 /// Why a callback URL cannot be called back, if it cannot. Not echoed: it may carry a key (`?code=…`).
 fn unusable_callback(body: &serde_json::Value) -> Option<&'static str> {
     let url = body.get("CallbackUrl")?.as_str()?;
-    match reqwest::Url::parse(url) {
-        Ok(url) if matches!(url.scheme(), "https" | "http") && url.host().is_some() => None,
-        _ => Some("callback_url must be an absolute http or https URL the service can reach"),
-    }
+    (!crate::model::callable(url)).then_some("callback_url must be an absolute http or https URL the service can reach")
 }
 
 /// Why a try-query cannot run: it takes exactly one of a query text and a query id, and a time range in order.

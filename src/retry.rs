@@ -130,19 +130,19 @@ pub(crate) fn transient(method: &Method, timeouts: Timeouts, outcome: &reqwest::
     match outcome {
         Ok(response) => {
             let status = response.status();
-            let hint = retry_after(response.headers());
-            let retryable = match status {
-                StatusCode::TOO_MANY_REQUESTS => true,
+            // Read only for a failure: a success is the common case, and the hint is three header lookups.
+            let transient = || Transient { reason: format!("HTTP {status}"), hint: retry_after(response.headers()) };
+            match status {
+                StatusCode::TOO_MANY_REQUESTS => Some(transient()),
                 // A throttling or maintenance answer says when to come back; a gateway's bare 503 may follow work
                 // the service did.
-                StatusCode::SERVICE_UNAVAILABLE => idempotent || hint.is_some(),
+                StatusCode::SERVICE_UNAVAILABLE => Some(transient()).filter(|t| idempotent || t.hint.is_some()),
                 StatusCode::REQUEST_TIMEOUT
                 | StatusCode::INTERNAL_SERVER_ERROR
                 | StatusCode::BAD_GATEWAY
-                | StatusCode::GATEWAY_TIMEOUT => idempotent,
-                _ => false,
-            };
-            retryable.then(|| Transient { reason: format!("HTTP {status}"), hint })
+                | StatusCode::GATEWAY_TIMEOUT => idempotent.then(transient),
+                _ => None,
+            }
         }
         // A certificate the client refuses stays refused.
         Err(error) if crate::tls::handshake_refused(error) => None,

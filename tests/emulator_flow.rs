@@ -399,6 +399,13 @@ async fn an_update_built_from_the_report_keeps_what_it_does_not_change() {
         refused.to_string() == "invalid report name: is missing from the report, and an update needs it",
         "{refused}"
     );
+    // A callback URL as an answer may carry it: blank means none, anything else must be one a request may send.
+    let decoded = |url: &str| serde_json::from_value(serde_json::Value::from(url)).unwrap();
+    let blank = types::Report { callback_url: Some(decoded(" ")), ..report.clone() };
+    assert_eq!(types::UpdateReportRequest::try_from(&blank).unwrap().callback_url, None);
+    let relative = types::Report { callback_url: Some(decoded("/hooks/ready?code=s3cret")), ..report.clone() };
+    let refused = types::UpdateReportRequest::try_from(&relative).unwrap_err().to_string();
+    assert_eq!(refused, "invalid callback URL: must be an absolute http or https URL");
 }
 
 #[tokio::test]

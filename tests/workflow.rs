@@ -544,6 +544,7 @@ async fn pages_never_follow_a_link_to_another_host() {
     assert_eq!(pages.next_item().await.unwrap().unwrap().report_id, "a");
     let error: Error = pages.next_item().await.unwrap().unwrap_err();
     assert!(error.to_string().contains("leaves the API's host"), "{error}");
+    assert!(pages.next_item().await.is_none(), "a link that cannot be followed ends the walk after its error");
     assert_eq!(elsewhere.request_count(), 0);
 }
 
@@ -569,9 +570,13 @@ async fn a_page_that_links_to_itself_ends_the_walk() {
     .await;
     let client = client(&mpn(&server));
     let first = client.get_reports().send().await.unwrap().into_inner();
+    let mut pages = client.pages(first);
+    while let Some(Ok(_)) = pages.next_page().await {}
+    assert!(pages.next_page().await.is_none(), "the walk ended at the loop's error");
+    let first = client.get_reports().send().await.unwrap().into_inner();
     let error = client.pages(first).all_items().await.unwrap_err();
     assert!(error.to_string().contains("leads back to a page already read"), "{error}");
-    assert_eq!(server.request_count(), 2);
+    assert_eq!(server.request_count(), 4);
 }
 
 #[tokio::test]
@@ -712,4 +717,23 @@ async fn a_page_fetch_given_up_half_way_is_asked_again_when_the_walk_resumes() {
         targets(&server),
         ["/ScheduledReport", "/ScheduledReport?page=2", "/ScheduledReport?page=2", "/ScheduledReport?page=3"]
     );
+}
+
+#[tokio::test]
+async fn try_query_pages_follow_a_link_that_names_no_query() {
+    // The argument rules (one of exportQuery or queryId) are for the first request; the service writes the links.
+    let second = r#"{"value":[{"CustomerName":"b"}],"totalCount":1,"nextLink":null}"#;
+    let server = TestServer::sequence(vec![
+        Reply::json(
+            200,
+            r#"{"value":[{"CustomerName":"a"}],"totalCount":1,"nextLink":"ScheduledQueries/testQueryResult?$skiptoken=2"}"#,
+        ),
+        Reply::json(200, second),
+    ])
+    .await;
+    let client = client(&mpn(&server));
+    let first = client.try_query().export_query("SELECT CustomerName FROM ISVUsage").send().await.unwrap();
+    let rows = client.pages(first.into_inner()).all_items().await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(server.requests()[1].target.ends_with("testQueryResult?$skiptoken=2"), "{}", server.requests()[1].target);
 }

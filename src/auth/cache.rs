@@ -256,15 +256,17 @@ impl Shared {
         let ahead = (REFRESH_AHEAD + REFRESH_JITTER.mul_f64(fastrand::f64())).min(lifetime / 2);
         // At most half the lead, so a short-lived token too is refreshed behind callers for a while before they wait.
         let margin = MIN_VALIDITY.min(ahead / 2);
+        // The flag is read and cleared under the same lock `invalidate` sets it under, so a refusal between the two
+        // cannot be lost or carried over to a later token.
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         let replaced_refused = self.refused.swap(false, Ordering::AcqRel).then(tokio::time::Instant::now);
-        let cached = Cached {
+        *current = Some(Cached {
             token: token.clone(),
             refresh_at: expires_at - ahead,
             wait_from: expires_at - margin,
             expires_at,
             replaced_refused,
-        };
-        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(cached);
+        });
     }
 
     /// After a failed refresh, the still-valid token is served without asking again for a while, so callers do not

@@ -11,9 +11,11 @@ use super::secure_link::write_without_secrets;
 /// A report's callback URL (`CallbackUrl`): the service calls `<url>/<reportId>` with POST, or
 /// `<url>?reportId=<reportId>` with GET, when a report's file is ready.
 ///
-/// [`CallbackUrl::new`] (and `TryFrom`/`FromStr`, which the request builders use) accepts only an absolute `http`
-/// or `https` URL with a host. `Debug` and `Display` leave out the query and any user info, which may hold a key;
-/// [`CallbackUrl::as_str`] gives the whole URL. Decoding an answer takes what the service sends, unchecked.
+/// [`CallbackUrl::new`] (and `TryFrom`/`FromStr`) accepts only an absolute `http` or `https` URL with a host; the
+/// request builders' `callback_url` takes the result. `Debug` and `Display` leave out the query and any user info,
+/// which may hold a key (an Azure Functions `?code=`); a secret kept in the path instead (as some webhook services
+/// do) is shown. [`CallbackUrl::as_str`] gives the whole URL. Decoding an answer takes what the service sends,
+/// unchecked.
 ///
 /// ```
 /// use partner_center_insights::CallbackUrl;
@@ -34,9 +36,10 @@ impl CallbackUrl {
     /// When `url` is not an absolute `http` or `https` URL with a host. The error does not repeat the URL.
     pub fn new(url: impl Into<String>) -> Result<Self, ValidationError> {
         let url = url.into();
-        match url::Url::parse(&url) {
-            Ok(parsed) if matches!(parsed.scheme(), "https" | "http") && parsed.host().is_some() => Ok(Self(url)),
-            _ => Err(ValidationError::new("callback URL", "must be an absolute http or https URL")),
+        if callable(&url) {
+            Ok(Self(url))
+        } else {
+            Err(ValidationError::new("callback URL", "must be an absolute http or https URL"))
         }
     }
 
@@ -44,6 +47,12 @@ impl CallbackUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether the service could call `url` back: an absolute http(s) URL with a host. Also the request hook's check
+/// of bodies decoded from JSON, which no constructor saw.
+pub(crate) fn callable(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|url| matches!(url.scheme(), "https" | "http") && url.host().is_some())
 }
 
 impl fmt::Display for CallbackUrl {

@@ -10,6 +10,7 @@ mod secure_link;
 mod timestamp;
 
 pub use callback_url::CallbackUrl;
+pub(crate) use callback_url::callable;
 pub use enums::{CallbackMethod, ExecutionStatus, ReportFormat, ReportStatus, UnknownValue};
 pub use fields::{RecurrenceCount, RecurrenceInterval, ReportDescription, ReportName};
 pub use ids::{QueryId, ReportId};

@@ -82,11 +82,12 @@ impl Client {
 }
 
 impl<P: Page> Pages<'_, P> {
-    /// The next page, or `None` after the last (and only then: an error never shortens the list).
+    /// The next page, or `None` after the last.
     ///
-    /// An error leaves the walk where it was, as does dropping this future before it is done (say, at a timeout):
-    /// the next call asks for the same page again. So a page that failed to come can be tried again; a link that
-    /// leaves the host or leads back fails again the same way, so stop at it rather than calling on.
+    /// A page that failed to come (an error status, a timeout, a broken connection) leaves the walk where it was,
+    /// as does dropping this future before it is done: the next call asks for the same page again, so such an error
+    /// never shortens the list unseen. A `nextLink` that cannot be followed (another host, a page already read)
+    /// ends the walk after its error.
     ///
     /// # Errors
     /// When fetching a page fails (after retries), or a `nextLink` points to another host or back to a page
@@ -97,13 +98,20 @@ impl<P: Page> Pages<'_, P> {
             return Some(Ok(first));
         }
         let link = self.next.as_deref()?;
+        // A link that cannot be followed fails the same way every time: it ends the walk (after its error), so a
+        // caller that reads on past errors does not spin on it.
         let url = match self.resolve(link) {
             Ok(url) => url,
-            Err(error) => return Some(Err(error)),
+            Err(error) => {
+                self.next = None;
+                return Some(Err(error));
+            }
         };
         if self.fetched.contains(&url) {
             // A page that links to itself, or back to an earlier page, would be fetched forever.
-            return Some(Err(Error::invalid_argument(format!("nextLink `{link}` leads back to a page already read"))));
+            let error = Error::invalid_argument(format!("nextLink `{link}` leads back to a page already read"));
+            self.next = None;
+            return Some(Err(error));
         }
         // The link is consumed only once its page has come: a fetch that fails, or whose future is dropped, leaves the
         // walk where it was, so the next call asks for the same page instead of ending the list early.
@@ -173,7 +181,8 @@ impl<P: Page> Pages<'_, P> {
     async fn fetch(&self, url: reqwest::Url) -> Result<P, Error> {
         let info = OperationInfo { operation_id: P::OPERATION_ID };
         let mut request = self.client.client().get(url).header(reqwest::header::ACCEPT, "application/json").build()?;
-        self.client.pre::<types::ErrorEnvelope>(&mut request, &info).await?;
+        // Not `pre`: its argument rules are for requests the builders made, not for links the service wrote.
+        self.client.prepare::<types::ErrorEnvelope>(&mut request).await?;
         let result = self.client.exec(request, &info).await;
         self.client.post::<types::ErrorEnvelope>(&result, &info).await?;
         let response = result?;

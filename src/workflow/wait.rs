@@ -218,6 +218,9 @@ impl<'a> ExecutionWait<'a> {
                 // the service's hiccup): its report was deleted, or the run ended in a state the documentation does
                 // not name (or, never listed, its id is wrong).
                 None if watching.is_some() => {
+                    if !listed {
+                        report(&WaitProgress::NoExecutionYet);
+                    }
                     missed += 1;
                     let watched = watching.as_deref().unwrap_or_default();
                     if missed >= 2 {
@@ -248,13 +251,14 @@ impl<'a> ExecutionWait<'a> {
             };
             // The next poll begins by the deadline less twice what this one took, so that it can still be answered:
             // giving up when a whole interval no longer fits would skip the last stretch unlooked at (up to a
-            // minute), and a poll begun at the deadline would have no time at all. No such room left: the end.
-            let room = timeout.saturating_sub(started.elapsed()).saturating_sub(took.saturating_mul(2));
-            if room.is_zero() {
+            // minute). A poll slowed by retries only brings the next one forward; the poll's own timeout holds the
+            // deadline.
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
                 return Err(timed_out(&progress));
             }
             last_seen = progress;
-            tokio::time::sleep(interval.min(room)).await;
+            tokio::time::sleep(interval.min(left.saturating_sub(took.saturating_mul(2)))).await;
             interval = interval.saturating_add(interval / 2).min(max_interval);
         }
     }
