@@ -272,6 +272,31 @@ async fn a_run_that_completes_in_the_last_interval_before_the_deadline_is_return
 }
 
 #[tokio::test]
+async fn a_poll_slowed_by_a_retry_does_not_end_the_wait_while_time_is_left() {
+    // The first poll waits out a 1 s hint: it takes over half of what is left of the 2.5 s, which used to end the
+    // wait there (no room for "twice what the last poll took"); the next poll still fits and finds the run done.
+    let server = TestServer::sequence(vec![
+        Reply::json(429, r#"{"message":"slow down"}"#).with_header("Retry-After", "1"),
+        Reply::json(200, &executions("Running", None)),
+        Reply::json(200, &executions("Completed", Some("https://storage.example/r.csv?sig=x"))),
+    ])
+    .await;
+    let retrying = partner_center_insights::Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(partner_center_insights::RetryPolicy::default().initial_backoff(Duration::from_millis(5)))
+        .build()
+        .unwrap();
+    let execution = retrying
+        .wait_for_execution(REPORT_ID)
+        .poll_interval(Duration::from_secs(10))
+        .timeout(Duration::from_millis(2500))
+        .await
+        .expect("the run completed before the deadline");
+    assert_eq!(execution.execution_status, Some(ExecutionStatus::Completed));
+    assert_eq!(server.request_count(), 3);
+}
+
+#[tokio::test]
 async fn a_first_poll_interval_over_the_longest_is_cut_to_it() {
     let server = TestServer::sequence(vec![
         Reply::json(200, &executions("Running", None)),
