@@ -45,6 +45,15 @@ async fn create(client: &Client) -> Result<types::ReportEnvelope, Error> {
     Ok(body.send().await?.into_inner())
 }
 
+/// A client that gets its tokens from `token_endpoint` (Entra client credentials) and calls `server`.
+fn entra_client(server: &TestServer, token_endpoint: &TestServer, retry: RetryPolicy) -> Client {
+    let credential = ClientCredentials::builder("contoso.onmicrosoft.com", "app-id", "client-secret-value-123")
+        .authority(Authority::parse(&token_endpoint.url("")).unwrap())
+        .build()
+        .unwrap();
+    Client::builder(mpn(server)).token_provider(credential).retry_policy(retry).build().unwrap()
+}
+
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
@@ -637,24 +646,14 @@ async fn a_busy_token_endpoint_is_asked_again_before_the_call_fails() {
     ])
     .await;
     let server = TestServer::always(Reply::json(200, &reports())).await;
-    let credential = ClientCredentials::builder("contoso.onmicrosoft.com", "app-id", "client-secret-value-123")
-        .authority(Authority::parse(&token_endpoint.url("")).unwrap())
-        .build()
-        .unwrap();
-    let client =
-        Client::builder(mpn(&server)).token_provider(credential).retry_policy(quick_retries()).build().unwrap();
+    let client = entra_client(&server, &token_endpoint, quick_retries());
     get(&client).await.expect("the third token request succeeds");
     assert_eq!(token_endpoint.request_count(), 3);
     assert_eq!(server.requests()[0].header("authorization"), Some("Bearer fresh-token"));
 
     // Without retries, the first busy answer is the call's error, transient and with the endpoint's hint.
     let token_endpoint = TestServer::always(Reply::json(429, busy).with_header("Retry-After", "17")).await;
-    let credential = ClientCredentials::builder("contoso.onmicrosoft.com", "app-id", "client-secret-value-123")
-        .authority(Authority::parse(&token_endpoint.url("")).unwrap())
-        .build()
-        .unwrap();
-    let client =
-        Client::builder(mpn(&server)).token_provider(credential).retry_policy(RetryPolicy::none()).build().unwrap();
+    let client = entra_client(&server, &token_endpoint, RetryPolicy::none());
     let error = get(&client).await.unwrap_err();
     assert_eq!(token_endpoint.request_count(), 1);
     assert!(error.is_transient(), "{error}");
@@ -669,12 +668,7 @@ async fn a_token_endpoint_hint_longer_than_the_policy_waits_ends_the_call_with_i
     let server = TestServer::always(Reply::json(200, &reports())).await;
     let busy = r#"{"error":"temporarily_unavailable","error_description":"AADSTS50196: slow down"}"#;
     let token_endpoint = TestServer::always(Reply::json(429, busy).with_header("Retry-After", "120")).await;
-    let credential = ClientCredentials::builder("contoso.onmicrosoft.com", "app-id", "client-secret-value-123")
-        .authority(Authority::parse(&token_endpoint.url("")).unwrap())
-        .build()
-        .unwrap();
-    let client =
-        Client::builder(mpn(&server)).token_provider(credential).retry_policy(quick_retries()).build().unwrap();
+    let client = entra_client(&server, &token_endpoint, quick_retries());
     let error = get(&client).await.unwrap_err();
     assert_eq!(token_endpoint.request_count(), 1, "not asked again before the endpoint's time: {error}");
     assert_eq!(error.retry_after(), Some(Duration::from_secs(120)));
