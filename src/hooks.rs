@@ -128,7 +128,8 @@ fn refused(operation_id: &str, request: &Request) -> Option<&'static str> {
             let body = body()?;
             unscheduled_report(&body)
                 .or_else(|| {
-                    reversed(body.get("QueryStartTime"), body.get("QueryEndTime"))
+                    let time = |field| body.get(field).and_then(serde_json::Value::as_str);
+                    reversed(time("QueryStartTime"), time("QueryEndTime"))
                         .then_some("query_start_time is after query_end_time")
                 })
                 .or_else(|| unusable_callback(&body))
@@ -157,8 +158,8 @@ fn unscheduled_report(body: &serde_json::Value) -> Option<&'static str> {
 }
 
 /// Whether a start comes after its end, when both are given as times.
-fn reversed(start: Option<&serde_json::Value>, end: Option<&serde_json::Value>) -> bool {
-    let time = |value: Option<&serde_json::Value>| crate::Timestamp::try_from(value?.as_str()?).ok();
+fn reversed(start: Option<&str>, end: Option<&str>) -> bool {
+    let time = |text: Option<&str>| crate::Timestamp::try_from(text?).ok();
     matches!((time(start), time(end)), (Some(start), Some(end)) if start > end)
 }
 
@@ -175,8 +176,8 @@ fn unusable_try_query(url: &reqwest::Url) -> Option<&'static str> {
         match &*name {
             "exportQuery" => text = Some(value),
             "queryId" => id = Some(value),
-            "startTime" => start = Some(serde_json::Value::String(value.into_owned())),
-            "endTime" => end = Some(serde_json::Value::String(value.into_owned())),
+            "startTime" => start = Some(value),
+            "endTime" => end = Some(value),
             _ => {}
         }
     }
@@ -184,7 +185,7 @@ fn unusable_try_query(url: &reqwest::Url) -> Option<&'static str> {
         (None, None) => Some("try_query needs an export_query (query text) or a query_id"),
         (Some(_), Some(_)) => Some("try_query takes an export_query or a query_id, not both"),
         (Some(text), None) if text.trim().is_empty() => Some("export_query must not be empty"),
-        _ => reversed(start.as_ref(), end.as_ref()).then_some("start_time is after end_time"),
+        _ => reversed(start.as_deref(), end.as_deref()).then_some("start_time is after end_time"),
     }
 }
 

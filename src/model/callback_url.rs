@@ -67,33 +67,8 @@ impl fmt::Debug for CallbackUrl {
     }
 }
 
-impl std::str::FromStr for CallbackUrl {
-    type Err = ValidationError;
-    fn from_str(url: &str) -> Result<Self, Self::Err> {
-        Self::new(url)
-    }
-}
-
-impl TryFrom<&str> for CallbackUrl {
-    type Error = ValidationError;
-    fn try_from(url: &str) -> Result<Self, Self::Error> {
-        Self::new(url)
-    }
-}
-
-impl TryFrom<String> for CallbackUrl {
-    type Error = ValidationError;
-    fn try_from(url: String) -> Result<Self, Self::Error> {
-        Self::new(url)
-    }
-}
-
-impl TryFrom<&String> for CallbackUrl {
-    type Error = ValidationError;
-    fn try_from(url: &String) -> Result<Self, Self::Error> {
-        Self::new(url.as_str())
-    }
-}
+// Parsing checks, as `new` does; decoding (derived) does not.
+super::validated_string!(@parsing CallbackUrl);
 
 impl schemars::JsonSchema for CallbackUrl {
     fn schema_name() -> String {

@@ -57,7 +57,8 @@ impl fmt::Display for ValidationError {
 impl std::error::Error for ValidationError {}
 
 /// `Display`, `FromStr`, `TryFrom<&str | &String | String>` and a validating `Deserialize` for a string newtype
-/// whose `new(impl Into<String>) -> Result<Self, ValidationError>` does the checking.
+/// whose `new(impl Into<String>) -> Result<Self, ValidationError>` does the checking. `@parsing` gives only
+/// `FromStr` and `TryFrom`, for a type that shows or decodes itself its own way.
 macro_rules! validated_string {
     ($name:ident) => {
         impl std::fmt::Display for $name {
@@ -66,6 +67,15 @@ macro_rules! validated_string {
             }
         }
 
+        $crate::model::validated_string!(@parsing $name);
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                $crate::model::deserialize_str(deserializer, |text| Self::new(text))
+            }
+        }
+    };
+    (@parsing $name:ident) => {
         impl std::str::FromStr for $name {
             type Err = $crate::ValidationError;
             fn from_str(text: &str) -> Result<Self, Self::Err> {
@@ -91,12 +101,6 @@ macro_rules! validated_string {
             type Error = $crate::ValidationError;
             fn try_from(text: String) -> Result<Self, Self::Error> {
                 Self::new(text)
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                $crate::model::deserialize_str(deserializer, |text| Self::new(text))
             }
         }
     };
