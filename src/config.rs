@@ -218,7 +218,8 @@ impl ClientBuilder {
         match &mut tokens {
             Some(Tokens::Fixed(token)) if token.header().is_none() => {
                 return Err(Error::invalid_argument(
-                    "bearer token is empty or holds characters an HTTP header cannot carry",
+                    "bearer token is empty, contains whitespace or holds characters an HTTP header cannot carry \
+                     (give the token alone, without `Bearer `)",
                 ));
             }
             Some(Tokens::Cached(cache)) => cache.set_limits(self.call_timeout, self.retry.clone()),

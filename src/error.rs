@@ -316,15 +316,15 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
                 error
             }
             // The only hook errors are token failures, handed over as text.
-            E::Custom(message) => {
-                let kind = if message.starts_with(crate::auth::TOKEN_TIMEOUT) {
+            E::Custom(text) => {
+                let (message, source) = crate::auth::handover::take_back(&text);
+                let kind = if source.as_ref().is_some_and(crate::AuthError::timed_out) {
                     ErrorKind::Timeout
                 } else {
                     ErrorKind::Authentication
                 };
-                let source = crate::auth::handover::take_back(&message);
                 Self {
-                    message: Some(message),
+                    message: Some(message.to_owned()),
                     source: source.map(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
                     ..Self::new(kind)
                 }

@@ -360,6 +360,37 @@ async fn refresh_token_v1_posts_the_refresh_form_with_a_resource() {
 }
 
 #[tokio::test]
+async fn secrets_read_from_files_are_sent_without_their_line_breaks() {
+    let server = TokenServer::start(vec![v2_token(), v2_token(), v2_token()]).await;
+    let refresh = RefreshTokenCredential::builder(TENANT, CLIENT_ID, format!("{REFRESH_TOKEN}\n"))
+        .client_secret(format!("{CLIENT_SECRET}\r\n"))
+        .authority(server.authority())
+        .build()
+        .unwrap();
+    assert_token(&refresh, 4242).await;
+    let client = ClientCredentials::builder(TENANT, CLIENT_ID, format!(" {CLIENT_SECRET}\n"))
+        .authority(server.authority())
+        .build()
+        .unwrap();
+    assert_token(&client, 4242).await;
+    // A password may hold any character, surrounding spaces included: it is sent as given.
+    let password = format!(" {PASSWORD} ");
+    let user = PasswordCredential::builder(TENANT, CLIENT_ID, USERNAME, password.clone())
+        .client_secret(format!("{CLIENT_SECRET}\n"))
+        .authority(server.authority())
+        .build()
+        .unwrap();
+    assert_token(&user, 4242).await;
+
+    let requests = server.requests();
+    requests[0].assert_secret("refresh_token", REFRESH_TOKEN);
+    requests[0].assert_secret("client_secret", CLIENT_SECRET);
+    requests[1].assert_secret("client_secret", CLIENT_SECRET);
+    requests[2].assert_secret("client_secret", CLIENT_SECRET);
+    requests[2].assert_secret("password", &password);
+}
+
+#[tokio::test]
 async fn refresh_token_of_a_public_client_sends_no_client_secret() {
     let server = TokenServer::start(vec![v2_token()]).await;
     let credential = RefreshTokenCredential::builder(TENANT, CLIENT_ID, REFRESH_TOKEN)

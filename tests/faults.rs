@@ -607,6 +607,45 @@ async fn a_provider_failure_is_the_error_source_and_its_cause_stays_off_the_line
     assert_eq!(server.request_count(), 0);
 }
 
+/// A provider that fails with a text of its own choosing, transiently or not.
+struct FailingProvider {
+    text: String,
+    transient: bool,
+}
+
+impl TokenProvider for FailingProvider {
+    async fn token(&self) -> Result<AccessToken, AuthError> {
+        let error = AuthError::new(self.text.clone());
+        Err(if self.transient { error.transient() } else { error })
+    }
+}
+
+#[tokio::test]
+async fn many_token_failures_at_once_each_keep_their_own_auth_error() {
+    let server = TestServer::always(Reply::json(200, &reports())).await;
+    // Forty tenants fail together, half of them with the same text, and their errors are converted only afterwards
+    // (the generated code's hook errors are text until `Error::from` finds the `AuthError` again).
+    let clients: Vec<_> = (0..40)
+        .map(|i| {
+            let provider = FailingProvider { text: format!("tenant {} is unreachable", i % 20), transient: i % 2 == 0 };
+            let retry = RetryPolicy::none();
+            Client::builder(mpn(&server)).token_provider(provider).retry_policy(retry).build().unwrap()
+        })
+        .collect();
+    let failures = futures_util::future::join_all(clients.iter().map(|c| c.get_reports().send())).await;
+    for (i, failure) in failures.into_iter().enumerate() {
+        let error = Error::from(failure.unwrap_err());
+        assert_eq!(error.message(), Some(format!("tenant {} is unreachable", i % 20).as_str()));
+        assert_eq!(error.is_transient(), i % 2 == 0, "{i}");
+        assert!(std::error::Error::source(&error).is_some_and(|e| e.is::<AuthError>()), "{i}");
+    }
+    assert_eq!(server.request_count(), 0);
+    // A provider's own text that reads like the client's token timeout is still an authentication failure.
+    let provider = FailingProvider { text: "no access token within reach".to_owned(), transient: false };
+    let client = Client::builder(mpn(&server)).token_provider(provider).build().unwrap();
+    assert_eq!(get(&client).await.unwrap_err().kind(), ErrorKind::Authentication);
+}
+
 #[tokio::test]
 async fn a_token_endpoint_aadsts_error_is_clear_and_secret_free() {
     let aadsts = r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value.\r\nTrace ID: 1\r\nCorrelation ID: 2f0e","error_codes":[7000215],"correlation_id":"2f0e"}"#;

@@ -264,19 +264,26 @@ fn programs_have_their_documented_base_urls() {
 async fn tokens_a_header_cannot_carry_are_refused_before_sending() {
     let server = server().await;
     // A fixed token: at build time.
-    for token in ["", " \n", "line\nbreak", "nul\0"] {
+    for token in ["", " \n", "line\nbreak", "nul\0", "Bearer eyJ0eXAi.body.signature"] {
         let built = Client::builder(mpn(&server)).bearer_token(token).build().map(drop);
-        expect_invalid(built, "bearer token is empty or holds characters an HTTP header cannot carry");
+        expect_invalid(
+            built,
+            "bearer token is empty, contains whitespace or holds characters an HTTP header cannot carry (give the \
+             token alone, without `Bearer `)",
+        );
     }
     // From a provider: the call fails without a request.
-    let client = Client::builder(mpn(&server))
-        .token_provider(partner_center_insights::StaticToken::new("carriage\rreturn"))
-        .build()
-        .unwrap();
-    let error = Error::from(client.resume_report().report_id("r1").send().await.unwrap_err());
-    assert_eq!(error.kind(), ErrorKind::Authentication, "{error}");
-    assert!(error.to_string().contains("cannot carry; no request was sent"), "{error}");
-    assert!(!error.to_string().contains("carriage"), "the token is not quoted: {error}");
+    for token in ["carriage\rreturn", "Bearer carriage.body.signature"] {
+        let client = Client::builder(mpn(&server))
+            .token_provider(partner_center_insights::StaticToken::new(token))
+            .build()
+            .unwrap();
+        let error = Error::from(client.resume_report().report_id("r1").send().await.unwrap_err());
+        assert_eq!(error.kind(), ErrorKind::Authentication, "{error}");
+        assert!(error.to_string().contains("contains whitespace or holds characters"), "{error}");
+        assert!(error.to_string().contains("cannot carry; no request was sent"), "{error}");
+        assert!(!error.to_string().contains("carriage"), "the token is not quoted: {error}");
+    }
     assert_eq!(server.request_count(), 0);
 
     // The line break a token read from a file keeps is dropped, not sent.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use super::{AccessToken, AuthError, DynTokenProvider, TOKEN_TIMEOUT, TokenProvider, UNSENDABLE_TOKEN};
+use super::{AccessToken, AuthError, DynTokenProvider, TokenProvider, UNSENDABLE_TOKEN};
 use crate::RetryPolicy;
 
 /// Refresh this long before a token expires…
@@ -188,8 +188,7 @@ impl Shared {
             };
             let failure = match answer {
                 Err(_elapsed) => {
-                    return Err(last_failure
-                        .unwrap_or_else(|| AuthError::new(format!("{TOKEN_TIMEOUT} {limit:?}")).transient()));
+                    return Err(last_failure.unwrap_or_else(|| AuthError::no_token_within(limit)));
                 }
                 Ok(Err(error)) if error.is_transient() => error,
                 Ok(outcome) => return outcome,

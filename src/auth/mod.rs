@@ -29,7 +29,7 @@ pub use static_token::StaticToken;
 pub struct AccessToken {
     // Shared, and with its header built once: a token is handed to every request.
     secret: Arc<SecretString>,
-    /// `None`: the token is empty or holds characters a header cannot carry, and is never sent.
+    /// `None`: the token is empty, contains whitespace or holds characters a header cannot carry, and is never sent.
     header: Option<reqwest::header::HeaderValue>,
     expires_at: Option<SystemTime>,
 }
@@ -38,7 +38,8 @@ impl AccessToken {
     /// Wraps a bearer token that expires at `expires_at` (`None`: unknown or never).
     ///
     /// Whitespace around the token is dropped (a token read from a file keeps its line break; no token contains
-    /// whitespace). A token that is empty, or holds characters an HTTP header cannot carry, is kept but never sent:
+    /// whitespace). A token that is empty, contains whitespace (say, `Bearer ` pasted in front of it), or holds
+    /// characters an HTTP header cannot carry, is kept but never sent:
     /// a call that would send it fails before any request, with
     /// [`ErrorKind::Authentication`](crate::ErrorKind::Authentication) (or
     /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) from
@@ -49,8 +50,9 @@ impl AccessToken {
         if trimmed.len() != token.len() {
             token = trimmed.to_owned();
         }
+        // No token contains whitespace inside; one that does was most likely pasted with its `Bearer ` in front.
         let header = match reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) {
-            Ok(mut header) if !token.is_empty() => {
+            Ok(mut header) if !token.is_empty() && !token.contains(char::is_whitespace) => {
                 header.set_sensitive(true);
                 Some(header)
             }
@@ -94,6 +96,8 @@ pub struct AuthError {
     message: String,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     transient: bool,
+    /// No token came within the call's time limit: the call failed by timing out, not by being refused.
+    timed_out: bool,
     /// Boxed so that a `Result<_, AuthError>` stays small on the success path.
     answer: Option<Box<TokenEndpointAnswer>>,
 }
@@ -112,7 +116,17 @@ struct TokenEndpointAnswer {
 impl AuthError {
     /// An error with a message (which must not contain a secret).
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), source: None, transient: false, answer: None }
+        Self { message: message.into(), source: None, transient: false, timed_out: false, answer: None }
+    }
+
+    /// No token came within `limit` (a slow provider, or retries of a failing one that ran out of time).
+    pub(crate) fn no_token_within(limit: std::time::Duration) -> Self {
+        Self { timed_out: true, ..Self::new(format!("{TOKEN_TIMEOUT} {limit:?}")).transient() }
+    }
+
+    /// Whether this is [`no_token_within`](Self::no_token_within)'s error.
+    pub(crate) fn timed_out(&self) -> bool {
+        self.timed_out
     }
 
     /// An error with a message and the error that caused it.
@@ -269,7 +283,7 @@ impl Tokens {
                 Some(token) => Ok(token),
                 None => tokio::time::timeout(limit, TokenProvider::token(cache))
                     .await
-                    .unwrap_or_else(|_| Err(AuthError::new(format!("{TOKEN_TIMEOUT} {limit:?}")).transient())),
+                    .unwrap_or_else(|_| Err(AuthError::no_token_within(limit))),
             },
         }
     }
@@ -281,13 +295,11 @@ impl Tokens {
     }
 }
 
-/// How a token wait that ran out of time begins, so `Error` can report it as a timeout: it reaches `Error` only as
-/// text (the generated code's hook errors are strings).
-pub(crate) const TOKEN_TIMEOUT: &str = "no access token within";
+/// How the message of a token wait that ran out of time begins.
+const TOKEN_TIMEOUT: &str = "no access token within";
 
 /// Why a call with a token that cannot be sent stops before sending.
-pub(crate) const UNSENDABLE_TOKEN: &str =
-    "the access token is empty or holds characters an HTTP header cannot carry; no request was sent";
+pub(crate) const UNSENDABLE_TOKEN: &str = "the access token is empty, contains whitespace or holds characters an HTTP header cannot carry; no request was sent";
 
 type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<AccessToken, AuthError>> + Send + 'a>>;
 

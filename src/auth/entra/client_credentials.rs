@@ -6,7 +6,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::endpoint::TokenEndpoint;
-use super::{EndpointOptions, check_client_id, check_secret, endpoint_builder_methods};
+use super::{EndpointOptions, check_client_id, check_secret, endpoint_builder_methods, trimmed};
 use crate::auth::{AccessToken, AuthError, TokenProvider};
 
 /// App-only tokens from a client id and secret (`grant_type=client_credentials`).
@@ -39,7 +39,7 @@ pub struct ClientCredentials {
 
 impl ClientCredentials {
     /// Client credentials for `tenant` on the public cloud's v2 endpoint, with the Partner Center `.default`
-    /// scope.
+    /// scope. Whitespace around the secret (a line break from a file) is dropped.
     ///
     /// # Errors
     /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id is empty or contains
@@ -133,11 +133,12 @@ impl ClientCredentialsBuilder {
     /// whitespace, the secret or the resource/scope is empty, or the HTTP client cannot start.
     pub fn build(self) -> Result<ClientCredentials, AuthError> {
         check_client_id(&self.client_id)?;
-        check_secret(&self.client_secret, "client secret")?;
+        let client_secret = trimmed(self.client_secret);
+        check_secret(&client_secret, "client secret")?;
         Ok(ClientCredentials {
             endpoint: TokenEndpoint::new(self.tenant, self.endpoint)?,
             client_id: self.client_id,
-            client_secret: self.client_secret,
+            client_secret,
         })
     }
 }

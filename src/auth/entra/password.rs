@@ -6,7 +6,9 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::endpoint::TokenEndpoint;
-use super::{EndpointOptions, EndpointVersion, check_client_id, check_secret, endpoint_builder_methods, shown};
+use super::{
+    EndpointOptions, EndpointVersion, check_client_id, check_secret, endpoint_builder_methods, shown, trimmed,
+};
 use crate::auth::{AccessToken, AuthError, TokenProvider};
 
 /// App + user tokens from a user's name and password (`grant_type=password`, "ROPC").
@@ -178,13 +180,14 @@ impl PasswordCredentialBuilder {
             )));
         }
         check_secret(&self.password, "password")?;
-        if let Some(client_secret) = &self.client_secret {
+        let client_secret = self.client_secret.map(trimmed);
+        if let Some(client_secret) = &client_secret {
             check_secret(client_secret, "client secret")?;
         }
         Ok(PasswordCredential {
             endpoint: TokenEndpoint::new(self.tenant, self.endpoint)?,
             client_id: self.client_id,
-            client_secret: self.client_secret,
+            client_secret,
             username: self.username,
             password: self.password,
         })

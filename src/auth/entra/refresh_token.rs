@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::endpoint::TokenEndpoint;
-use super::{EndpointOptions, check_client_id, check_secret, endpoint_builder_methods};
+use super::{EndpointOptions, check_client_id, check_secret, endpoint_builder_methods, trimmed};
 use crate::auth::{AccessToken, AuthError, TokenProvider};
 
 type RotationCallback = Box<dyn Fn(&SecretString) + Send + Sync + 'static>;
@@ -73,7 +73,8 @@ impl RefreshTokenCredential {
     }
 
     /// Starts configuring a refresh-token credential. Without
-    /// [`client_secret`](RefreshTokenCredentialBuilder::client_secret) it is a public client's.
+    /// [`client_secret`](RefreshTokenCredentialBuilder::client_secret) it is a public client's. Whitespace around
+    /// the refresh token and the secret (a line break from a file) is dropped.
     pub fn builder(
         tenant: impl Into<String>,
         client_id: impl Into<String>,
@@ -205,15 +206,17 @@ impl RefreshTokenCredentialBuilder {
     /// start.
     pub fn build(self) -> Result<RefreshTokenCredential, AuthError> {
         check_client_id(&self.client_id)?;
-        check_secret(&self.refresh_token, "refresh token")?;
-        if let Some(client_secret) = &self.client_secret {
+        let refresh_token = trimmed(self.refresh_token);
+        check_secret(&refresh_token, "refresh token")?;
+        let client_secret = self.client_secret.map(trimmed);
+        if let Some(client_secret) = &client_secret {
             check_secret(client_secret, "client secret")?;
         }
         Ok(RefreshTokenCredential {
             endpoint: TokenEndpoint::new(self.tenant, self.endpoint)?,
             client_id: self.client_id,
-            client_secret: self.client_secret,
-            refresh_token: Mutex::new(self.refresh_token),
+            client_secret,
+            refresh_token: Mutex::new(refresh_token),
             rotation: Mutex::new(()),
             on_rotated: self.on_rotated,
         })
