@@ -8,14 +8,20 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ValidationError;
 
-/// A UTC time, written as `yyyy-MM-ddTHH:mm:ssZ` (sub-seconds are dropped, as the service wants).
+/// A UTC time to the second, written as `yyyy-MM-ddTHH:mm:ssZ`. Sub-seconds are dropped when a timestamp is made,
+/// from text or from a chrono value, as the service writes and wants times.
 ///
 /// ```
 /// use partner_center_insights::Timestamp;
 /// let with_z: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
 /// let without_z: Timestamp = "2026-12-01T00:00:00".parse().unwrap();
+/// let with_fraction: Timestamp = "2026-12-01T00:00:00.75Z".parse().unwrap();
 /// assert_eq!(with_z, without_z);
+/// assert_eq!(with_z, with_fraction);
 /// assert_eq!(with_z.to_string(), "2026-12-01T00:00:00Z");
+/// let chrono_time = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00.75Z").unwrap().to_utc();
+/// assert_eq!(Timestamp::from(chrono_time), with_z);
+/// assert_eq!(with_z + std::time::Duration::from_millis(1500), "2026-12-01T00:00:01Z".parse().unwrap());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timestamp(DateTime<Utc>);
@@ -38,13 +44,15 @@ impl std::ops::Add<std::time::Duration> for Timestamp {
 
     fn add(self, duration: std::time::Duration) -> Self {
         let delta = chrono::TimeDelta::from_std(duration).unwrap_or(chrono::TimeDelta::MAX);
-        Self(self.0.checked_add_signed(delta).unwrap_or(DateTime::<Utc>::MAX_UTC))
+        Self::from(self.0.checked_add_signed(delta).unwrap_or(DateTime::<Utc>::MAX_UTC))
     }
 }
 
+/// To the second, as the service writes times: `completed_after(Utc::now())` then takes a run generated within the
+/// same second, and two times that print the same compare equal.
 impl From<DateTime<Utc>> for Timestamp {
     fn from(time: DateTime<Utc>) -> Self {
-        Self(time)
+        Self(time.trunc_subsecs(0))
     }
 }
 
@@ -60,14 +68,14 @@ impl std::str::FromStr for Timestamp {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
         if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-            return Ok(Self(time.with_timezone(&Utc)));
+            return Ok(Self::from(time.with_timezone(&Utc)));
         }
         // No offset (or a bare `Z` after a space-separated date): the docs say every time is UTC.
         let naive = text.strip_suffix(['Z', 'z']).unwrap_or(text);
         ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
             .iter()
             .find_map(|format| NaiveDateTime::parse_from_str(naive, format).ok())
-            .map(|time| Self(time.and_utc()))
+            .map(|time| Self::from(time.and_utc()))
             .ok_or_else(|| ValidationError::new("timestamp", format!("`{text}` is not yyyy-MM-ddTHH:mm:ssZ")))
     }
 }
