@@ -340,7 +340,9 @@ async fn issued_tokens_expire_after_an_hour_of_emulator_time() {
 #[tokio::test]
 async fn a_token_for_another_resource_is_refused_by_the_api() {
     let emulator = Emulator::start().await.unwrap();
-    // Microsoft's samples ask for the Graph resource: Entra issues that token, and Partner Center refuses it.
+    // The 2021–2023 docs and Microsoft's samples ask for the Graph resource, which the current docs call deprecated.
+    // Whether the service still takes such a token is not documented; the emulator refuses it (its choice), so a
+    // client still asking for Graph is caught before it meets the deprecation.
     for (version_url, audience) in [
         (emulator.token_url(), ("resource", "https://graph.windows.net")),
         (emulator.token_url_v2(), ("scope", "https://graph.microsoft.com/.default")),

@@ -277,6 +277,8 @@ async fn a_paused_report_holds_its_run_and_skips_the_slots_it_missed() {
     assert_eq!(done.value[0].execution_status, Some(ExecutionStatus::Completed));
 }
 
+/// The emulator's choice: the docs do not say whether pause and resume are idempotent. Refusing is the stricter
+/// reading, so a client that relies on repeating them is caught here rather than against the service.
 #[tokio::test]
 async fn pausing_twice_or_resuming_an_active_report_is_refused() {
     let emulator = Emulator::start().await.unwrap();
@@ -388,7 +390,8 @@ async fn an_update_built_from_the_report_keeps_what_it_does_not_change() {
     // A run-once report has no schedule to carry.
     let once = execute_now(&client, &query, "once").await;
     let once = client.get_reports().report_id(&once).send().await.unwrap().into_inner().value.remove(0);
-    assert!(once.recurrence_count.is_some(), "the emulator reports a count for it, as the service does");
+    // The emulator reports a count for it (its choice: no source says what the service reports); none is carried.
+    assert!(once.recurrence_count.is_some(), "the emulator reports a count for it");
     let update = types::UpdateReportRequest::try_from(&once).unwrap();
     assert_eq!((update.recurrence_interval, update.recurrence_count), (None, None));
 

@@ -77,6 +77,11 @@ async fn create_report_documented_400s() {
             "Invalid report parameters for creation - Limit ReportName and Description length to 256 characters or less",
         ),
         (
+            // 129 characters but 258 UTF-16 code units, which is what .NET counts (and what `ReportName` checks).
+            json!({"ReportName": "\u{1F4C8}".repeat(129)}),
+            "Invalid report parameters for creation - Limit ReportName and Description length to 256 characters or less",
+        ),
+        (
             json!({"Description": long}),
             "Invalid report parameters for creation - Limit ReportName and Description length to 256 characters or less",
         ),
@@ -113,6 +118,10 @@ async fn create_report_documented_400s() {
         assert_eq!(response["statusCode"], 400);
         assert_eq!(response["value"], json!([]));
     }
+    // 256 UTF-16 code units is within the limit.
+    let (status, response) =
+        raw.post("/ScheduledReport", with(&valid, json!({"ReportName": "\u{1F4C8}".repeat(128)}))).await;
+    assert_eq!((status, message(&response)), (200, "Report created successfully"));
     // The same body without the mistakes is accepted, in any key casing.
     let lower: Value = valid.as_object().unwrap().iter().map(|(k, v)| (k.to_lowercase(), v.clone())).collect();
     let (status, response) = raw.post("/ScheduledReport", lower).await;
@@ -278,6 +287,32 @@ async fn not_found_and_bad_parameters() {
     assert_eq!((status, message(&response)), (404, "Resource not found"));
     let (status, _) = raw.send(reqwest::Method::PATCH, "/ScheduledReport", None).await;
     assert_eq!(status, 405);
+}
+
+#[tokio::test]
+async fn several_report_ids_are_a_marketplace_filter_only() {
+    let emulator = Emulator::start().await.unwrap();
+    for (program, found) in [(Program::Marketplace, 2), (Program::Partner, 0)] {
+        let raw = Raw::new(&emulator, program);
+        let query_id = create_query(&client(&emulator, program), program).await;
+        let mut ids = Vec::new();
+        for name in ["first", "second"] {
+            let body = with(&valid_report(&emulator, &query_id), json!({"ReportName": name}));
+            let (status, response) = raw.post("/ScheduledReport", body).await;
+            assert_eq!(status, 200, "{program:?}: {response}");
+            ids.push(response["value"][0]["reportId"].as_str().unwrap().to_owned());
+        }
+        let (status, response) = raw.get(&format!("/ScheduledReport?reportId={}", ids.join(";"))).await;
+        if found == 0 {
+            // On partner insights the value is one id, and no report has it.
+            assert_eq!((status, message(&response)), (404, "No item found with given filters."), "{program:?}");
+        } else {
+            assert_eq!(status, 200, "{program:?}: {response}");
+            assert_eq!(response["value"].as_array().unwrap().len(), found, "{program:?}");
+        }
+        let (status, response) = raw.get(&format!("/ScheduledReport?reportId={}", ids[1])).await;
+        assert_eq!((status, response["value"][0]["reportId"].as_str()), (200, Some(ids[1].as_str())), "{program:?}");
+    }
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 // or GET `<url>?reportId=<reportId>`, no body, no auth; and remembering each attempt for tests to inspect.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -12,8 +13,8 @@ use super::schedule::Completion;
 /// How long one callback may take before it counts as failed.
 const CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One callback the emulator made.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One callback the emulator made. Its `Debug` leaves out the URL's query and user info, where a key may be.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CallbackRecord {
     /// The program of the report.
@@ -28,6 +29,25 @@ pub struct CallbackRecord {
     pub url: String,
     /// The receiver's status code, or why there was none.
     pub outcome: Result<u16, String>,
+}
+
+impl fmt::Debug for CallbackRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Url<'a>(&'a str);
+        impl fmt::Debug for Url<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                crate::model::write_without_secrets(f, self.0)
+            }
+        }
+        f.debug_struct("CallbackRecord")
+            .field("program", &self.program)
+            .field("report_id", &self.report_id)
+            .field("execution_id", &self.execution_id)
+            .field("method", &self.method)
+            .field("url", &Url(&self.url))
+            .field("outcome", &self.outcome)
+            .finish()
+    }
 }
 
 /// Sends callbacks and keeps their records.
@@ -102,5 +122,35 @@ mod tests {
         assert_eq!(post.as_str(), "http://127.0.0.1:9/hook/r1");
         let get = callback_url("http://127.0.0.1:9/hook?x=1", &CallbackMethod::Get, "r1").unwrap();
         assert_eq!(get.as_str(), "http://127.0.0.1:9/hook?x=1&reportId=r1");
+    }
+
+    #[test]
+    fn debug_output_holds_no_secrets() {
+        let record = CallbackRecord {
+            program: Program::Partner,
+            report_id: "r1".to_owned(),
+            execution_id: "e1".to_owned(),
+            method: CallbackMethod::Get,
+            url: "https://user:pa55@hooks.example/ready?code=s3cret&reportId=r1".to_owned(),
+            outcome: Ok(200),
+        };
+        let shown = format!("{record:?}");
+        assert!(shown.contains("hooks.example/ready"), "{shown}");
+        assert!(!shown.contains("s3cret") && !shown.contains("pa55"), "{shown}");
+
+        let builder = super::super::Emulator::builder()
+            .client("app-2", "client-secret-2")
+            .user("someone@contoso.example", "password-2")
+            .accept_tokens(["accepted-token-2"]);
+        let shown = format!("{builder:?}");
+        assert!(shown.contains("app-2") && shown.contains("someone@contoso.example"), "{shown}");
+        for secret in ["client-secret-2", "password-2", "accepted-token-2", super::super::DEV_CLIENT_SECRET] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        let seed: super::super::Seed = serde_json::from_value(serde_json::json!({"partner": {"reports": [{
+            "reportName": "r", "queryId": "q", "callbackUrl": "https://hooks.example/ready?code=s3cret"
+        }]}}))
+        .unwrap();
+        assert!(!format!("{seed:?}").contains("s3cret"), "{seed:?}");
     }
 }

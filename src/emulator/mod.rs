@@ -289,8 +289,8 @@ impl Drop for Emulator {
     }
 }
 
-/// Configures an [`Emulator`]; finish with [`start`](Self::start).
-#[derive(Debug)]
+/// Configures an [`Emulator`]; finish with [`start`](Self::start). Its `Debug` shows client ids and user names,
+/// never their secrets, passwords or the accepted tokens.
 #[must_use]
 pub struct EmulatorBuilder {
     port: u16,
@@ -304,6 +304,33 @@ pub struct EmulatorBuilder {
     users: HashMap<String, String>,
     min_start_lead: Duration,
     link_ttl: Duration,
+}
+
+impl fmt::Debug for EmulatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn names(map: &HashMap<String, String>) -> Vec<&str> {
+            let mut names: Vec<&str> = map.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            names
+        }
+        let accepted = match &self.accepted {
+            Accepted::Tokens(tokens) => format!("{} fixed token(s), [redacted]", tokens.len()),
+            Accepted::Any => "any token".to_owned(),
+        };
+        f.debug_struct("EmulatorBuilder")
+            .field("port", &self.port)
+            .field("casing", &self.casing)
+            .field("accepted", &accepted)
+            .field("seed", &self.seed)
+            .field("clock", &self.clock)
+            .field("timing", &self.timing)
+            .field("file_rows", &self.file_rows)
+            .field("client_ids", &names(&self.clients))
+            .field("user_names", &names(&self.users))
+            .field("min_start_lead", &self.min_start_lead)
+            .field("link_ttl", &self.link_ttl)
+            .finish()
+    }
 }
 
 impl Default for EmulatorBuilder {

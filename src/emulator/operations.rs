@@ -237,7 +237,11 @@ pub(crate) fn create_report(call: &Call<'_>, state: &mut ProgramState, body: &Bo
 // ---- #7 Get reports ----
 
 pub(crate) fn get_reports(state: &ProgramState, params: &Params) -> Result<Reply, ApiError> {
-    let ids = params.list("reportId");
+    // Several `;`-separated ids are documented for the marketplace only; on partner insights the value is one id.
+    let ids = match state.program {
+        Program::Marketplace => params.list("reportId"),
+        Program::Partner => params.get("reportId").map(|id| vec![id.to_owned()]),
+    };
     let name = params.get("reportName");
     let query_id = params.get("queryId");
     let items: Vec<_> = state

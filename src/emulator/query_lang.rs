@@ -67,6 +67,16 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
     out
 }
 
+/// The clauses after `FROM Dataset`, in the only order they may come.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    From,
+    Where,
+    OrderBy,
+    Limit,
+    Timespan,
+}
+
 /// Which clause the words after `FROM Dataset` belong to: the column names in WHERE and ORDER BY are checked.
 #[derive(Clone, Copy)]
 enum Clause {
@@ -131,48 +141,79 @@ pub(crate) fn parse(program: Program, text: &str) -> Result<ParsedQuery, ApiErro
         }
     }
 
+    // After `FROM Dataset`: the optional clauses, each at most once and in the documented order. Any other word
+    // where a clause must start (a misspelled keyword, text after the last clause) is a syntax error, as the
+    // try-query API exists to report.
     let mut limit = None;
     let mut clause = Clause::Other;
+    let mut stage = Stage::From;
+    let mut clause_empty = false;
     let mut i = 0;
     while i < rest.len() {
-        if is_keyword(&rest[i], "WHERE") {
-            clause = Clause::Where;
+        let starts = if is_keyword(&rest[i], "WHERE") {
+            Some(Stage::Where)
         } else if is_keyword(&rest[i], "ORDER") && rest.get(i + 1).is_some_and(|t| is_keyword(t, "BY")) {
-            clause = Clause::OrderBy;
-            i += 1;
-        } else if let (Clause::Where | Clause::OrderBy, Token::Word(word)) = (clause, &rest[i])
-            && !is_keyword(&rest[i], "LIMIT")
-            && !is_keyword(&rest[i], "TIMESPAN")
-        {
-            let not_a_column = match clause {
-                Clause::Where => {
-                    WHERE_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)) || word.parse::<f64>().is_ok()
-                }
-                _ => ["ASC", "DESC"].iter().any(|w| word.eq_ignore_ascii_case(w)),
-            };
-            if !not_a_column && dataset.column(word).is_none() {
-                return Err(ApiError::bad_request(messages::INCORRECT_COLUMN_NAME));
-            }
+            Some(Stage::OrderBy)
         } else if is_keyword(&rest[i], "LIMIT") {
-            limit = match rest.get(i + 1) {
-                Some(Token::Word(n)) => match n.parse::<u64>() {
-                    Ok(n) if n > 0 => Some(n),
-                    _ => return Err(ApiError::bad_request(messages::LIMIT_POSITIVE)),
-                },
-                _ => return Err(ApiError::bad_request(messages::LIMIT_POSITIVE)),
-            };
-            clause = Clause::Other;
-            i += 1;
+            Some(Stage::Limit)
         } else if is_keyword(&rest[i], "TIMESPAN") {
-            match rest.get(i + 1) {
-                Some(Token::Word(span)) if dataset.date_ranges.iter().any(|r| r.eq_ignore_ascii_case(span)) => {}
-                Some(Token::Word(span)) => return Err(ApiError::bad_request(messages::invalid_timespan(span))),
-                _ => return Err(syntax()),
+            Some(Stage::Timespan)
+        } else {
+            None
+        };
+        if let Some(next) = starts {
+            if next <= stage || clause_empty {
+                return Err(syntax());
             }
-            clause = Clause::Other;
-            i += 1;
+            stage = next;
+        }
+        match (starts, clause, &rest[i]) {
+            (Some(Stage::Where), ..) => (clause, clause_empty) = (Clause::Where, true),
+            (Some(Stage::OrderBy), ..) => {
+                (clause, clause_empty) = (Clause::OrderBy, true);
+                i += 1;
+            }
+            (Some(Stage::Limit), ..) => {
+                limit = match rest.get(i + 1) {
+                    Some(Token::Word(n)) => match n.parse::<u64>() {
+                        Ok(n) if n > 0 => Some(n),
+                        _ => return Err(ApiError::bad_request(messages::LIMIT_POSITIVE)),
+                    },
+                    _ => return Err(ApiError::bad_request(messages::LIMIT_POSITIVE)),
+                };
+                clause = Clause::Other;
+                i += 1;
+            }
+            (Some(_), ..) => {
+                // TIMESPAN, the last clause.
+                match rest.get(i + 1) {
+                    Some(Token::Word(span)) if dataset.date_ranges.iter().any(|r| r.eq_ignore_ascii_case(span)) => {}
+                    Some(Token::Word(span)) => return Err(ApiError::bad_request(messages::invalid_timespan(span))),
+                    _ => return Err(syntax()),
+                }
+                clause = Clause::Other;
+                i += 1;
+            }
+            (None, Clause::Other, _) => return Err(syntax()),
+            (None, Clause::Where | Clause::OrderBy, token) => {
+                clause_empty = false;
+                if let Token::Word(word) = token {
+                    let not_a_column = match clause {
+                        Clause::Where => {
+                            WHERE_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)) || word.parse::<f64>().is_ok()
+                        }
+                        _ => ["ASC", "DESC"].iter().any(|w| word.eq_ignore_ascii_case(w)),
+                    };
+                    if !not_a_column && dataset.column(word).is_none() {
+                        return Err(ApiError::bad_request(messages::INCORRECT_COLUMN_NAME));
+                    }
+                }
+            }
         }
         i += 1;
+    }
+    if clause_empty {
+        return Err(syntax());
     }
 
     Ok(ParsedQuery { dataset, columns, limit })
@@ -232,6 +273,31 @@ mod tests {
         {
             assert_eq!(message(Program::Marketplace, bad), messages::QUERY_SYNTAX, "{bad}");
         }
+    }
+
+    #[test]
+    fn clauses_come_once_and_in_order_and_nothing_else_follows_the_dataset() {
+        for bad in [
+            "WHRE OfferName = 'a'",
+            "ORDR BY RawUsage",
+            "LIMT 5",
+            "TIMESPN LAST_MONTH",
+            "TIMESPAN LAST_MONTH TIMESPAN LAST_MONTH",
+            "LIMIT 5 WHERE OfferName = 'a'",
+            "TIMESPAN LAST_MONTH LIMIT 5",
+            "ORDER BY RawUsage WHERE OfferName = 'a'",
+            "WHERE OfferName = 'a' WHERE RawUsage > 1",
+            "WHERE LIMIT 5",
+            "ORDER BY",
+            "LIMIT 5 junk",
+            "TIMESPAN LAST_MONTH junk",
+            "= 'a'",
+        ] {
+            let result = message(Program::Marketplace, &format!("SELECT OfferName FROM ISVUsage {bad}"));
+            assert_eq!(result, messages::QUERY_SYNTAX, "{bad}");
+        }
+        let all = "WHERE OfferName = 'a' ORDER BY RawUsage LIMIT 5 TIMESPAN LAST_MONTH";
+        assert_eq!(message(Program::Marketplace, &format!("SELECT OfferName FROM ISVUsage {all}")), "ok");
     }
 
     #[test]

@@ -115,9 +115,9 @@ pub struct SeedReport {
     /// `csv` or `tsv`.
     #[serde(default)]
     pub format: Option<String>,
-    /// Callback URL.
+    /// Callback URL (checked when the report is created, as the service checks it; its `Debug` hides the query).
     #[serde(default)]
-    pub callback_url: Option<String>,
+    pub callback_url: Option<crate::CallbackUrl>,
     /// `GET` or `POST`.
     #[serde(default)]
     pub callback_method: Option<String>,
@@ -241,7 +241,7 @@ impl SeedReport {
         put("RecurrenceInterval", self.recurrence_interval.map(Value::from));
         put("RecurrenceCount", self.recurrence_count.map(Value::from));
         put("Format", self.format.clone().map(Value::from));
-        put("CallbackUrl", self.callback_url.clone().map(Value::from));
+        put("CallbackUrl", self.callback_url.as_ref().map(|url| Value::from(url.as_str())));
         put("CallbackMethod", self.callback_method.clone().map(Value::from));
         Ok(Body::parse(Value::Object(map).to_string().as_bytes()))
     }

@@ -11,8 +11,8 @@ use super::clock::later;
 use super::envelope::ApiError;
 use super::messages;
 
-/// Longest report name or description, in characters.
-const MAX_NAME_CHARS: usize = 256;
+/// Longest report name or description, in UTF-16 code units: the .NET service's `string.Length`.
+const MAX_NAME_UNITS: usize = 256;
 
 /// A JSON request body, looked up ignoring key case (the docs send PascalCase, others camelCase).
 #[derive(Debug, Default)]
@@ -236,8 +236,8 @@ fn report_fields(body: &Body, rules: &Rules) -> Result<ReportFields, ApiError> {
         return Err(ApiError::bad_request(messages::SEMICOLON_IN_NAME));
     }
     let description = body.text("Description");
-    if name.chars().count() > MAX_NAME_CHARS || description.as_ref().is_some_and(|d| d.chars().count() > MAX_NAME_CHARS)
-    {
+    let too_long = |text: &str| text.encode_utf16().count() > MAX_NAME_UNITS;
+    if too_long(&name) || description.as_deref().is_some_and(too_long) {
         return Err(ApiError::bad_request(messages::NAME_LENGTH));
     }
     let format = match body.get("Format") {

@@ -15,6 +15,8 @@ pub use enums::{CallbackMethod, ExecutionStatus, ReportFormat, ReportStatus, Unk
 pub use fields::{RecurrenceCount, RecurrenceInterval, ReportDescription, ReportName};
 pub use ids::{QueryId, ReportId};
 pub use secure_link::SecureLink;
+#[cfg(feature = "emulator")]
+pub(crate) use secure_link::write_without_secrets;
 pub use timestamp::Timestamp;
 
 use std::fmt;

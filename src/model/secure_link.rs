@@ -44,7 +44,7 @@ impl fmt::Display for SecureLink {
 
 /// Writes `link` without its query (marked `?…`) and user info (marked `…@`), or only its length when it is not a
 /// URL: the parts that carry signatures, keys and passwords.
-pub(super) fn write_without_secrets(f: &mut fmt::Formatter<'_>, link: &str) -> fmt::Result {
+pub(crate) fn write_without_secrets(f: &mut fmt::Formatter<'_>, link: &str) -> fmt::Result {
     use url::Position;
     // Read as a download or a callback will read it: URL parsing accepts spellings of user info (`https:u:p@host`,
     // `https:\\u:p@host`) that no hand-written split would catch.
