@@ -17,6 +17,11 @@ use super::secure_link::write_without_secrets;
 /// do) is shown. [`CallbackUrl::as_str`] gives the whole URL. Decoding an answer takes what the service sends,
 /// unchecked.
 ///
+/// How the service appends the report id to a URL that already has a query is not documented: with POST, a plain
+/// `<url>/<reportId>` would land inside the query (`?code=KEY/<reportId>`). The emulator inserts the id into the
+/// path, URL-aware, which is an assumption. With a key in the query, prefer GET (documented as `…&reportId=`), or
+/// check with a test report what the service calls.
+///
 /// ```
 /// use partner_center_insights::CallbackUrl;
 /// let url = CallbackUrl::new("https://contoso.example/api/ready?code=s3cret")?;
