@@ -317,14 +317,11 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
             }
             // The only hook errors are token failures, handed over as text.
             E::Custom(text) => {
-                let (message, source) = crate::auth::handover::take_back(&text);
-                let kind = if source.as_ref().is_some_and(crate::AuthError::timed_out) {
-                    ErrorKind::Timeout
-                } else {
-                    ErrorKind::Authentication
-                };
+                let taken = crate::auth::handover::take_back(&text);
+                let kind = if taken.timed_out { ErrorKind::Timeout } else { ErrorKind::Authentication };
+                let source = taken.error;
                 Self {
-                    message: Some(message.to_owned()),
+                    message: Some(taken.message.to_owned()),
                     source: source.map(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
                     ..Self::new(kind)
                 }

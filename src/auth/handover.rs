@@ -16,8 +16,10 @@ use super::AuthError;
 const KEPT: usize = 4096;
 const KEPT_FOR: Duration = Duration::from_secs(600);
 
-/// What the handed-over text ends with: the message, then this, the key and `)`.
+/// What the handed-over text ends with: the message, then one of these, the key and `)`. A timeout has its own
+/// mark, so it is still reported as one when its entry is no longer kept.
 const KEY_MARK: &str = " (token failure #";
+const TIMEOUT_MARK: &str = " (token timeout #";
 
 /// The entries, oldest first, and the next key: keys are drawn under the same lock, so they grow along the queue.
 static WAITING: Mutex<(VecDeque<Entry>, u64)> = Mutex::new((VecDeque::new(), 1));
@@ -31,38 +33,56 @@ struct Entry {
 /// Keeps `error` for [`take_back`] and returns the text the hook hands to the generated code: the error's message
 /// with its key.
 pub(crate) fn hand_over(error: AuthError) -> String {
-    let now = Instant::now();
     let mut guard = WAITING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Taken under the lock, so times, like keys, grow along the queue.
+    let now = Instant::now();
     let (waiting, next_key) = &mut *guard;
     let key = *next_key;
     *next_key += 1;
     make_room(waiting, now);
-    let text = format!("{}{KEY_MARK}{key})", error.message);
+    let mark = if error.timed_out() { TIMEOUT_MARK } else { KEY_MARK };
+    let text = format!("{}{mark}{key})", error.message);
     waiting.push_back(Entry { key, handed_over: now, error });
     text
 }
 
 /// Drops what was never taken back: entries older than `KEPT_FOR`, and the oldest beyond `KEPT - 1`.
 fn make_room(waiting: &mut VecDeque<Entry>, now: Instant) {
-    while waiting.front().is_some_and(|oldest| waiting.len() >= KEPT || now - oldest.handed_over > KEPT_FOR) {
+    while waiting
+        .front()
+        .is_some_and(|oldest| waiting.len() >= KEPT || now.saturating_duration_since(oldest.handed_over) > KEPT_FOR)
+    {
         waiting.pop_front();
     }
 }
 
-/// The message of a handed-over text, and the failure it stands for if it is still kept (then no longer).
-pub(crate) fn take_back(text: &str) -> (&str, Option<AuthError>) {
-    let Some((message, key)) = text
-        .strip_suffix(')')
-        .and_then(|rest| rest.rsplit_once(KEY_MARK))
-        .and_then(|(message, key)| Some((message, key.parse::<u64>().ok()?)))
-    else {
-        return (text, None);
+/// A handed-over failure, taken back.
+pub(crate) struct TakenBack<'a> {
+    /// The failure's message, without the key.
+    pub(crate) message: &'a str,
+    /// Whether no token came in time (known from the text, even when the failure itself is no longer kept).
+    pub(crate) timed_out: bool,
+    /// The failure, if it is still kept (it is not, after this).
+    pub(crate) error: Option<AuthError>,
+}
+
+/// The failure a handed-over text stands for.
+pub(crate) fn take_back(text: &str) -> TakenBack<'_> {
+    let keyed = |mark| {
+        let (message, key) = text.strip_suffix(')')?.rsplit_once(mark)?;
+        Some((message, key.parse::<u64>().ok()?))
+    };
+    let (message, key, timed_out) = match (keyed(KEY_MARK), keyed(TIMEOUT_MARK)) {
+        (Some((message, key)), None) => (message, key, false),
+        (None, Some((message, key))) => (message, key, true),
+        // Not a handed-over text: it stays whole.
+        _ => return TakenBack { message: text, timed_out: false, error: None },
     };
     let mut guard = WAITING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let waiting = &mut guard.0;
     // Keys only grow along the queue, so the entry is found by bisection.
     let error = waiting.binary_search_by_key(&key, |entry| entry.key).ok().and_then(|at| waiting.remove(at));
-    (message, error.map(|entry| entry.error))
+    TakenBack { message, timed_out, error: error.map(|entry| entry.error) }
 }
 
 #[cfg(test)]
@@ -74,14 +94,29 @@ mod tests {
         let first = hand_over(AuthError::new("handover test: refused").with_status(http::StatusCode::UNAUTHORIZED));
         let second = hand_over(AuthError::new("handover test: refused").with_status(http::StatusCode::FORBIDDEN));
         assert_ne!(first, second);
-        let (message, found) = take_back(&second);
-        assert_eq!(message, "handover test: refused");
-        assert_eq!(found.and_then(|e| e.status()), Some(http::StatusCode::FORBIDDEN));
-        let (_, found) = take_back(&first);
-        assert_eq!(found.and_then(|e| e.status()), Some(http::StatusCode::UNAUTHORIZED));
-        assert!(take_back(&first).1.is_none(), "taken back once");
+        let taken = take_back(&second);
+        assert_eq!((taken.message, taken.timed_out), ("handover test: refused", false));
+        assert_eq!(taken.error.and_then(|e| e.status()), Some(http::StatusCode::FORBIDDEN));
+        let taken = take_back(&first);
+        assert_eq!(taken.error.and_then(|e| e.status()), Some(http::StatusCode::UNAUTHORIZED));
+        assert!(take_back(&first).error.is_none(), "taken back once");
         let text = "a provider's own text (token failure #x)";
-        assert!(matches!(take_back(text), (message, None) if message == text), "not a key: the text stays whole");
+        let taken = take_back(text);
+        assert_eq!((taken.message, taken.error.is_none()), (text, true), "not a key: the text stays whole");
+        let text = hand_over(AuthError::new("no access token within reach (token failure #1)"));
+        let taken = take_back(&text);
+        assert_eq!(taken.message, "no access token within reach (token failure #1)", "only the last mark is the key");
+        assert!(!taken.timed_out && taken.error.is_some());
+    }
+
+    #[test]
+    fn a_timeout_is_known_by_its_text_even_when_no_longer_kept() {
+        let text = hand_over(AuthError::no_token_within(Duration::from_millis(200)));
+        let taken = take_back(&text);
+        assert_eq!((taken.message, taken.timed_out), ("no access token within 200ms", true));
+        assert!(taken.error.is_some_and(|e| e.timed_out() && e.is_transient()));
+        let gone = take_back(&text);
+        assert_eq!((gone.message, gone.timed_out, gone.error.is_none()), ("no access token within 200ms", true, true));
     }
 
     #[test]
@@ -89,9 +124,9 @@ mod tests {
         let texts: Vec<_> =
             (0..100).map(|i| hand_over(AuthError::new(format!("handover test: {i}")).transient())).collect();
         for (i, text) in texts.iter().enumerate().rev() {
-            let (message, found) = take_back(text);
-            assert_eq!(message, format!("handover test: {i}"));
-            assert!(found.is_some_and(|e| e.is_transient()), "{i}");
+            let taken = take_back(text);
+            assert_eq!(taken.message, format!("handover test: {i}"));
+            assert!(taken.error.is_some_and(|e| e.is_transient()), "{i}");
         }
     }
 

@@ -343,7 +343,6 @@ fn check_client_id(client_id: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// Checks that a secret was given at all (it is never shown).
 /// `secret` without surrounding whitespace: a client secret or refresh token read from a file or an `.env` line keeps
 /// its line break, and Entra would answer "invalid secret" without saying why. Neither ever contains whitespace;
 /// passwords may, and are not given here.
@@ -353,6 +352,7 @@ fn trimmed(secret: secrecy::SecretString) -> secrecy::SecretString {
     if text.trim().len() == text.len() { secret } else { secrecy::SecretString::from(text.trim()) }
 }
 
+/// Checks that a secret was given at all (it is never shown).
 fn check_secret(secret: &secrecy::SecretString, what: &str) -> Result<(), AuthError> {
     use secrecy::ExposeSecret;
     if secret.expose_secret().trim().is_empty() { Err(AuthError::new(format!("the {what} is empty"))) } else { Ok(()) }
