@@ -2,8 +2,9 @@
 // structured `AuthError` (status, AADSTS codes, correlation id) waits here under a key the handed-over text carries.
 //
 // Each failed call hands over its own entry, found again by its key and removed when taken back, so concurrent
-// failures with the same text (two tenants, one outage) never mix. Entries never taken back (a caller that kept the
-// generated error) are dropped after `KEPT_FOR`, or the oldest first beyond `KEPT`; the message always reaches `Error`.
+// failures with the same text (two tenants, one outage) never mix. Entries never taken back (a caller that kept
+// the generated error) are dropped after `KEPT_FOR`, or the oldest first beyond `KEPT`; the message always reaches
+// `Error`.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;

@@ -299,7 +299,8 @@ impl Tokens {
 const TOKEN_TIMEOUT: &str = "no access token within";
 
 /// Why a call with a token that cannot be sent stops before sending.
-pub(crate) const UNSENDABLE_TOKEN: &str = "the access token is empty, contains whitespace or holds characters an HTTP header cannot carry; no request was sent";
+pub(crate) const UNSENDABLE_TOKEN: &str = "the access token is empty, contains whitespace or holds characters an \
+                                          HTTP header cannot carry; no request was sent";
 
 type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<AccessToken, AuthError>> + Send + 'a>>;
 

@@ -67,7 +67,7 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
     out
 }
 
-/// The clauses after `FROM Dataset`, in the only order they may come.
+/// Where the parse is after `FROM Dataset`: the clauses, in the only order they may come.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Stage {
     From,
@@ -75,14 +75,6 @@ enum Stage {
     OrderBy,
     Limit,
     Timespan,
-}
-
-/// Which clause the words after `FROM Dataset` belong to: the column names in WHERE and ORDER BY are checked.
-#[derive(Clone, Copy)]
-enum Clause {
-    Where,
-    OrderBy,
-    Other,
 }
 
 /// The words of a WHERE clause that are not column names (besides numbers).
@@ -145,8 +137,8 @@ pub(crate) fn parse(program: Program, text: &str) -> Result<ParsedQuery, ApiErro
     // where a clause must start (a misspelled keyword, text after the last clause) is a syntax error, as the
     // try-query API exists to report.
     let mut limit = None;
-    let mut clause = Clause::Other;
     let mut stage = Stage::From;
+    // Whether the WHERE or ORDER BY just begun has nothing in it yet.
     let mut clause_empty = false;
     let mut i = 0;
     while i < rest.len() {
@@ -161,19 +153,38 @@ pub(crate) fn parse(program: Program, text: &str) -> Result<ParsedQuery, ApiErro
         } else {
             None
         };
-        if let Some(next) = starts {
-            if next <= stage || clause_empty {
+        let Some(next) = starts else {
+            // Only WHERE and ORDER BY go on past their first word. In them, the words that are not operators,
+            // numbers or directions are columns.
+            let not_a_column = |word: &str| match stage {
+                Stage::Where => WHERE_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)) || word.parse::<f64>().is_ok(),
+                Stage::OrderBy => ["ASC", "DESC"].iter().any(|w| word.eq_ignore_ascii_case(w)),
+                Stage::From | Stage::Limit | Stage::Timespan => false,
+            };
+            if !matches!(stage, Stage::Where | Stage::OrderBy) {
                 return Err(syntax());
             }
-            stage = next;
+            clause_empty = false;
+            if let Token::Word(word) = &rest[i]
+                && !not_a_column(word)
+                && dataset.column(word).is_none()
+            {
+                return Err(ApiError::bad_request(messages::INCORRECT_COLUMN_NAME));
+            }
+            i += 1;
+            continue;
+        };
+        if next <= stage || clause_empty {
+            return Err(syntax());
         }
-        match (starts, clause, &rest[i]) {
-            (Some(Stage::Where), ..) => (clause, clause_empty) = (Clause::Where, true),
-            (Some(Stage::OrderBy), ..) => {
-                (clause, clause_empty) = (Clause::OrderBy, true);
+        stage = next;
+        match next {
+            Stage::Where => clause_empty = true,
+            Stage::OrderBy => {
+                clause_empty = true;
                 i += 1;
             }
-            (Some(Stage::Limit), ..) => {
+            Stage::Limit => {
                 limit = match rest.get(i + 1) {
                     Some(Token::Word(n)) => match n.parse::<u64>() {
                         Ok(n) if n > 0 => Some(n),
@@ -181,33 +192,16 @@ pub(crate) fn parse(program: Program, text: &str) -> Result<ParsedQuery, ApiErro
                     },
                     _ => return Err(ApiError::bad_request(messages::LIMIT_POSITIVE)),
                 };
-                clause = Clause::Other;
                 i += 1;
             }
-            (Some(_), ..) => {
-                // TIMESPAN, the last clause.
+            // TIMESPAN (`From` is never a clause that starts).
+            Stage::Timespan | Stage::From => {
                 match rest.get(i + 1) {
                     Some(Token::Word(span)) if dataset.date_ranges.iter().any(|r| r.eq_ignore_ascii_case(span)) => {}
                     Some(Token::Word(span)) => return Err(ApiError::bad_request(messages::invalid_timespan(span))),
                     _ => return Err(syntax()),
                 }
-                clause = Clause::Other;
                 i += 1;
-            }
-            (None, Clause::Other, _) => return Err(syntax()),
-            (None, Clause::Where | Clause::OrderBy, token) => {
-                clause_empty = false;
-                if let Token::Word(word) = token {
-                    let not_a_column = match clause {
-                        Clause::Where => {
-                            WHERE_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)) || word.parse::<f64>().is_ok()
-                        }
-                        _ => ["ASC", "DESC"].iter().any(|w| word.eq_ignore_ascii_case(w)),
-                    };
-                    if !not_a_column && dataset.column(word).is_none() {
-                        return Err(ApiError::bad_request(messages::INCORRECT_COLUMN_NAME));
-                    }
-                }
             }
         }
         i += 1;

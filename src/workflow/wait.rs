@@ -59,8 +59,9 @@ impl Client {
     /// - **Polling**: at once, then after 5 s, backing off to one poll a minute, and once more just before the
     ///   deadline however long the interval has grown. Without an execution id, the 404 the service answers before
     ///   a report's first run counts as "not yet" once the report is known to exist (asked once; a report that does
-    ///   not exist fails with the service's 404, or with [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument)
-    ///   "there is no report …" if the service lists none instead).
+    ///   not exist fails with the service's 404, or with
+    ///   [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) "there is no report …" if the service
+    ///   lists none instead).
     /// - **Deadline**: one hour by default ([`timeout`](ExecutionWait::timeout)), then
     ///   [`ErrorKind::Timeout`](crate::ErrorKind::Timeout).
     ///

@@ -6,7 +6,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::endpoint::TokenEndpoint;
-use super::{EndpointOptions, check_client_id, check_secret, endpoint_builder_methods, trimmed};
+use super::{EndpointOptions, check_client_id, endpoint_builder_methods, trimmed_secret};
 use crate::auth::{AccessToken, AuthError, TokenProvider};
 
 /// App-only tokens from a client id and secret (`grant_type=client_credentials`).
@@ -133,8 +133,7 @@ impl ClientCredentialsBuilder {
     /// whitespace, the secret or the resource/scope is empty, or the HTTP client cannot start.
     pub fn build(self) -> Result<ClientCredentials, AuthError> {
         check_client_id(&self.client_id)?;
-        let client_secret = trimmed(self.client_secret);
-        check_secret(&client_secret, "client secret")?;
+        let client_secret = trimmed_secret(self.client_secret, "client secret")?;
         Ok(ClientCredentials {
             endpoint: TokenEndpoint::new(self.tenant, self.endpoint)?,
             client_id: self.client_id,

@@ -343,13 +343,15 @@ fn check_client_id(client_id: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// `secret` without surrounding whitespace: a client secret or refresh token read from a file or an `.env` line keeps
-/// its line break, and Entra would answer "invalid secret" without saying why. Neither ever contains whitespace;
-/// passwords may, and are not given here.
-fn trimmed(secret: secrecy::SecretString) -> secrecy::SecretString {
+/// `secret` without surrounding whitespace, checked to be given at all (it is never shown): a client secret or
+/// refresh token read from a file or an `.env` line keeps its line break, and Entra would answer "invalid secret"
+/// without saying why. Neither ever contains whitespace; passwords may, and go through `check_secret` as given.
+fn trimmed_secret(secret: secrecy::SecretString, what: &str) -> Result<secrecy::SecretString, AuthError> {
     use secrecy::ExposeSecret;
     let text = secret.expose_secret();
-    if text.trim().len() == text.len() { secret } else { secrecy::SecretString::from(text.trim()) }
+    let secret = if text.trim().len() == text.len() { secret } else { secrecy::SecretString::from(text.trim()) };
+    check_secret(&secret, what)?;
+    Ok(secret)
 }
 
 /// Checks that a secret was given at all (it is never shown).

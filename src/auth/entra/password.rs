@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::endpoint::TokenEndpoint;
 use super::{
-    EndpointOptions, EndpointVersion, check_client_id, check_secret, endpoint_builder_methods, shown, trimmed,
+    EndpointOptions, EndpointVersion, check_client_id, check_secret, endpoint_builder_methods, shown, trimmed_secret,
 };
 use crate::auth::{AccessToken, AuthError, TokenProvider};
 
@@ -180,10 +180,7 @@ impl PasswordCredentialBuilder {
             )));
         }
         check_secret(&self.password, "password")?;
-        let client_secret = self.client_secret.map(trimmed);
-        if let Some(client_secret) = &client_secret {
-            check_secret(client_secret, "client secret")?;
-        }
+        let client_secret = self.client_secret.map(|secret| trimmed_secret(secret, "client secret")).transpose()?;
         Ok(PasswordCredential {
             endpoint: TokenEndpoint::new(self.tenant, self.endpoint)?,
             client_id: self.client_id,

@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::endpoint::TokenEndpoint;
-use super::{EndpointOptions, check_client_id, check_secret, endpoint_builder_methods, trimmed};
+use super::{EndpointOptions, check_client_id, endpoint_builder_methods, trimmed_secret};
 use crate::auth::{AccessToken, AuthError, TokenProvider};
 
 type RotationCallback = Box<dyn Fn(&SecretString) + Send + Sync + 'static>;
@@ -206,12 +206,8 @@ impl RefreshTokenCredentialBuilder {
     /// start.
     pub fn build(self) -> Result<RefreshTokenCredential, AuthError> {
         check_client_id(&self.client_id)?;
-        let refresh_token = trimmed(self.refresh_token);
-        check_secret(&refresh_token, "refresh token")?;
-        let client_secret = self.client_secret.map(trimmed);
-        if let Some(client_secret) = &client_secret {
-            check_secret(client_secret, "client secret")?;
-        }
+        let refresh_token = trimmed_secret(self.refresh_token, "refresh token")?;
+        let client_secret = self.client_secret.map(|secret| trimmed_secret(secret, "client secret")).transpose()?;
         Ok(RefreshTokenCredential {
             endpoint: TokenEndpoint::new(self.tenant, self.endpoint)?,
             client_id: self.client_id,
