@@ -1,5 +1,5 @@
 // Generates the API client from `openapi/insights.yaml` with progenitor, into OUT_DIR.
-// Also derives from the same spec the table of response property names the casing normalizer needs.
+// Also derives from the same spec the table of response property names (and which hold lists) the normalizer needs.
 
 use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
@@ -105,8 +105,9 @@ fn generate_client(spec: &OpenAPI) -> String {
 }
 
 /// Every property name of every response schema (the envelopes and the items inside them), grouped by length, so
-/// responses in any casing can be rewritten to the spec's names before decoding. Names that differ only in case
-/// are refused: a response key could not say which it meant.
+/// responses in any casing can be rewritten to the spec's names before decoding, with whether the name holds a
+/// list that may not be null (the generated field is a `Vec`, so a `null` there is read as an empty list). Names
+/// that differ only in case are refused: a response key could not say which it meant.
 fn response_keys(spec: &OpenAPI) -> String {
     let components = spec.components.as_ref().unwrap_or_else(|| fail("has no components"));
     let mut keys = BTreeMap::new();
@@ -121,12 +122,13 @@ fn response_keys(spec: &OpenAPI) -> String {
     // Bucketed by length: a key's bucket is one index away, and holds a handful of names to compare.
     let longest = keys.keys().map(String::len).max().unwrap_or(0);
     let mut buckets = vec![Vec::new(); longest + 1];
-    for canonical in keys.values() {
-        buckets[canonical.len()].push(canonical.as_str());
+    for (canonical, list) in keys.values() {
+        buckets[canonical.len()].push((canonical.as_str(), *list));
     }
     let mut out = String::from(
-        "/// Response property names from the spec as it spells them, grouped by length (index = length in bytes).\n\
-         pub(crate) static RESPONSE_KEYS_BY_LEN: &[&[&str]] = &[\n",
+        "/// Response property names from the spec as it spells them, and whether they hold a list that may not be\n\
+         /// null, grouped by length (index = length in bytes).\n\
+         pub(crate) static RESPONSE_KEYS_BY_LEN: &[&[(&str, bool)]] = &[\n",
     );
     for bucket in buckets {
         out.push_str(&format!("    &{bucket:?},\n"));
@@ -152,7 +154,11 @@ fn operation_ids(spec: &OpenAPI) -> String {
     out
 }
 
-fn collect_keys(spec: &OpenAPI, schema: &ReferenceOr<Schema>, depth: usize, keys: &mut BTreeMap<String, String>) {
+/// Property names by their lowercase form: the spec's spelling, and whether any schema has it as a list that may
+/// not be null.
+type Keys = BTreeMap<String, (String, bool)>;
+
+fn collect_keys(spec: &OpenAPI, schema: &ReferenceOr<Schema>, depth: usize, keys: &mut Keys) {
     if depth > 4 {
         return;
     }
@@ -160,13 +166,16 @@ fn collect_keys(spec: &OpenAPI, schema: &ReferenceOr<Schema>, depth: usize, keys
     match &schema.schema_kind {
         SchemaKind::Type(Type::Object(object)) => {
             for (name, property) in &object.properties {
-                let lower = name.to_lowercase();
-                if let Some(previous) = keys.insert(lower, name.clone())
-                    && &previous != name
-                {
-                    fail(format_args!("response properties `{previous}` and `{name}` differ only in case"));
+                let property = property.clone().unbox();
+                let resolved = resolve(spec, &property);
+                let list =
+                    matches!(resolved.schema_kind, SchemaKind::Type(Type::Array(_))) && !resolved.schema_data.nullable;
+                let (spelled, any_list) = keys.entry(name.to_lowercase()).or_insert_with(|| (name.clone(), false));
+                if spelled != name {
+                    fail(format_args!("response properties `{spelled}` and `{name}` differ only in case"));
                 }
-                collect_keys(spec, &property.clone().unbox(), depth + 1, keys);
+                *any_list |= list;
+                collect_keys(spec, &property, depth + 1, keys);
             }
         }
         SchemaKind::Type(Type::Array(array)) => {

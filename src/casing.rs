@@ -25,10 +25,11 @@ pub(crate) enum Items {
     Rows,
 }
 
-/// Returns `body` with every known response key spelled as the spec spells it and trailing commas (which the
+/// Returns `body` with every known response key spelled as the spec spells it, `null` lists read as empty (the
+/// generated fields are lists, and serde's `default` covers a missing field only), and trailing commas (which the
 /// docs' samples have) removed. Unknown keys are left as they are. Returns the same buffer, uncopied, when
-/// nothing needs to change. Checks structure only (brackets, strings, one top-level object or array); values are
-/// left to the decoder.
+/// nothing needs to change. Checks structure only (brackets, strings, one top-level object or array); other
+/// values are left to the decoder.
 pub(crate) fn normalize(body: &Bytes, items: Items) -> Result<Bytes, Malformed> {
     let mut scan = Scan { input: body, out: None, copied: 0 };
     scan.run(items)?;
@@ -218,9 +219,15 @@ impl Scan<'_> {
                         let normalized = stack.objects == 1 || (stack.objects == 2 && items == Items::Typed);
                         if normalized
                             && !escaped
-                            && let Key::Respell(spec) = lookup(&input[start..end])
+                            && let Key::Known { spec, exact, list } = lookup(&input[start..end])
                         {
-                            self.edit(start, end, spec.as_bytes());
+                            if !exact {
+                                self.edit(start, end, spec.as_bytes());
+                            }
+                            if list && let Some(null) = null_value(input, pos) {
+                                self.edit(null, null + NULL.len(), b"[]");
+                                pos = null + NULL.len();
+                            }
                         }
                     }
                 }
@@ -258,10 +265,9 @@ impl Scan<'_> {
 
 /// How a key compares with the spec's names.
 enum Key {
-    /// Spelled as the spec spells it (the service's own casing): nothing to do.
-    AsSpecified,
-    /// Another spelling of this spec name.
-    Respell(&'static str),
+    /// Another spelling of the spec name `spec`, or the same (`exact`: the service's own casing, nothing to do);
+    /// `list` when its value is a list that may not be null.
+    Known { spec: &'static str, exact: bool, list: bool },
     /// Not a spec name.
     Unknown,
 }
@@ -271,15 +277,29 @@ fn lookup(key: &[u8]) -> Key {
     // The service's camelCase is the common case: an exact match is a byte compare in a bucket of a few names.
     let Some(&first) = key.first() else { return Key::Unknown };
     let bucket = RESPONSE_KEYS_BY_LEN.get(key.len()).copied().unwrap_or_default();
-    if bucket.iter().any(|spec| spec.as_bytes()[0] == first && spec.as_bytes() == key) {
-        return Key::AsSpecified;
+    if let Some(&(spec, list)) = bucket.iter().find(|(spec, _)| spec.as_bytes()[0] == first && spec.as_bytes() == key) {
+        return Key::Known { spec, exact: true, list };
     }
     let key = key.trim_ascii();
     let bucket = RESPONSE_KEYS_BY_LEN.get(key.len()).copied().unwrap_or_default();
-    match bucket.iter().find(|spec| spec.as_bytes().eq_ignore_ascii_case(key)) {
-        Some(spec) => Key::Respell(spec),
+    match bucket.iter().find(|(spec, _)| spec.as_bytes().eq_ignore_ascii_case(key)) {
+        Some(&(spec, list)) => Key::Known { spec, exact: false, list },
         None => Key::Unknown,
     }
+}
+
+const NULL: &[u8] = b"null";
+
+/// Where the value of the member whose key ends before `after` starts, if that value is `null`.
+fn null_value(input: &[u8], after: usize) -> Option<usize> {
+    let colon = skip_spaces(input, after);
+    if input.get(colon) != Some(&b':') {
+        return None;
+    }
+    let value = skip_spaces(input, colon + 1);
+    let rest = input.get(value..)?;
+    let whole_word = rest.get(NULL.len()).is_none_or(|&byte| class(byte) != Class::Other);
+    (rest.starts_with(NULL) && whole_word).then_some(value)
 }
 
 #[cfg(test)]
@@ -322,6 +342,26 @@ mod tests {
             run(json, Items::Rows).unwrap(),
             r#"{"value":[{"Description":"x","CustomerName":"y"}],"totalCount":1}"#
         );
+    }
+
+    #[test]
+    fn null_lists_become_empty_and_other_nulls_stay() {
+        let json = r#"{"Value":[{"datasetName":"d","availableMetrics" : null,"minimumRecurrenceInterval":null,"x":null}],"nextLink":null}"#;
+        assert_eq!(
+            run(json, Items::Typed).unwrap(),
+            r#"{"value":[{"datasetName":"d","availableMetrics" : [],"minimumRecurrenceInterval":null,"x":null}],"nextLink":null}"#
+        );
+        assert_eq!(run(r#"{"VALUE":null,"totalCount":0}"#, Items::Typed).unwrap(), r#"{"value":[],"totalCount":0}"#);
+        // Query-result rows are data, even where a column shares a list's name; a deeper object is not the spec's.
+        let json = r#"{"value":[{"availableMetrics":null,"deeper":{"value":null}}]}"#;
+        assert_eq!(run(json, Items::Rows).unwrap(), json);
+        assert_eq!(
+            run(r#"{"value":[{"nested":{"value":null}}]}"#, Items::Typed).unwrap(),
+            r#"{"value":[{"nested":{"value":null}}]}"#
+        );
+        // Not `null` itself: left to the decoder to refuse.
+        let json = r#"{"value":nullx}"#;
+        assert_eq!(run(json, Items::Typed).unwrap(), json);
     }
 
     #[test]

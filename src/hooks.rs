@@ -124,13 +124,25 @@ impl Client {
 fn refused(operation_id: &str, request: &Request) -> Option<&'static str> {
     let body = || -> Option<serde_json::Value> { serde_json::from_slice(request.body()?.as_bytes()?).ok() };
     match operation_id {
+        "create_query" => {
+            let body = body()?;
+            let blank =
+                |field| body.get(field).and_then(serde_json::Value::as_str).is_some_and(|s| s.trim().is_empty());
+            if blank("Name") {
+                Some("a query's name must not be blank")
+            } else if blank("Query") {
+                Some("a query's text must not be blank")
+            } else {
+                None
+            }
+        }
         "create_report" => {
             let body = body()?;
             unscheduled_report(&body)
                 .or_else(|| {
                     let time = |field| body.get(field).and_then(serde_json::Value::as_str);
-                    reversed(time("QueryStartTime"), time("QueryEndTime"))
-                        .then_some("query_start_time is after query_end_time")
+                    out_of_order(time("QueryStartTime"), time("QueryEndTime"))
+                        .then_some("query_start_time must be before query_end_time")
                 })
                 .or_else(|| unusable_callback(&body))
         }
@@ -157,10 +169,11 @@ fn unscheduled_report(body: &serde_json::Value) -> Option<&'static str> {
     }
 }
 
-/// Whether a start comes after its end, when both are given as times.
-fn reversed(start: Option<&str>, end: Option<&str>) -> bool {
+/// Whether a start is not before its end, when both are given as times (the service wants the end "greater than"
+/// the start).
+fn out_of_order(start: Option<&str>, end: Option<&str>) -> bool {
     let time = |text: Option<&str>| crate::Timestamp::try_from(text?).ok();
-    matches!((time(start), time(end)), (Some(start), Some(end)) if start > end)
+    matches!((time(start), time(end)), (Some(start), Some(end)) if start >= end)
 }
 
 /// Why a callback URL cannot be called back, if it cannot. Not echoed: it may carry a key (`?code=…`).
@@ -169,7 +182,9 @@ fn unusable_callback(body: &serde_json::Value) -> Option<&'static str> {
     (!crate::model::callable(url)).then_some("callback_url must be an absolute http or https URL the service can reach")
 }
 
-/// Why a try-query cannot run: it takes exactly one of a query text and a query id, and a time range in order.
+/// Why a try-query cannot run: it takes exactly one of a query text and a query id, and a time range in order,
+/// which only partner insights has (the commercial marketplace documents none, and a window it ignored would go
+/// unnoticed: the rows would be the query's own TIMESPAN).
 fn unusable_try_query(url: &reqwest::Url) -> Option<&'static str> {
     let (mut text, mut id, mut start, mut end) = (None, None, None, None);
     for (name, value) in url.query_pairs() {
@@ -185,8 +200,19 @@ fn unusable_try_query(url: &reqwest::Url) -> Option<&'static str> {
         (None, None) => Some("try_query needs an export_query (query text) or a query_id"),
         (Some(_), Some(_)) => Some("try_query takes an export_query or a query_id, not both"),
         (Some(text), None) if text.trim().is_empty() => Some("export_query must not be empty"),
-        _ => reversed(start.as_deref(), end.as_deref()).then_some("start_time is after end_time"),
+        (None, Some(id)) if id.trim().is_empty() => Some("query_id must not be empty"),
+        _ if (start.is_some() || end.is_some()) && is_marketplace(url) => Some(
+            "start_time and end_time are for partner insights only; on the commercial marketplace the query's \
+             TIMESPAN sets the window",
+        ),
+        _ => out_of_order(start.as_deref(), end.as_deref()).then_some("start_time must be before end_time"),
     }
+}
+
+/// Whether `url` is on the commercial marketplace's API (`…/insights/v1.1/cmp/…`, or the older `v1`), whichever
+/// host serves it.
+fn is_marketplace(url: &reqwest::Url) -> bool {
+    url.path_segments().is_some_and(|mut segments| segments.any(|segment| segment == "cmp"))
 }
 
 /// One call: its attempts, until success, a final failure, or the deadline.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Reply, TestServer, client, mpn, response_example};
+use common::{Reply, TestServer, client, cmp, mpn, response_example};
 use partner_center_insights::{
     CallbackUrl, Client, ClientInfo, Error, ErrorKind, Program, RecurrenceInterval, ReportId, ReportName, types,
 };
@@ -355,6 +355,27 @@ async fn send(call: partner_center_insights::builder::TryQuery<'_>) -> Result<()
 }
 
 #[tokio::test]
+async fn a_query_needs_a_name_and_a_text_that_are_not_blank() {
+    let server = TestServer::always(Reply::json(200, &response_example("Queries").to_string())).await;
+    let client = client(&mpn(&server));
+    let query = |name: &str, text: &str| types::CreateQueryRequest {
+        name: name.try_into().unwrap(),
+        description: None,
+        query: text.try_into().unwrap(),
+    };
+    let text = "SELECT CustomerName FROM ISVUsage TIMESPAN LAST_MONTH";
+    for (body, reason) in [
+        (query(" \t", text), "a query's name must not be blank"),
+        (query("usage", "\n "), "a query's text must not be blank"),
+    ] {
+        expect_invalid(client.create_query().body(body).send().await.map(drop).map_err(Error::from), reason);
+    }
+    assert_eq!(server.request_count(), 0, "nothing was sent");
+    client.create_query().body(query("usage", text)).send().await.unwrap();
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
 async fn try_query_takes_one_query_and_an_ordered_range_before_sending() {
     let server = TestServer::always(Reply::json(200, &response_example("QueryResult").to_string())).await;
     let client = client(&mpn(&server));
@@ -365,17 +386,30 @@ async fn try_query_takes_one_query_and_an_ordered_range_before_sending() {
         "try_query takes an export_query or a query_id, not both",
     );
     expect_invalid(send(client.try_query().export_query("  ")).await, "export_query must not be empty");
-    expect_invalid(
-        send(client.try_query().export_query(text).start_time("2026-10-31T00:00:00Z").end_time("2026-10-01T00:00:00Z"))
-            .await,
-        "start_time is after end_time",
-    );
+    expect_invalid(send(client.try_query().query_id(" \t")).await, "query_id must not be empty");
+    // The service wants the end "greater than" the start: an empty window is refused as well as a reversed one.
+    for (start, end) in
+        [("2026-10-31T00:00:00Z", "2026-10-01T00:00:00Z"), ("2026-10-01T00:00:00Z", "2026-10-01T00:00:00Z")]
+    {
+        expect_invalid(
+            send(client.try_query().export_query(text).start_time(start).end_time(end)).await,
+            "start_time must be before end_time",
+        );
+    }
     assert_eq!(server.request_count(), 0, "nothing was sent");
+    // The marketplace documents no window: one it ignored would return the query's own TIMESPAN unnoticed.
+    let marketplace = self::client(&cmp(&server));
+    let window = "start_time and end_time are for partner insights only";
+    expect_invalid(send(marketplace.try_query().export_query(text).start_time("2026-10-01T00:00:00Z")).await, window);
+    expect_invalid(send(marketplace.try_query().query_id("5d5a7c5e").end_time("2026-10-31T00:00:00Z")).await, window);
+    assert_eq!(server.request_count(), 0, "nothing was sent");
+    send(marketplace.try_query().export_query(text)).await.unwrap();
+    assert_eq!(server.request_count(), 1);
     send(client.try_query().export_query(text).start_time("2026-10-01T00:00:00Z").end_time("2026-10-31T00:00:00Z"))
         .await
         .unwrap();
     send(client.try_query().query_id("5d5a7c5e-6f4e-4f0a-9f3e-4b7c2b1a9e10")).await.unwrap();
-    assert_eq!(server.request_count(), 2);
+    assert_eq!(server.request_count(), 3);
 }
 
 #[tokio::test]
@@ -386,16 +420,16 @@ async fn report_times_and_callbacks_are_checked_before_sending() {
     let once = |body: partner_center_insights::types::builder::CreateReportRequest| {
         body.report_name("usage").query_id(query).execute_now(true)
     };
-    let result = client
-        .create_report()
-        .body_map(|body| {
-            once(body)
-                .query_start_time(Some(time("2026-10-31T00:00:00Z")))
-                .query_end_time(Some(time("2026-10-01T00:00:00Z")))
-        })
-        .send()
-        .await;
-    expect_invalid(result.map(drop).map_err(Error::from), "query_start_time is after query_end_time");
+    for (start, end) in
+        [("2026-10-31T00:00:00Z", "2026-10-01T00:00:00Z"), ("2026-10-01T00:00:00Z", "2026-10-01T00:00:00Z")]
+    {
+        let result = client
+            .create_report()
+            .body_map(|body| once(body).query_start_time(Some(time(start))).query_end_time(Some(time(end))))
+            .send()
+            .await;
+        expect_invalid(result.map(drop).map_err(Error::from), "query_start_time must be before query_end_time");
+    }
     // Through the builders a callback URL is a `CallbackUrl`, checked when made (see its tests); a body decoded from
     // JSON is not, and is checked before sending.
     let reason = "callback_url must be an absolute http or https URL the service can reach";

@@ -179,3 +179,31 @@ async fn both_programs_share_the_operations() {
         assert_eq!(target, format!("{prefix}/ScheduledReport/resume/{REPORT_ID}"));
     }
 }
+
+/// A `null` where the spec has a list reads as an empty list (serde's `default` covers only a missing field), in
+/// either casing; a `null` in any other optional field reads as absent.
+#[tokio::test]
+async fn null_lists_decode_as_empty() {
+    let mut example = response_example("Datasets");
+    let dataset = &mut example["value"][0];
+    for list in ["selectableColumns", "availableMetrics", "availableDateRanges"] {
+        assert!(dataset[list].as_array().is_some_and(|l| !l.is_empty()), "the example has a {list} to null");
+        dataset[list] = Value::Null;
+    }
+    dataset["minimumRecurrenceInterval"] = Value::Null;
+    for body in [example.clone(), pascal_case(&example)] {
+        let server = TestServer::always(Reply::json(200, &body.to_string())).await;
+        let datasets = client(&common::mpn(&server)).get_datasets().send().await.unwrap().into_inner();
+        let dataset = &datasets.value[0];
+        assert_eq!(dataset.dataset_name, example["value"][0]["datasetName"].as_str().unwrap());
+        assert!(dataset.selectable_columns.is_empty() && dataset.available_metrics.is_empty());
+        assert!(dataset.available_date_ranges.is_empty() && dataset.minimum_recurrence_interval.is_none());
+    }
+    for key in ["value", "Value"] {
+        let body = format!(r#"{{"{key}":null,"totalCount":0,"message":null,"statusCode":200}}"#);
+        let server = TestServer::always(Reply::json(200, &body)).await;
+        let reports = client(&common::mpn(&server)).get_reports().send().await.unwrap().into_inner();
+        assert!(reports.value.is_empty(), "{body}");
+        assert_eq!(reports.total_count, Some(0));
+    }
+}

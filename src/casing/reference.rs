@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{Items, Key, Malformed, finish, lookup};
+use super::{Items, Key, Malformed, NULL, finish, lookup, null_value};
 
 pub(crate) fn normalize(body: &Bytes, items: Items) -> Result<Bytes, Malformed> {
     let mut scan = Scan { input: body, pos: 0, out: None, copied: 0 };
@@ -116,9 +116,15 @@ impl Scan<'_> {
                         let normalized = objects == 1 || (objects == 2 && items == Items::Typed);
                         if normalized
                             && !escaped
-                            && let Key::Respell(spec) = lookup(&self.input[start..end])
+                            && let Key::Known { spec, exact, list } = lookup(&self.input[start..end])
                         {
-                            self.edit(start, end, spec.as_bytes());
+                            if !exact {
+                                self.edit(start, end, spec.as_bytes());
+                            }
+                            if list && let Some(null) = null_value(self.input, self.pos) {
+                                self.edit(null, null + NULL.len(), b"[]");
+                                self.pos = null + NULL.len();
+                            }
                         }
                     }
                 }
