@@ -859,3 +859,57 @@ async fn unrepresentable_timeouts_and_hints_mean_no_limit_not_a_panic() {
     get(&client).await.expect("the unusable hint is ignored and the retry succeeds");
     assert_eq!(server.request_count(), 2);
 }
+
+/// The statuses the retry policy names (408, 429, 500, 502, 503, 504) are retried, transient, and keep their
+/// status when retries are off; any other failure is answered once. A POST is repeated after a 429 (a refusal,
+/// so not processed) and after nothing else here.
+#[tokio::test]
+async fn exactly_the_documented_statuses_are_retried() {
+    let answer = |status: u16| Reply::json(status, r#"{"message":"not now"}"#);
+    for code in [408, 429, 500, 502, 503, 504] {
+        let server = TestServer::sequence(vec![answer(code), Reply::json(200, &reports())]).await;
+        get(&client(&server)).await.unwrap_or_else(|e| panic!("{code} is retried: {e}"));
+        assert_eq!(server.request_count(), 2, "{code}");
+
+        let server = TestServer::always(answer(code)).await;
+        let once = Client::builder(mpn(&server)).bearer_token(TEST_TOKEN).retry_policy(RetryPolicy::none()).build();
+        let error = get(&once.unwrap()).await.unwrap_err();
+        assert_eq!((status(&error), error.is_transient(), error.attempts()), (Some(code), true, 1), "{error}");
+        assert_eq!(error.message(), Some("not now"));
+
+        let server = TestServer::sequence(vec![answer(code), Reply::json(200, &reports())]).await;
+        let outcome = create(&client(&server)).await;
+        let repeated = code == 429;
+        assert_eq!((outcome.is_ok(), server.request_count()), (repeated, if repeated { 2 } else { 1 }), "POST {code}");
+    }
+    for code in [400, 403, 404, 409, 501] {
+        let server = TestServer::always(answer(code)).await;
+        let error = get(&client(&server)).await.unwrap_err();
+        assert_eq!((status(&error), error.is_transient(), error.attempts()), (Some(code), false, 1), "{error}");
+        assert_eq!(server.request_count(), 1, "{code} is answered once");
+    }
+}
+
+/// A token endpoint answering 408, 429, 500, 502, 503 or 504 is asked again (a repeated token request does no
+/// harm); its other refusals are final and not transient.
+#[tokio::test]
+async fn exactly_the_documented_token_endpoint_statuses_are_asked_again() {
+    let token = r#"{"token_type":"Bearer","expires_in":3599,"access_token":"fresh-token"}"#;
+    let refusal = |status: u16| Reply::json(status, r#"{"error":"x","error_description":"AADSTS1: no"}"#);
+    let server = TestServer::always(Reply::json(200, &reports())).await;
+    for code in [408, 429, 500, 502, 503, 504] {
+        let token_endpoint = TestServer::sequence(vec![refusal(code), Reply::json(200, token)]).await;
+        get(&entra_client(&server, &token_endpoint, quick_retries())).await.unwrap_or_else(|e| panic!("{code}: {e}"));
+        assert_eq!(token_endpoint.request_count(), 2, "{code}");
+
+        let token_endpoint = TestServer::always(refusal(code)).await;
+        let error = get(&entra_client(&server, &token_endpoint, RetryPolicy::none())).await.unwrap_err();
+        assert!(error.is_transient(), "{code}: {error}");
+    }
+    for code in [400, 401, 403, 404] {
+        let token_endpoint = TestServer::always(refusal(code)).await;
+        let error = get(&entra_client(&server, &token_endpoint, quick_retries())).await.unwrap_err();
+        assert!(!error.is_transient(), "{code}: {error}");
+        assert_eq!((error.kind(), token_endpoint.request_count()), (ErrorKind::Authentication, 1), "{code}");
+    }
+}
