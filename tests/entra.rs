@@ -760,16 +760,20 @@ fn invalid_tenants_are_rejected_by_every_constructor() {
 
 #[test]
 fn empty_client_ids_and_secrets_are_rejected() {
-    assert!(ClientCredentials::new(TENANT, "", CLIENT_SECRET).is_err());
-    assert!(ClientCredentials::new(TENANT, " app", CLIENT_SECRET).is_err());
-    assert!(ClientCredentials::new(TENANT, CLIENT_ID, "").unwrap_err().to_string().contains("client secret is empty"));
-    assert!(RefreshTokenCredential::builder(TENANT, CLIENT_ID, " ").build().is_err());
-    assert!(PasswordCredential::builder(TENANT, CLIENT_ID, "", PASSWORD).build().is_err());
-    assert!(PasswordCredential::builder(TENANT, CLIENT_ID, USERNAME, "").build().is_err());
+    fn says<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>, reason: &str) {
+        let error = result.expect_err(reason).to_string();
+        assert!(error.contains(reason), "{error}");
+    }
+    says(ClientCredentials::new(TENANT, "", CLIENT_SECRET), "client id `` is empty or contains whitespace");
+    says(ClientCredentials::new(TENANT, " app", CLIENT_SECRET), "client id ` app` is empty or contains whitespace");
+    says(ClientCredentials::new(TENANT, CLIENT_ID, ""), "client secret is empty");
+    says(RefreshTokenCredential::builder(TENANT, CLIENT_ID, " ").build(), "the refresh token is empty");
+    says(PasswordCredential::builder(TENANT, CLIENT_ID, "", PASSWORD).build(), "user name `` is empty");
+    says(PasswordCredential::builder(TENANT, CLIENT_ID, USERNAME, "").build(), "the password is empty");
     let empty_scope = ClientCredentials::builder(TENANT, CLIENT_ID, CLIENT_SECRET)
         .endpoint_version(EndpointVersion::v2_with_scope(""))
         .build();
-    assert!(empty_scope.is_err());
+    says(empty_scope, "the token request's scope is empty");
 }
 
 #[test]

@@ -121,19 +121,36 @@ async fn headers_never_sent_time_out_within_the_configured_time() {
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
     assert_eq!(server.request_count(), 1);
 
-    // With retries, every attempt times out, and the call deadline bounds them all.
+    // With retries, every attempt times out, and the call deadline bounds them all. (At most 10 attempts of 200 ms
+    // fit in 2 s; at least 2 do even if this machine stalls for over a second.)
     let client = Client::builder(mpn(&server))
         .bearer_token(TEST_TOKEN)
         .retry_policy(quick_retries().max_attempts(50))
         .request_timeout(Duration::from_millis(200))
-        .call_timeout(Duration::from_millis(700))
+        .call_timeout(Duration::from_secs(2))
         .build()
         .unwrap();
     let error = get(&client).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Timeout);
     let attempts = error.attempts() as usize;
-    assert!((2..=5).contains(&attempts), "a 700 ms deadline allows 2..=5 attempts of ≤200 ms, made {attempts}");
+    assert!((2..=10).contains(&attempts), "a 2 s deadline allows 2..=10 attempts of 200 ms, made {attempts}");
     assert_eq!(server.request_count(), 1 + attempts);
+}
+
+#[tokio::test]
+async fn a_given_http_client_without_a_timeout_still_gets_the_attempt_timeout() {
+    let server = TestServer::always(Reply::Hang).await;
+    let http = partner_center_insights::http_client_builder().unwrap().build().unwrap();
+    let client = Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .http_client(http)
+        .retry_policy(RetryPolicy::none())
+        .request_timeout(Duration::from_millis(300))
+        .call_timeout(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let error = tokio::time::timeout(Duration::from_secs(20), get(&client)).await.expect("the call ends").unwrap_err();
+    assert_eq!((error.kind(), server.request_count()), (ErrorKind::Timeout, 1), "{error}");
 }
 
 #[tokio::test]
@@ -412,17 +429,18 @@ async fn a_thousand_calls_on_a_cold_cache_fetch_one_token() {
 #[tokio::test]
 async fn a_failed_refresh_keeps_serving_a_still_valid_token() {
     let server = TestServer::always(Reply::json(200, &reports())).await;
-    // Valid 3 s: due for refresh after half of that, refreshed behind the calls until 0.75 s before expiry.
-    let provider = Arc::new(CountingProvider { lifetime: Some(Duration::from_secs(3)), ..Default::default() });
+    // Valid 10 s: due for refresh after half of that, refreshed behind the calls until 2.5 s before expiry. The
+    // calls come 1 s into that window and leave 1.5 s of it: room for a machine that stalls.
+    let provider = Arc::new(CountingProvider { lifetime: Some(Duration::from_secs(10)), ..Default::default() });
     let client = Client::builder(mpn(&server)).token_provider(provider.clone()).build().unwrap();
     resume(&client).await.unwrap();
     provider.failing.store(true, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
     resume(&client).await.expect("the cached token is still valid");
     resume(&client).await.expect("the cached token is still valid");
     assert_eq!(server.requests().last().unwrap().header("authorization"), Some("Bearer token-1"));
     assert_eq!(provider.asked.load(Ordering::SeqCst), 2, "one refresh ahead of expiry, failed and postponed");
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     let error = resume(&client).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Authentication, "once expired, the failure shows: {error}");
     assert_eq!(server.request_count(), 3);

@@ -114,9 +114,17 @@ async fn no_secret_appears_in_trace_logs() {
 
     let logs = String::from_utf8(CAPTURED.lock().unwrap().clone()).unwrap();
     // The capture works: the client's own events and spans are in it, and so are dependencies' records.
-    for expected in ["partner_center_call", "retrying", "401: retrying once with a fresh token", "AADSTS50126"] {
+    for expected in ["partner_center_call", "401: retrying once with a fresh token", "AADSTS50126"] {
         assert!(logs.contains(expected), "`{expected}` was logged:\n{logs}");
     }
+    // The retry is a warning with its reason and wait; the call's span ends up with its attempts, status and time.
+    let line = |wanted: &[&str]| logs.lines().any(|line| wanted.iter().all(|part| line.contains(part)));
+    assert!(line(&[" WARN ", "retrying attempt=2 reason=HTTP 503 Service Unavailable wait_ms="]), "{logs}");
+    assert!(
+        line(&[r#"partner_center_call{operation="resume_report" request_id=""#, " attempts=3 elapsed_ms="]),
+        "{logs}"
+    );
+    assert!(line(&["partner_center_call{", " status=200}", "answered"]), "{logs}");
     let secrets = [CLIENT_SECRET, PASSWORD, REFRESH_TOKEN, ROTATED_REFRESH_TOKEN, ACCESS_TOKENS[0], ACCESS_TOKENS[1]];
     // The signature in any spelling (encoded or not), not only as sent.
     for secret in secrets.into_iter().chain([LINK_SIGNATURE, "Wq3Zk"]) {

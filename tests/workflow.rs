@@ -251,20 +251,20 @@ async fn waiting_times_out() {
 
 #[tokio::test]
 async fn a_run_that_completes_in_the_last_interval_before_the_deadline_is_returned() {
-    // The first answer takes about 200 ms (two pieces 100 ms apart), so the last poll is begun some 400 ms before
-    // the deadline: ample for the immediate answer after it, even on a busy machine.
+    // The first answer takes about 600 ms (two pieces, each after a 300 ms pause), so the last poll is begun some
+    // 1.2 s before the deadline: ample for the immediate answer after it, even on a machine that stalls for a second.
     let running = executions("Running", None).into_bytes();
     let server = TestServer::sequence(vec![
-        Reply::Trickle { body: running, pieces: 2, gap: Duration::from_millis(100) },
+        Reply::Trickle { body: running, pieces: 2, gap: Duration::from_millis(300) },
         Reply::json(200, &executions("Completed", Some("https://storage.example/r.csv?sig=x"))),
     ])
     .await;
-    // A 10 s interval does not fit in the 2 s timeout: the wait used to give up after the first poll.
+    // A 10 s interval does not fit in the 3 s timeout: the wait used to give up after the first poll.
     let execution = client(&mpn(&server))
         .wait_for_execution(REPORT_ID)
         .poll_interval(Duration::from_secs(10))
         .max_interval(Duration::from_secs(10))
-        .timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(3))
         .await
         .expect("the run completed before the deadline");
     assert_eq!(execution.execution_status, Some(ExecutionStatus::Completed));
@@ -447,10 +447,17 @@ fn partial_files(dir: &std::path::Path) -> Vec<String> {
 async fn downloads_to_one_path_do_not_share_a_partial_file_and_a_dropped_one_leaves_none() {
     let dir = std::env::temp_dir().join(format!("pci-download-shared-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    // Each answer arrives in pieces, so the two downloads write at the same time.
-    let slow = |rows| Reply::Trickle { body: csv(rows), pieces: 8, gap: Duration::from_millis(20) };
-    let storage =
-        TestServer::start(move |request, _| slow(if request.target.starts_with("/a") { 3000 } else { 5000 })).await;
+    // Each answer arrives in pieces, so the two downloads write at the same time; the third one's over 4 s, so it
+    // is still under way when it is dropped, however slow this machine is.
+    let storage = TestServer::start(move |request, _| {
+        let (rows, gap) = match request.target.split_once('.').map(|(path, _)| path) {
+            Some("/a") => (3000, 20),
+            Some("/slow") => (5000, 500),
+            _ => (5000, 20),
+        };
+        Reply::Trickle { body: csv(rows), pieces: 8, gap: Duration::from_millis(gap) }
+    })
+    .await;
     let client = client(&mpn(&storage));
     let target = dir.join("report.csv");
     let (first, second) = (execution_with(storage.url("/a.csv?sig=a")), execution_with(storage.url("/b.csv?sig=b")));
@@ -646,15 +653,16 @@ fn client_with_request_timeout(server: &TestServer, timeout: Duration) -> partne
 
 #[tokio::test]
 async fn a_download_may_take_longer_than_the_request_timeout_while_data_keeps_coming() {
-    // 8 pieces 100 ms apart: about 0.8 s in all, against a 400 ms request timeout that bounds each wait.
+    // 8 pieces 300 ms apart: about 2.4 s in all, against a 1.5 s request timeout that bounds each wait (with room
+    // for a machine that stalls for a second between two pieces).
     let body: Vec<u8> = (0..8_000u32).map(|i| b'a' + (i % 26) as u8).collect();
     let storage =
-        TestServer::always(Reply::Trickle { body: body.clone(), pieces: 8, gap: Duration::from_millis(100) }).await;
-    let client = client_with_request_timeout(&storage, Duration::from_millis(400));
+        TestServer::always(Reply::Trickle { body: body.clone(), pieces: 8, gap: Duration::from_millis(300) }).await;
+    let client = client_with_request_timeout(&storage, Duration::from_millis(1500));
     let mut sink = Vec::new();
     let started = std::time::Instant::now();
     client.download_execution(&execution_with(storage.url("/e1.csv?sig=a")), &mut sink, |_| {}).await.unwrap();
-    assert!(started.elapsed() > Duration::from_millis(400), "the body came slower than the request timeout");
+    assert!(started.elapsed() > Duration::from_millis(1500), "the body came slower than the request timeout");
     assert_eq!(sink, body);
 }
 

@@ -414,11 +414,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_provider_that_panics_is_an_error_for_its_callers() {
-        let cache = TokenCache::new(Arc::new(Slow(AtomicU64::new(0), true)));
+        let provider = Arc::new(Slow(AtomicU64::new(0), true));
+        let cache = TokenCache::new(provider.clone());
         let error = TokenProvider::token(&cache).await.unwrap_err();
         assert_eq!(error.to_string(), "the token provider panicked");
         // The lock it held is free again: the next caller asks anew.
         assert!(TokenProvider::token(&cache).await.is_err());
+        assert_eq!(provider.0.load(Ordering::SeqCst), 2);
     }
 
     /// The answers of twenty callers asking at once, each in a task of its own.
@@ -570,6 +572,36 @@ mod tests {
         set_times(&cache, now, now, now + Duration::from_secs(120));
         let token = TokenProvider::token(&cache).await.expect("the still-valid token");
         assert_eq!((token.secret().expose_secret(), provider.asked()), ("token-0", 2), "one refresh ask, not three");
+    }
+
+    /// Refreshed 5 to 6 minutes before expiry, jittered, or at half-life when that comes sooner; callers wait for
+    /// the refresh only in the last 30 s (or the last half of a shorter lead).
+    #[test]
+    fn refresh_times_follow_the_documented_lead() {
+        let cache = TokenCache::new(Gated::new());
+        let now = SystemTime::now();
+        // How long before expiry the refresh is due, and callers wait.
+        let leads = |lifetime: Duration| {
+            let expires_at = now + lifetime;
+            cache.shared.store(&AccessToken::new("t", Some(expires_at)), now);
+            let current = cache.shared.current.lock().unwrap();
+            let cached = current.as_ref().expect("cached");
+            let before = |time: SystemTime| expires_at.duration_since(time).unwrap();
+            (before(cached.refresh_at), before(cached.wait_from))
+        };
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        let mut refresh_leads = Vec::new();
+        for _ in 0..200 {
+            let (refresh, wait) = leads(HOUR);
+            assert!((minutes(5)..=minutes(6)).contains(&refresh), "{refresh:?}");
+            assert_eq!(wait, Duration::from_secs(30));
+            refresh_leads.push(refresh);
+        }
+        let spread = refresh_leads.iter().max().unwrap().saturating_sub(*refresh_leads.iter().min().unwrap());
+        assert!(spread > Duration::from_secs(30), "jittered, so clients started together spread out: {spread:?}");
+        assert_eq!(leads(minutes(10)), (minutes(5), Duration::from_secs(30)));
+        assert_eq!(leads(minutes(2)), (minutes(1), Duration::from_secs(30)));
+        assert_eq!(leads(Duration::from_secs(40)), (Duration::from_secs(20), Duration::from_secs(10)));
     }
 
     /// Moves the cached token's refresh, wait and expiry times (`SystemTime` does not follow a paused clock).
