@@ -840,6 +840,24 @@ async fn a_per_operation_timeout_applies_to_that_operation_only() {
     assert!(unknown.unwrap_err().to_string().contains("there is no operation `resume_reports`"));
 }
 
+/// A try-query may run for the service's 100 s: by default it has 130 s per attempt, whatever the request timeout.
+#[tokio::test]
+async fn a_try_query_outlasts_the_request_timeout_by_default() {
+    // Every answer arrives 800 ms late, in two pieces.
+    let rows = response_example("QueryResult").to_string().into_bytes();
+    let server = TestServer::always(Reply::Trickle { body: rows, pieces: 2, gap: Duration::from_millis(400) }).await;
+    let client = Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(RetryPolicy::none())
+        .request_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    client.try_query().query_id("q1").send().await.expect("try_query has a timeout of its own");
+    assert_eq!(get(&client).await.unwrap_err().kind(), ErrorKind::Timeout, "get_reports is held to 200 ms");
+    let settings = format!("{client:?}");
+    assert!(settings.contains(r#"("try_query", 130s)"#), "{settings}");
+}
+
 #[tokio::test]
 async fn a_retry_that_runs_out_of_time_returns_the_last_answer() {
     let server = TestServer::sequence(vec![
