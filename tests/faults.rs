@@ -24,6 +24,10 @@ fn client(server: &TestServer) -> Client {
     Client::builder(mpn(server)).bearer_token(TEST_TOKEN).retry_policy(quick_retries()).build().unwrap()
 }
 
+fn client_without_retries(server: &TestServer) -> Client {
+    Client::builder(mpn(server)).bearer_token(TEST_TOKEN).retry_policy(RetryPolicy::none()).build().unwrap()
+}
+
 fn reports() -> String {
     response_example("Reports").to_string()
 }
@@ -815,9 +819,7 @@ async fn a_try_query_that_times_out_is_not_run_again_but_other_reads_are() {
 #[tokio::test]
 async fn retries_can_be_turned_off() {
     let server = TestServer::always(Reply::json(503, r#"{"message":"busy"}"#)).await;
-    let client =
-        Client::builder(mpn(&server)).bearer_token(TEST_TOKEN).retry_policy(RetryPolicy::none()).build().unwrap();
-    assert_eq!(status(&resume(&client).await.unwrap_err()), Some(503));
+    assert_eq!(status(&resume(&client_without_retries(&server)).await.unwrap_err()), Some(503));
     assert_eq!(server.request_count(), 1);
 }
 
@@ -908,8 +910,7 @@ async fn exactly_the_documented_statuses_are_retried() {
         assert_eq!(server.request_count(), 2, "{code}");
 
         let server = TestServer::always(answer(code)).await;
-        let once = Client::builder(mpn(&server)).bearer_token(TEST_TOKEN).retry_policy(RetryPolicy::none()).build();
-        let error = get(&once.unwrap()).await.unwrap_err();
+        let error = get(&client_without_retries(&server)).await.unwrap_err();
         assert_eq!((status(&error), error.is_transient(), error.attempts()), (Some(code), true, 1), "{error}");
         assert_eq!(error.message(), Some("not now"));
 
