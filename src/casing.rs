@@ -217,10 +217,7 @@ impl Scan<'_> {
                     if expect_key {
                         expect_key = false;
                         let normalized = stack.objects == 1 || (stack.objects == 2 && items == Items::Typed);
-                        if normalized
-                            && !escaped
-                            && let Key::Known { spec, exact, list } = lookup(&input[start..end])
-                        {
+                        if normalized && let Key::Known { spec, exact, list } = lookup_key(input, start, end, escaped) {
                             if !exact {
                                 self.edit(start, end, spec.as_bytes());
                             }
@@ -270,6 +267,20 @@ enum Key {
     Known { spec: &'static str, exact: bool, list: bool },
     /// Not a spec name.
     Unknown,
+}
+
+/// Looks up the key written in `input[start..end]` (between its quotes), with its escapes read as the decoder will
+/// read them (`"report\u0049d"` is `reportId`): slowly, as the service has never been seen to escape a key.
+fn lookup_key(input: &[u8], start: usize, end: usize, escaped: bool) -> Key {
+    if !escaped {
+        return lookup(&input[start..end]);
+    }
+    // An escape the decoder would refuse leaves the key to it.
+    match serde_json::from_slice::<String>(&input[start - 1..=end]).map(|key| lookup(key.as_bytes())) {
+        // Written differently from the spec name whatever it decodes to, so rewritten.
+        Ok(Key::Known { spec, list, .. }) => Key::Known { spec, exact: false, list },
+        _ => Key::Unknown,
+    }
 }
 
 /// Looks `key` up among the spec's names, ignoring ASCII case and surrounding spaces.
@@ -361,6 +372,20 @@ mod tests {
         );
         // Not `null` itself: left to the decoder to refuse.
         let json = r#"{"value":nullx}"#;
+        assert_eq!(run(json, Items::Typed).unwrap(), json);
+    }
+
+    #[test]
+    fn escaped_keys_are_read_as_the_decoder_reads_them() {
+        let json =
+            r#"{"Value":[{"Report\u0049d":"a","\u0020RecurrenceCount":3,"executeNow\"":1,"\u00e9":2}],"VALUE\/":null}"#;
+        assert_eq!(
+            run(json, Items::Typed).unwrap(),
+            r#"{"value":[{"reportId":"a","recurrenceCount":3,"executeNow\"":1,"\u00e9":2}],"VALUE\/":null}"#
+        );
+        // A `null` list behind an escaped key, and an escape the decoder refuses (left to it).
+        assert_eq!(run(r#"{"valu\u0065":null}"#, Items::Typed).unwrap(), r#"{"value":[]}"#);
+        let json = r#"{"value":[],"totalC\xount":1}"#;
         assert_eq!(run(json, Items::Typed).unwrap(), json);
     }
 

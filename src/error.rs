@@ -120,14 +120,17 @@ impl Error {
         self.status
     }
 
-    /// The service's explanation (the envelope's `message`) when it gave one; otherwise this crate's.
+    /// The service's explanation (the envelope's `message`, or another error shape's text) when it gave one, or
+    /// for a refusal whose body says nothing, its `WWW-Authenticate` challenge's `error_description`; otherwise
+    /// this crate's.
     pub fn message(&self) -> Option<&str> {
         self.message.as_deref()
     }
 
     /// The call's request id, to quote to Microsoft support: the response's `MS-RequestId` (or `request-id`)
     /// header, or, when no response came or it carried none, the `MS-RequestId` this client sent (the same on
-    /// every attempt).
+    /// every attempt). One gap: a generated operation's 200 whose JSON does not have the operation's shape has
+    /// neither, as progenitor passes on only its body.
     pub fn request_id(&self) -> Option<&str> {
         self.request_id.as_deref()
     }
@@ -203,11 +206,45 @@ impl Error {
             request_id: call_request_id(headers),
             attempts: attempts_in(headers),
             retry_after: crate::retry::retry_after(headers),
-            message: body.as_deref().and_then(message_in),
+            message: body.as_deref().and_then(message_in).or_else(|| challenge_description(headers)),
             body: body.filter(|b| !b.is_empty()),
             ..Self::new(kind)
         }
     }
+
+    /// A 200 whose body is JSON but does not decode into the operation's type.
+    pub(crate) fn wrong_shape(headers: &HeaderMap, body: Bytes, error: serde_json::Error) -> Self {
+        Self {
+            // Not the envelope's `message`: on a 200 that is the service's success text.
+            message: Some("response body does not have the operation's shape".to_owned()),
+            source: Some(Box::new(error)),
+            ..Self::from_response(StatusCode::OK, headers, Some(body))
+        }
+    }
+}
+
+/// The `error_description` of a `WWW-Authenticate` challenge (RFC 6750), for a refusal whose body says nothing: an
+/// API gateway's 401 often has no body, and the challenge is its only explanation (`The token is expired`).
+fn challenge_description(headers: &HeaderMap) -> Option<String> {
+    let challenge = headers.get(reqwest::header::WWW_AUTHENTICATE)?.to_str().ok()?;
+    let start = challenge.find("error_description=")? + "error_description=".len();
+    let rest = &challenge[start..];
+    let text = match rest.strip_prefix('"') {
+        // A quoted string: up to the closing quote, with `\x` read as `x`.
+        Some(quoted) => {
+            let mut text = String::new();
+            let mut chars = quoted.chars();
+            loop {
+                match chars.next()? {
+                    '"' => break text,
+                    '\\' => text.push(chars.next()?),
+                    c => text.push(c),
+                }
+            }
+        }
+        None => rest.split([',', ' ']).next().unwrap_or_default().to_owned(),
+    };
+    Some(text.trim().to_owned()).filter(|text| !text.is_empty())
 }
 
 /// The request id a response carries, if any.
@@ -288,12 +325,8 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
             // The hooks turn every body that cannot decode under an error status into `UnexpectedResponse`, and
             // every operation's only success status is 200, so a payload error here is a 200 whose body is JSON
             // of the wrong shape.
-            E::InvalidResponsePayload(body, e) => Self {
-                // Not the envelope's `message`: on a 200 that is the service's success text.
-                message: Some("response body does not have the operation's shape".to_owned()),
-                source: Some(Box::new(e)),
-                ..Self::from_response(StatusCode::OK, &HeaderMap::new(), Some(body))
-            },
+            // progenitor keeps only the body of such an answer, so its headers (the request id) are gone here.
+            E::InvalidResponsePayload(body, e) => Self::wrong_shape(&HeaderMap::new(), body, e),
             E::UnexpectedResponse(response) => {
                 let received = response.extensions().get::<ReceivedBody>();
                 let mut error =

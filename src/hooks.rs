@@ -16,8 +16,8 @@ use crate::{AccessToken, Client, retry, types};
 
 pub(crate) const MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
 pub(crate) const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
-/// Set on a failed response, and as `attempts=N` in a transport error's URL fragment, when a call took more than
-/// one attempt: the only places that reach `Error::from` unchanged through the generated code.
+/// Set on the response, and as `attempts=N` in a transport error's URL fragment, when a call took more than one
+/// attempt: the only places that reach `Error::from` unchanged through the generated code.
 pub(crate) const ATTEMPTS: HeaderName = HeaderName::from_static("x-partner-center-insights-attempts");
 /// The `MS-RequestId` the call sent, the same way: on a failed response without a request id of its own, and as
 /// `request-id=…` in a transport error's URL fragment, so a failed call that went out has an id to quote to support.
@@ -353,23 +353,24 @@ fn spare_copy(request: &Request) -> Option<Request> {
 /// The least time worth starting a retry with (or the attempt timeout, if shorter); also for a token ask.
 pub(crate) const MIN_ATTEMPT: Duration = Duration::from_millis(500);
 
-/// Marks a failed call's outcome with its number of attempts and the request id it sent, where `Error::from` can
-/// read them. A success is left as it is.
+/// Marks a call's outcome with its number of attempts (when retried) and, when it fails, the request id it sent,
+/// where `Error::from` can read them.
 fn with_call_record(
     outcome: reqwest::Result<Response>,
     attempts: u32,
     sent_request_id: Option<HeaderValue>,
 ) -> reqwest::Result<Response> {
     match outcome {
-        // Every answer that will fail the call: an error status, and a success whose body cannot decode (which
-        // carries its received body for the error to be built from).
-        Ok(mut response)
-            if !response.status().is_success() || response.extensions().get::<ReceivedBody>().is_some() =>
-        {
+        Ok(mut response) => {
+            // Any retried answer: a success may still fail to decode (a page of `Client::pages`).
             if attempts > 1 {
                 response.headers_mut().insert(ATTEMPTS, HeaderValue::from(attempts));
             }
-            if let Some(sent) = sent_request_id
+            // Every answer that will fail the call: an error status, and a success whose body cannot decode (which
+            // carries its received body for the error to be built from). Not every success: a header per call.
+            let failing = !response.status().is_success() || response.extensions().get::<ReceivedBody>().is_some();
+            if failing
+                && let Some(sent) = sent_request_id
                 && crate::error::request_id(response.headers()).is_none()
             {
                 response.headers_mut().insert(SENT_REQUEST_ID, sent);
@@ -390,7 +391,6 @@ fn with_call_record(
             }
             None => Err(error),
         },
-        done => done,
     }
 }
 

@@ -125,6 +125,29 @@ async fn empty_bodies_keep_the_status() {
 }
 
 #[tokio::test]
+async fn an_empty_refusal_is_explained_by_its_challenge() {
+    // A gateway's 401 with no body: `WWW-Authenticate` is the only explanation, quoted or not, escapes read.
+    for (challenge, expected) in [
+        (r#"Bearer error="invalid_token", error_description="The token is expired""#, Some("The token is expired")),
+        (r#"Bearer realm="x",error_description="say \"again\"",error_uri="u""#, Some(r#"say "again""#)),
+        ("Bearer error=invalid_token, error_description=expired", Some("expired")),
+        (r#"Bearer error_description="""#, None),
+        (r#"Bearer error_description="unterminated"#, None),
+    ] {
+        let reply = Reply::body(401, "text/plain", "").with_header("WWW-Authenticate", challenge);
+        let (error, _) = resume_with(reply).await;
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(401));
+        assert_eq!(error.message(), expected, "{challenge}");
+        let line = assert_well_formed(&error);
+        assert!(line.starts_with(&format!("HTTP 401 Unauthorized: {}", expected.unwrap_or("empty body"))), "{line}");
+    }
+    // The body's own message comes first.
+    let reply = Reply::json(401, &envelope(401, "Unauthorized"))
+        .with_header("WWW-Authenticate", r#"Bearer error_description="The token is expired""#);
+    assert_eq!(resume_with(reply).await.0.message(), Some("Unauthorized"));
+}
+
+#[tokio::test]
 async fn html_bodies_keep_the_status_and_the_body() {
     let html = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>upstream failed</body></html>";
     for status in [400, 404, 500, 502] {

@@ -255,7 +255,7 @@ async fn a_run_that_completes_in_the_last_interval_before_the_deadline_is_return
     // 1.2 s before the deadline: ample for the immediate answer after it, even on a machine that stalls for a second.
     let running = executions("Running", None).into_bytes();
     let server = TestServer::sequence(vec![
-        Reply::Trickle { body: running, pieces: 2, gap: Duration::from_millis(300) },
+        Reply::Trickle { status: 200, body: running, pieces: 2, gap: Duration::from_millis(300) },
         Reply::json(200, &executions("Completed", Some("https://storage.example/r.csv?sig=x"))),
     ])
     .await;
@@ -455,7 +455,7 @@ async fn downloads_to_one_path_do_not_share_a_partial_file_and_a_dropped_one_lea
             Some("/slow") => (5000, 500),
             _ => (5000, 20),
         };
-        Reply::Trickle { body: csv(rows), pieces: 8, gap: Duration::from_millis(gap) }
+        Reply::Trickle { status: 200, body: csv(rows), pieces: 8, gap: Duration::from_millis(gap) }
     })
     .await;
     let client = client(&mpn(&storage));
@@ -515,6 +515,28 @@ async fn a_failed_download_keeps_the_first_64_kib_of_its_body() {
     assert!(sent.len() > 65_536);
     assert_eq!(error.status().map(|s| s.as_u16()), Some(500));
     assert_eq!(error.body().map(|b| b.to_vec()), Some(sent[..65_536].to_vec()));
+}
+
+#[tokio::test]
+async fn a_failed_download_waits_one_request_timeout_in_all_for_its_body() {
+    // A refusal whose body trickles in: 8 pieces 400 ms apart, each well within the 1 s request timeout. Only what
+    // came within that one timeout is kept, so a slow error body cannot hold the call for a timeout per piece.
+    let sent = csv(800);
+    let storage = TestServer::always(Reply::Trickle {
+        status: 503,
+        body: sent.clone(),
+        pieces: 8,
+        gap: Duration::from_millis(400),
+    })
+    .await;
+    let client = client_with_request_timeout(&storage, Duration::from_secs(1));
+    let (execution, mut sink) = (execution_with(storage.url("/e1.csv?sig=a")), Vec::new());
+    let error = client.download_execution(&execution, &mut sink, |_| {}).await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(503));
+    let kept = error.body().unwrap_or_default();
+    assert!(!kept.is_empty() && kept.len() < sent.len(), "kept {} of {} bytes", kept.len(), sent.len());
+    assert_eq!(kept, &sent[..kept.len()]);
+    assert!(sink.is_empty());
 }
 
 #[tokio::test]
@@ -594,6 +616,40 @@ async fn a_failing_page_keeps_its_status() {
 }
 
 #[tokio::test]
+async fn a_page_of_the_wrong_shape_keeps_its_request_id_and_attempts() {
+    // Page 2 is retried after a 503, then answers 200 with a report id that is a number; once with a request id of
+    // its own, once without (then the error has the one the client sent).
+    for answered_id in [Some("5b0e2c1e-0000-4000-8000-000000000002"), None] {
+        let wrong = Reply::json(200, r#"{"value":[{"reportId":42}],"totalCount":1}"#);
+        let wrong = match answered_id {
+            Some(id) => wrong.with_header("MS-RequestId", id),
+            None => wrong,
+        };
+        let server = TestServer::sequence(vec![
+            Reply::json(200, &reports_page(&["a"], Some("ScheduledReport?page=2".into()))),
+            Reply::json(503, r#"{"message":"busy","statusCode":503}"#),
+            wrong,
+        ])
+        .await;
+        let retrying = partner_center_insights::Client::builder(mpn(&server))
+            .bearer_token(TEST_TOKEN)
+            .retry_policy(partner_center_insights::RetryPolicy::default().initial_backoff(Duration::from_millis(5)))
+            .build()
+            .unwrap();
+        let first = retrying.get_reports().send().await.unwrap().into_inner();
+        let error = retrying.pages(first).all_items().await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidResponse, "{error}");
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(200));
+        assert_eq!(error.message(), Some("response body does not have the operation's shape"));
+        assert!(error.to_string().contains("invalid type: integer `42`"), "{error}");
+        assert_eq!(error.attempts(), 2, "{error}");
+        let sent = server.requests()[2].header("ms-requestid").map(str::to_owned);
+        assert_eq!(error.request_id(), answered_id.or(sent.as_deref()), "{error}");
+        assert_eq!(error.body(), Some(&br#"{"value":[{"reportId":42}],"totalCount":1}"#[..]));
+    }
+}
+
+#[tokio::test]
 async fn a_page_that_links_to_itself_ends_the_walk() {
     let server = TestServer::always(Reply::json(
         200,
@@ -656,8 +712,13 @@ async fn a_download_may_take_longer_than_the_request_timeout_while_data_keeps_co
     // 8 pieces 300 ms apart: about 2.4 s in all, against a 1.5 s request timeout that bounds each wait (with room
     // for a machine that stalls for a second between two pieces).
     let body: Vec<u8> = (0..8_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-    let storage =
-        TestServer::always(Reply::Trickle { body: body.clone(), pieces: 8, gap: Duration::from_millis(300) }).await;
+    let storage = TestServer::always(Reply::Trickle {
+        status: 200,
+        body: body.clone(),
+        pieces: 8,
+        gap: Duration::from_millis(300),
+    })
+    .await;
     let client = client_with_request_timeout(&storage, Duration::from_millis(1500));
     let mut sink = Vec::new();
     let started = std::time::Instant::now();

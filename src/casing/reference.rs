@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{Items, Key, Malformed, NULL, finish, lookup, null_value};
+use super::{Items, Key, Malformed, NULL, finish, lookup_key, null_value};
 
 pub(crate) fn normalize(body: &Bytes, items: Items) -> Result<Bytes, Malformed> {
     let mut scan = Scan { input: body, pos: 0, out: None, copied: 0 };
@@ -115,8 +115,7 @@ impl Scan<'_> {
                         let objects = stack.iter().filter(|&&b| b == b'{').count();
                         let normalized = objects == 1 || (objects == 2 && items == Items::Typed);
                         if normalized
-                            && !escaped
-                            && let Key::Known { spec, exact, list } = lookup(&self.input[start..end])
+                            && let Key::Known { spec, exact, list } = lookup_key(self.input, start, end, escaped)
                         {
                             if !exact {
                                 self.edit(start, end, spec.as_bytes());

@@ -11,8 +11,9 @@ use super::secure_link::write_without_secrets;
 /// A report's callback URL (`CallbackUrl`): the service calls `<url>/<reportId>` with POST, or
 /// `<url>?reportId=<reportId>` with GET, when a report's file is ready.
 ///
-/// [`CallbackUrl::new`] (and `TryFrom`/`FromStr`) accepts only an absolute `http` or `https` URL with a host; the
-/// request builders' `callback_url` takes the result. `Debug` and `Display` leave out the query and any user info,
+/// [`CallbackUrl::new`] (and `TryFrom`/`FromStr`) accepts only an absolute `http` or `https` URL with a host,
+/// written out as one (`https://…`, with no spaces, control characters or backslashes: it is sent as written, not
+/// as a URL parser would clean it up); the request builders' `callback_url` takes the result. `Debug` and `Display` leave out the query and any user info,
 /// which may hold a key (an Azure Functions `?code=`); a secret kept in the path instead (as some webhook services
 /// do) is shown. [`CallbackUrl::as_str`] gives the whole URL. Decoding an answer takes what the service sends,
 /// unchecked.
@@ -38,7 +39,8 @@ impl CallbackUrl {
     /// Checks `url` and wraps it.
     ///
     /// # Errors
-    /// When `url` is not an absolute `http` or `https` URL with a host. The error does not repeat the URL.
+    /// When `url` is not an absolute `http` or `https` URL with a host, written out as one. The error does not
+    /// repeat the URL.
     pub fn new(url: impl Into<String>) -> Result<Self, ValidationError> {
         let url = url.into();
         if callable(&url) {
@@ -54,10 +56,18 @@ impl CallbackUrl {
     }
 }
 
-/// Whether the service could call `url` back: an absolute http(s) URL with a host. Also the request hook's check
-/// of bodies decoded from JSON, which no constructor saw.
+/// Whether the service could call `url` back: an absolute http(s) URL with a host, written as one. Also the
+/// request hook's check of bodies decoded from JSON, which no constructor saw.
 pub(crate) fn callable(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|url| matches!(url.scheme(), "https" | "http") && url.host().is_some())
+    // The URL parser forgives what the service, given the string as written, may not: it trims spaces and
+    // controls, drops tabs and line breaks anywhere (a URL read from a file with its newline), reads `\` as `/` and
+    // `https:host` as `https://host`. The string is sent as written, so it must already be a URL as written.
+    let written_as_url = url
+        .split_once("://")
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http"))
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\');
+    written_as_url
+        && url::Url::parse(url).is_ok_and(|url| matches!(url.scheme(), "https" | "http") && url.host().is_some())
 }
 
 impl fmt::Display for CallbackUrl {
@@ -96,10 +106,32 @@ mod tests {
 
     #[test]
     fn only_absolute_http_urls_with_a_host_and_never_echoed() {
-        for good in ["https://contoso.example/cb", "http://127.0.0.1:8080/cb?code=k", "https://[::1]/cb"] {
+        for good in [
+            "https://contoso.example/cb",
+            "http://127.0.0.1:8080/cb?code=k",
+            "https://[::1]/cb",
+            "HTTPS://Contoso.example",
+        ] {
             assert_eq!(CallbackUrl::new(good).unwrap().as_str(), good);
         }
-        for bad in ["", "contoso.example/cb", "/cb", "ftp://contoso.example/cb", "https://", "mailto:a@b.example"] {
+        let bad_ones = [
+            "",
+            "contoso.example/cb",
+            "/cb",
+            "ftp://contoso.example/cb",
+            "https://",
+            "mailto:a@b.example",
+            // What the URL parser would forgive, though the string goes to the service as written.
+            " https://contoso.example/cb",
+            "https://contoso.example/cb\n",
+            "https://contoso.example/c\nb",
+            "https://contoso.example/c\tb",
+            "https://contoso.example/c b",
+            "https:contoso.example/cb",
+            "https:\\\\contoso.example\\cb",
+            "https://contoso.example/cb\u{7f}",
+        ];
+        for bad in bad_ones {
             let error = CallbackUrl::new(bad).unwrap_err().to_string();
             assert_eq!(error, "invalid callback URL: must be an absolute http or https URL", "{bad}");
         }

@@ -78,12 +78,16 @@ impl Client {
             let headers = response.headers().clone();
             const KEPT: usize = 65_536;
             let mut body = Vec::new();
-            // Storage error bodies are small XML documents; keep at most 64 KiB of whatever comes.
-            while body.len() < KEPT
-                && let Ok(Ok(Some(chunk))) = tokio::time::timeout(idle, response.chunk()).await
-            {
-                body.extend_from_slice(&chunk[..chunk.len().min(KEPT - body.len())]);
-            }
+            // Storage error bodies are small XML documents; keep at most 64 KiB of whatever comes, and what came
+            // within one request timeout in all (a per-chunk limit would let a trickle hold the call for hours).
+            let keep = async {
+                while body.len() < KEPT
+                    && let Ok(Some(chunk)) = response.chunk().await
+                {
+                    body.extend_from_slice(&chunk[..chunk.len().min(KEPT - body.len())]);
+                }
+            };
+            let _ = tokio::time::timeout(idle, keep).await;
             return Err(Error::from_response(status, &headers, Some(body.into())));
         }
         let total = response.content_length();

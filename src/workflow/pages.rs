@@ -6,6 +6,7 @@ use std::collections::{HashSet, VecDeque};
 use progenitor_client::{ClientHooks, OperationInfo};
 use serde::de::DeserializeOwned;
 
+use crate::hooks::{MS_REQUEST_ID, SENT_REQUEST_ID};
 use crate::{Client, ClientInfo, Error, OperationError, types};
 
 /// An envelope of a list operation: items and, when the result is paged, the link to the next page.
@@ -183,14 +184,25 @@ impl<P: Page> Pages<'_, P> {
         let mut request = self.client.client().get(url).header(reqwest::header::ACCEPT, "application/json").build()?;
         // Not `pre`: its argument rules are for requests the builders made, not for links the service wrote.
         self.client.prepare::<types::ErrorEnvelope>(&mut request).await?;
+        let sent_request_id = request.headers().get(&MS_REQUEST_ID).cloned();
         let result = self.client.exec(request, &info).await;
         self.client.post::<types::ErrorEnvelope>(&result, &info).await?;
         let response = result?;
         // As the generated operations do: 200 decodes, documented error statuses carry the envelope.
         let status = response.status();
         if status == reqwest::StatusCode::OK {
-            let page = progenitor_client::ResponseValue::<P>::from_response::<types::ErrorEnvelope>(response).await?;
-            Ok(page.into_inner())
+            // Decoded here rather than by `ResponseValue::from_response`, whose decode error keeps only the body: a
+            // page of the wrong shape keeps its request id (or the one sent) and its attempt count.
+            let mut headers = response.headers().clone();
+            let body = response.bytes().await?;
+            serde_json::from_slice(&body).map_err(|e| {
+                if let Some(sent) = sent_request_id
+                    && crate::error::request_id(&headers).is_none()
+                {
+                    headers.insert(SENT_REQUEST_ID, sent);
+                }
+                Error::wrong_shape(&headers, body, e)
+            })
         } else if status.is_client_error() || status.is_server_error() {
             let envelope = progenitor_client::ResponseValue::<types::ErrorEnvelope>::from_response::<
                 types::ErrorEnvelope,

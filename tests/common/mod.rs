@@ -43,8 +43,9 @@ pub enum Reply {
     /// These bytes (say, headers without a length and the start of a body), then `x` for ever, until the client
     /// hangs up.
     Endless(Vec<u8>),
-    /// A 200 with this body, sent in `pieces` parts `gap` apart: slow overall, never silent for long.
-    Trickle { body: Vec<u8>, pieces: usize, gap: Duration },
+    /// A response with this status and body, the body sent in `pieces` parts `gap` apart: slow overall, never
+    /// silent for long.
+    Trickle { status: u16, body: Vec<u8>, pieces: usize, gap: Duration },
 }
 
 impl Reply {
@@ -170,8 +171,12 @@ async fn serve(mut stream: TcpStream, recorded: Arc<Mutex<Vec<Recorded>>>, handl
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
-        Reply::Trickle { body, pieces, gap } => {
-            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+        Reply::Trickle { status, body, pieces, gap } => {
+            let head = format!(
+                "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                reason(status),
+                body.len()
+            );
             let _ = stream.write_all(head.as_bytes()).await;
             for piece in body.chunks(body.len().div_ceil(pieces).max(1)) {
                 let _ = stream.flush().await;

@@ -331,18 +331,37 @@ fn cut(text: &str, limit: usize) -> String {
     kept
 }
 
-/// `text` with every occurrence of every secret, as sent or form-encoded, replaced by `[redacted]`.
+/// `text` with every occurrence of every secret, in any of the forms a body may quote it in, replaced by
+/// `[redacted]`.
 pub(super) fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
+    // Longest first: a secret that contains another is removed whole, not with the other's surroundings left.
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
     let mut text = text.to_owned();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        let form_encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-        for variant in [*secret, form_encoded.as_str()] {
-            if text.contains(variant) {
-                text = text.replace(variant, REDACTED);
+    for secret in secrets {
+        for variant in quoted_forms(secret) {
+            if !variant.is_empty() && text.contains(&variant) {
+                text = text.replace(&variant, REDACTED);
             }
         }
     }
     text
+}
+
+/// A secret as sent, form-encoded (a proxy echoing the request), JSON-escaped (with and without `\/`, a JSON
+/// answer quoting it) and HTML-escaped (an error page quoting it).
+fn quoted_forms(secret: &str) -> [String; 5] {
+    let form_encoded = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let quoted = serde_json::to_string(secret).unwrap_or_default();
+    let json = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default().to_owned();
+    let json_slashes = json.replace('/', "\\/");
+    let html = secret
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;");
+    [secret.to_owned(), form_encoded, json, json_slashes, html]
 }
 
 fn non_empty_text<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
@@ -413,6 +432,22 @@ mod tests {
     fn scrub_removes_plain_and_form_encoded_secrets() {
         let scrubbed = scrub("a=s3cr+t/x b=s3cr%2Bt%2Fx c", &["s3cr+t/x", ""]);
         assert_eq!(scrubbed, "a=[redacted] b=[redacted] c");
+    }
+
+    #[test]
+    fn scrub_removes_json_and_html_escaped_secrets_and_longer_secrets_whole() {
+        let secret = r#"pa"ss\w0rd/&<x>'"#;
+        let json = serde_json::json!({ "echo": format!("password={secret}") }).to_string();
+        let json_slashes = json.replace('/', "\\/");
+        let html = "<p>password=pa&quot;ss\\w0rd/&amp;&lt;x&gt;&#39;</p>";
+        for text in [json.as_str(), json_slashes.as_str(), html] {
+            let scrubbed = scrub(text, &[secret]);
+            assert!(scrubbed.contains("password=[redacted]"), "{text} became {scrubbed}");
+            assert!(!scrubbed.contains("w0rd"), "{scrubbed}");
+        }
+        assert_eq!(excerpt(html.as_bytes(), &[secret]), "password=[redacted]");
+        // One secret inside another: the longer one goes whole, whichever is named first.
+        assert_eq!(scrub("t=abc123xyz", &["123", "abc123xyz"]), "t=[redacted]");
     }
 
     #[test]
