@@ -826,13 +826,7 @@ async fn retries_can_be_turned_off() {
 #[tokio::test]
 async fn a_per_operation_timeout_applies_to_that_operation_only() {
     // Every answer arrives 400 ms late, in two pieces.
-    let server = TestServer::always(Reply::Trickle {
-        status: 200,
-        body: reports().into_bytes(),
-        pieces: 2,
-        gap: Duration::from_millis(400),
-    })
-    .await;
+    let server = TestServer::always(Reply::trickle(200, reports().into_bytes(), 2, Duration::from_millis(400))).await;
     let client = Client::builder(mpn(&server))
         .bearer_token(TEST_TOKEN)
         .retry_policy(RetryPolicy::none())
@@ -851,9 +845,7 @@ async fn a_per_operation_timeout_applies_to_that_operation_only() {
 async fn a_try_query_outlasts_the_request_timeout_by_default() {
     // Every answer arrives 800 ms late, in two pieces.
     let rows = response_example("QueryResult").to_string().into_bytes();
-    let server =
-        TestServer::always(Reply::Trickle { status: 200, body: rows, pieces: 2, gap: Duration::from_millis(400) })
-            .await;
+    let server = TestServer::always(Reply::trickle(200, rows, 2, Duration::from_millis(400))).await;
     let client = Client::builder(mpn(&server))
         .bearer_token(TEST_TOKEN)
         .retry_policy(RetryPolicy::none())

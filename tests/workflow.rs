@@ -255,7 +255,7 @@ async fn a_run_that_completes_in_the_last_interval_before_the_deadline_is_return
     // 1.2 s before the deadline: ample for the immediate answer after it, even on a machine that stalls for a second.
     let running = executions("Running", None).into_bytes();
     let server = TestServer::sequence(vec![
-        Reply::Trickle { status: 200, body: running, pieces: 2, gap: Duration::from_millis(300) },
+        Reply::trickle(200, running, 2, Duration::from_millis(300)),
         Reply::json(200, &executions("Completed", Some("https://storage.example/r.csv?sig=x"))),
     ])
     .await;
@@ -281,11 +281,7 @@ async fn a_poll_slowed_by_a_retry_does_not_end_the_wait_while_time_is_left() {
         Reply::json(200, &executions("Completed", Some("https://storage.example/r.csv?sig=x"))),
     ])
     .await;
-    let retrying = partner_center_insights::Client::builder(mpn(&server))
-        .bearer_token(TEST_TOKEN)
-        .retry_policy(partner_center_insights::RetryPolicy::default().initial_backoff(Duration::from_millis(5)))
-        .build()
-        .unwrap();
+    let retrying = retrying_client(&server);
     let execution = retrying
         .wait_for_execution(REPORT_ID)
         .poll_interval(Duration::from_secs(10))
@@ -455,7 +451,7 @@ async fn downloads_to_one_path_do_not_share_a_partial_file_and_a_dropped_one_lea
             Some("/slow") => (5000, 500),
             _ => (5000, 20),
         };
-        Reply::Trickle { status: 200, body: csv(rows), pieces: 8, gap: Duration::from_millis(gap) }
+        Reply::trickle(200, csv(rows), 8, Duration::from_millis(gap))
     })
     .await;
     let client = client(&mpn(&storage));
@@ -522,13 +518,7 @@ async fn a_failed_download_waits_one_request_timeout_in_all_for_its_body() {
     // A refusal whose body trickles in: 8 pieces 400 ms apart, each well within the 1 s request timeout. Only what
     // came within that one timeout is kept, so a slow error body cannot hold the call for a timeout per piece.
     let sent = csv(800);
-    let storage = TestServer::always(Reply::Trickle {
-        status: 503,
-        body: sent.clone(),
-        pieces: 8,
-        gap: Duration::from_millis(400),
-    })
-    .await;
+    let storage = TestServer::always(Reply::trickle(503, sent.clone(), 8, Duration::from_millis(400))).await;
     let client = client_with_request_timeout(&storage, Duration::from_secs(1));
     let (execution, mut sink) = (execution_with(storage.url("/e1.csv?sig=a")), Vec::new());
     let error = client.download_execution(&execution, &mut sink, |_| {}).await.unwrap_err();
@@ -631,11 +621,7 @@ async fn a_page_of_the_wrong_shape_keeps_its_request_id_and_attempts() {
             wrong,
         ])
         .await;
-        let retrying = partner_center_insights::Client::builder(mpn(&server))
-            .bearer_token(TEST_TOKEN)
-            .retry_policy(partner_center_insights::RetryPolicy::default().initial_backoff(Duration::from_millis(5)))
-            .build()
-            .unwrap();
+        let retrying = retrying_client(&server);
         let first = retrying.get_reports().send().await.unwrap().into_inner();
         let error = retrying.pages(first).all_items().await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidResponse, "{error}");
@@ -699,6 +685,15 @@ async fn a_walk_that_comes_back_to_an_earlier_page_ends_and_relative_links_stay_
     assert_eq!(server.request_count(), 3, "page 2 is not fetched twice");
 }
 
+/// A client that retries, with 5 ms backoff.
+fn retrying_client(server: &TestServer) -> partner_center_insights::Client {
+    partner_center_insights::Client::builder(mpn(server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(partner_center_insights::RetryPolicy::default().initial_backoff(Duration::from_millis(5)))
+        .build()
+        .unwrap()
+}
+
 fn client_with_request_timeout(server: &TestServer, timeout: Duration) -> partner_center_insights::Client {
     partner_center_insights::Client::builder(mpn(server))
         .bearer_token(TEST_TOKEN)
@@ -712,13 +707,7 @@ async fn a_download_may_take_longer_than_the_request_timeout_while_data_keeps_co
     // 8 pieces 300 ms apart: about 2.4 s in all, against a 1.5 s request timeout that bounds each wait (with room
     // for a machine that stalls for a second between two pieces).
     let body: Vec<u8> = (0..8_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-    let storage = TestServer::always(Reply::Trickle {
-        status: 200,
-        body: body.clone(),
-        pieces: 8,
-        gap: Duration::from_millis(300),
-    })
-    .await;
+    let storage = TestServer::always(Reply::trickle(200, body.clone(), 8, Duration::from_millis(300))).await;
     let client = client_with_request_timeout(&storage, Duration::from_millis(1500));
     let mut sink = Vec::new();
     let started = std::time::Instant::now();

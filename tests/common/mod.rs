@@ -64,6 +64,10 @@ impl Reply {
         self
     }
 
+    pub fn trickle(status: u16, body: impl Into<Vec<u8>>, pieces: usize, gap: Duration) -> Self {
+        Self::Trickle { status, body: body.into(), pieces, gap }
+    }
+
     pub fn body(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
         Self::Respond { status, headers: vec![("content-type".into(), content_type.into())], body: body.into() }
     }
