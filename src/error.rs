@@ -227,7 +227,8 @@ impl Error {
 /// API gateway's 401 often has no body, and the challenge is its only explanation (`The token is expired`).
 fn challenge_description(headers: &HeaderMap) -> Option<String> {
     let challenge = headers.get(reqwest::header::WWW_AUTHENTICATE)?.to_str().ok()?;
-    let start = challenge.find("error_description=")? + "error_description=".len();
+    // Parameter names are case-insensitive (RFC 7235); lower-casing ASCII keeps every byte where it was.
+    let start = challenge.to_ascii_lowercase().find("error_description=")? + "error_description=".len();
     let rest = &challenge[start..];
     let text = match rest.strip_prefix('"') {
         // A quoted string: up to the closing quote, with `\x` read as `x`.

@@ -130,7 +130,7 @@ async fn an_empty_refusal_is_explained_by_its_challenge() {
     for (challenge, expected) in [
         (r#"Bearer error="invalid_token", error_description="The token is expired""#, Some("The token is expired")),
         (r#"Bearer realm="x",error_description="say \"again\"",error_uri="u""#, Some(r#"say "again""#)),
-        ("Bearer error=invalid_token, error_description=expired", Some("expired")),
+        ("Bearer error=invalid_token, Error_Description=expired", Some("expired")),
         (r#"Bearer error_description="""#, None),
         (r#"Bearer error_description="unterminated"#, None),
     ] {

@@ -13,9 +13,9 @@ use super::secure_link::write_without_secrets;
 ///
 /// [`CallbackUrl::new`] (and `TryFrom`/`FromStr`) accepts only an absolute `http` or `https` URL with a host,
 /// written out as one (`https://…`, with no spaces, control characters or backslashes: it is sent as written, not
-/// as a URL parser would clean it up); the request builders' `callback_url` takes the result. `Debug` and `Display` leave out the query and any user info,
-/// which may hold a key (an Azure Functions `?code=`); a secret kept in the path instead (as some webhook services
-/// do) is shown. [`CallbackUrl::as_str`] gives the whole URL. Decoding an answer takes what the service sends,
+/// as a URL parser would clean it up); the request builders' `callback_url` takes the result. `Debug` and
+/// `Display` leave out the query and any user info, which may hold a key (an Azure Functions `?code=`); a secret
+/// kept in the path instead (as some webhook services do) is shown. [`CallbackUrl::as_str`] gives the whole URL. Decoding an answer takes what the service sends,
 /// unchecked.
 ///
 /// How the service appends the report id to a URL that already has a query is not documented: with POST, a plain
