@@ -513,6 +513,26 @@ async fn latest_execution_versus_history() {
 }
 
 #[tokio::test]
+async fn queued_and_held_runs_are_listed_however_long_they_wait() {
+    // Retention (90 days) is of runs that happened: a run queued 100 days ahead, and one held by a pause for 100
+    // days, are still there.
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = create_query(&client, Program::Marketplace).await;
+    let far = scheduled(&client, &query, hours_from_now(&emulator, 100 * 24), 24, 2).await;
+    let held = scheduled(&client, &query, hours_from_now(&emulator, 1), 24, 2).await;
+    client.pause_report().report_id(held.as_str()).send().await.unwrap();
+    emulator.advance(Duration::from_secs(99 * 24 * 3600)).await;
+    let runs = |report: &str, status: &str| {
+        client.get_report_executions().report_id(report.to_owned()).execution_status(status.to_owned()).send()
+    };
+    assert_eq!(runs(far.as_str(), "Pending").await.unwrap().total_count, Some(1));
+    assert_eq!(runs(held.as_str(), "Paused").await.unwrap().total_count, Some(1));
+    client.resume_report().report_id(held.as_str()).send().await.unwrap();
+    assert_eq!(runs(held.as_str(), "Pending").await.unwrap().total_count, Some(1));
+}
+
+#[tokio::test]
 async fn datasets_differ_per_program() {
     let emulator = Emulator::start().await.unwrap();
     let partner = client(&emulator, Program::Partner).get_datasets().send().await.unwrap();

@@ -23,8 +23,6 @@ const MAX_LIVE_REPORTS: usize = 50;
 /// At most this many ExecuteNow reports per [`EXECUTE_NOW_WINDOW_MINUTES`].
 const MAX_EXECUTE_NOW: usize = 5;
 const EXECUTE_NOW_WINDOW_MINUTES: i64 = 60;
-/// Executions older than this are gone ("the last 90 days").
-const RETENTION_DAYS: i64 = 90;
 
 /// One API call's context.
 pub(crate) struct Call<'a> {
@@ -352,7 +350,7 @@ pub(crate) fn get_executions(
     if reports.is_empty() {
         return Err(not_found());
     }
-    let horizon = earlier(call.now, Duration::days(RETENTION_DAYS));
+    let horizon = earlier(call.now, Duration::days(super::schedule::RETENTION_DAYS));
     let mut items: Vec<Map<String, Value>> = Vec::new();
     for report in reports {
         let mut executions: Vec<_> = report
@@ -360,7 +358,8 @@ pub(crate) fn get_executions(
             .iter()
             .filter(|e| statuses.contains(&e.status))
             .filter(|e| execution_ids.as_ref().is_none_or(|ids| ids.iter().any(|id| id.eq_ignore_ascii_case(&e.id))))
-            .filter(|e| e.generated.unwrap_or(e.created) >= horizon)
+            // Retention is of runs that happened: a queued or held run is listed however long it waits.
+            .filter(|e| e.is_open() || e.generated.unwrap_or(e.created) >= horizon)
             .collect();
         // Newest first; "latest" is the first of them.
         executions.sort_by_key(|e| std::cmp::Reverse((e.slot, e.created)));

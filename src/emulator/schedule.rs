@@ -9,8 +9,8 @@ use super::clock::{ExecutionTiming, chrono_duration, earlier, later};
 use super::state::{ExecutionRecord, ReportRecord};
 use super::validation::Callback;
 
-/// How long completed executions are kept ("execution instances from the last 90 days").
-const RETENTION_DAYS: i64 = 90;
+/// How long finished executions are kept ("execution instances from the last 90 days").
+pub(crate) const RETENTION_DAYS: i64 = 90;
 
 /// An execution that has just completed, for the callback.
 #[derive(Clone, Debug)]
