@@ -1,5 +1,5 @@
-// Just enough of the report query language: `SELECT [DISTINCT] cols FROM Dataset … [LIMIT n] [TIMESPAN x]`, checking
-// dataset, columns (those WHERE and ORDER BY name too), LIMIT and TIMESPAN; the conditions are not evaluated.
+// The report query language's documented grammar, `SELECT [DISTINCT] cols FROM Dataset [WHERE cond (AND cond)*]
+// [ORDER BY col [ASC|DESC], …] [LIMIT n] [TIMESPAN x]`, checked against the dataset; conditions are not evaluated.
 
 use crate::Program;
 
@@ -21,7 +21,13 @@ enum Token<'a> {
     /// An identifier, keyword, number or `*`.
     Word(&'a str),
     Comma,
-    /// A string literal, an operator or a bracket: not interpreted.
+    /// A string literal (its text is not needed: conditions are checked, not evaluated).
+    Text,
+    /// A comparison: a run of `=`, `!`, `<`, `>`.
+    Comparison(&'a str),
+    Open,
+    Close,
+    /// Anything else, which no clause accepts.
     Other,
 }
 
@@ -29,12 +35,19 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
+    // A run of bytes from `i` that `part` accepts, as text (the runs are ASCII, so the slice is on boundaries).
+    let run = |i: usize, part: fn(u8) -> bool| i + bytes[i..].iter().take_while(|&&b| part(b)).count();
     while i < bytes.len() {
         let b = bytes[i];
+        let word = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'*' | b'.');
         if b.is_ascii_whitespace() {
             i += 1;
-        } else if b == b',' {
-            out.push(Token::Comma);
+        } else if b == b',' || b == b'(' || b == b')' {
+            out.push(match b {
+                b',' => Token::Comma,
+                b'(' => Token::Open,
+                _ => Token::Close,
+            });
             i += 1;
         } else if b == b'\'' {
             // A string literal; `''` inside is an escaped quote. An unterminated one runs to the end.
@@ -50,16 +63,17 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
                 i += 1;
             }
             i += 1;
-            out.push(Token::Other);
-        } else if b.is_ascii_alphanumeric() || b == b'_' || b == b'*' || b == b'.' {
-            let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'*' | b'.')) {
-                i += 1;
-            }
-            out.push(Token::Word(&text[start..i]));
+            out.push(Token::Text);
+        } else if word(b) || (b == b'-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+            let end = run(i + 1, word);
+            out.push(Token::Word(&text[i..end]));
+            i = end;
+        } else if matches!(b, b'=' | b'!' | b'<' | b'>') {
+            let end = run(i, |b| matches!(b, b'=' | b'!' | b'<' | b'>'));
+            out.push(Token::Comparison(&text[i..end]));
+            i = end;
         } else {
-            // Operators and brackets; multi-byte UTF-8 lands here one byte at a time, which is fine: the
-            // loop only ever slices `text` at ASCII boundaries.
+            // Multi-byte UTF-8 lands here one byte at a time, which is fine: `text` is only sliced at ASCII runs.
             out.push(Token::Other);
             i += 1;
         }
@@ -77,16 +91,110 @@ enum Stage {
     Timespan,
 }
 
-/// The words of a WHERE clause that are not column names (besides numbers).
-const WHERE_WORDS: [&str; 6] = ["AND", "OR", "NOT", "LIKE", "IN", "BETWEEN"];
+/// The documented comparisons (besides `LIKE`, `NOT LIKE`, `IN`, `NOT IN`).
+const COMPARISONS: [&str; 6] = ["=", ">", "<", ">=", "<=", "!="];
 
 fn is_keyword(token: &Token<'_>, keyword: &str) -> bool {
     matches!(token, Token::Word(word) if word.eq_ignore_ascii_case(keyword))
 }
 
+/// The clause that starts at `tokens`, if one does, and how many words name it.
+fn clause_at(tokens: &[Token<'_>]) -> Option<(Stage, usize)> {
+    let first = tokens.first()?;
+    if is_keyword(first, "WHERE") {
+        Some((Stage::Where, 1))
+    } else if is_keyword(first, "ORDER") && tokens.get(1).is_some_and(|t| is_keyword(t, "BY")) {
+        Some((Stage::OrderBy, 2))
+    } else if is_keyword(first, "LIMIT") {
+        Some((Stage::Limit, 1))
+    } else if is_keyword(first, "TIMESPAN") {
+        Some((Stage::Timespan, 1))
+    } else {
+        None
+    }
+}
+
+fn syntax() -> ApiError {
+    ApiError::bad_request(messages::QUERY_SYNTAX)
+}
+
+/// The language's words, which are a syntax error where a column must be (unless a dataset has such a column).
+const KEYWORDS: [&str; 16] = [
+    "SELECT", "DISTINCT", "FROM", "WHERE", "AND", "OR", "NOT", "LIKE", "IN", "BETWEEN", "ORDER", "BY", "ASC", "DESC",
+    "LIMIT", "TIMESPAN",
+];
+
+/// A column or metric of `dataset` at the start of `tokens`, and what follows it. Another word is the documented
+/// `Incorrect column name`; a keyword, a number or anything else where a column must be is a syntax error.
+fn column<'t, 'a>(dataset: &Dataset, tokens: &'t [Token<'a>]) -> Result<&'t [Token<'a>], ApiError> {
+    let Some((Token::Word(word), rest)) = tokens.split_first() else { return Err(syntax()) };
+    if dataset.column(word).is_some() {
+        Ok(rest)
+    } else if KEYWORDS.iter().any(|k| word.eq_ignore_ascii_case(k)) || word.parse::<f64>().is_ok() {
+        Err(syntax())
+    } else {
+        Err(ApiError::bad_request(messages::INCORRECT_COLUMN_NAME))
+    }
+}
+
+/// A value at the start of `tokens` (a string literal or a number), and what follows it.
+fn value<'t, 'a>(tokens: &'t [Token<'a>]) -> Result<&'t [Token<'a>], ApiError> {
+    match tokens.split_first() {
+        Some((Token::Text, rest)) => Ok(rest),
+        Some((Token::Word(word), rest)) if word.parse::<f64>().is_ok() => Ok(rest),
+        _ => Err(syntax()),
+    }
+}
+
+/// `cond (AND cond)*` with `cond` = `column op value`, or `column [NOT] IN (value, …)`: what follows it.
+fn conditions<'t, 'a>(dataset: &Dataset, mut tokens: &'t [Token<'a>]) -> Result<&'t [Token<'a>], ApiError> {
+    loop {
+        tokens = column(dataset, tokens)?;
+        if tokens.first().is_some_and(|t| is_keyword(t, "NOT")) {
+            tokens = &tokens[1..];
+            if !tokens.first().is_some_and(|t| is_keyword(t, "LIKE") || is_keyword(t, "IN")) {
+                return Err(syntax());
+            }
+        }
+        tokens = match tokens.split_first() {
+            Some((Token::Comparison(op), rest)) if COMPARISONS.contains(op) => value(rest)?,
+            Some((like, rest)) if is_keyword(like, "LIKE") => value(rest)?,
+            // A list, only after IN.
+            Some((is_in, [Token::Open, rest @ ..])) if is_keyword(is_in, "IN") => {
+                let mut rest = value(rest)?;
+                while let [Token::Comma, after @ ..] = rest {
+                    rest = value(after)?;
+                }
+                match rest {
+                    [Token::Close, after @ ..] => after,
+                    _ => return Err(syntax()),
+                }
+            }
+            _ => return Err(syntax()),
+        };
+        match tokens.split_first() {
+            Some((and, rest)) if is_keyword(and, "AND") => tokens = rest,
+            _ => return Ok(tokens),
+        }
+    }
+}
+
+/// `column [ASC|DESC] (, column [ASC|DESC])*`: what follows it.
+fn order_by<'t, 'a>(dataset: &Dataset, mut tokens: &'t [Token<'a>]) -> Result<&'t [Token<'a>], ApiError> {
+    loop {
+        tokens = column(dataset, tokens)?;
+        if tokens.first().is_some_and(|t| is_keyword(t, "ASC") || is_keyword(t, "DESC")) {
+            tokens = &tokens[1..];
+        }
+        match tokens.split_first() {
+            Some((Token::Comma, rest)) => tokens = rest,
+            _ => return Ok(tokens),
+        }
+    }
+}
+
 /// Parses and checks `text` against `program`'s datasets.
 pub(crate) fn parse(program: Program, text: &str) -> Result<ParsedQuery, ApiError> {
-    let syntax = || ApiError::bad_request(messages::QUERY_SYNTAX);
     let tokens = tokens(text);
     let mut rest = tokens.as_slice();
 
@@ -133,81 +241,35 @@ pub(crate) fn parse(program: Program, text: &str) -> Result<ParsedQuery, ApiErro
         }
     }
 
-    // After `FROM Dataset`: the optional clauses, each at most once and in the documented order. Any other word
-    // where a clause must start (a misspelled keyword, text after the last clause) is a syntax error, as the
-    // try-query API exists to report.
+    // After `FROM Dataset`: the optional clauses, each at most once and in the documented order, each in its
+    // documented form. Anything else (a misspelled keyword, `OR`, a list outside `IN`, text after the last clause)
+    // is a syntax error, as the try-query API exists to report.
     let mut limit = None;
     let mut stage = Stage::From;
-    // Whether the WHERE or ORDER BY just begun has nothing in it yet.
-    let mut clause_empty = false;
-    let mut i = 0;
-    while i < rest.len() {
-        let starts = if is_keyword(&rest[i], "WHERE") {
-            Some(Stage::Where)
-        } else if is_keyword(&rest[i], "ORDER") && rest.get(i + 1).is_some_and(|t| is_keyword(t, "BY")) {
-            Some(Stage::OrderBy)
-        } else if is_keyword(&rest[i], "LIMIT") {
-            Some(Stage::Limit)
-        } else if is_keyword(&rest[i], "TIMESPAN") {
-            Some(Stage::Timespan)
-        } else {
-            None
-        };
-        let Some(next) = starts else {
-            // Only WHERE and ORDER BY go on past their first word. In them, the words that are not operators,
-            // numbers or directions are columns.
-            let not_a_column = |word: &str| match stage {
-                Stage::Where => WHERE_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)) || word.parse::<f64>().is_ok(),
-                Stage::OrderBy => ["ASC", "DESC"].iter().any(|w| word.eq_ignore_ascii_case(w)),
-                Stage::From | Stage::Limit | Stage::Timespan => false,
-            };
-            if !matches!(stage, Stage::Where | Stage::OrderBy) {
-                return Err(syntax());
-            }
-            clause_empty = false;
-            if let Token::Word(word) = &rest[i]
-                && !not_a_column(word)
-                && dataset.column(word).is_none()
-            {
-                return Err(ApiError::bad_request(messages::INCORRECT_COLUMN_NAME));
-            }
-            i += 1;
-            continue;
-        };
-        if next <= stage || clause_empty {
-            return Err(syntax());
-        }
+    while !rest.is_empty() {
+        let Some((next, words)) = clause_at(rest).filter(|&(next, _)| next > stage) else { return Err(syntax()) };
         stage = next;
-        match next {
-            Stage::Where => clause_empty = true,
-            Stage::OrderBy => {
-                clause_empty = true;
-                i += 1;
-            }
-            Stage::Limit => {
-                limit = match rest.get(i + 1) {
-                    Some(Token::Word(n)) => match n.parse::<u64>() {
-                        Ok(n) if n > 0 => Some(n),
-                        _ => return Err(ApiError::bad_request(messages::LIMIT_POSITIVE)),
-                    },
-                    _ => return Err(ApiError::bad_request(messages::LIMIT_POSITIVE)),
-                };
-                i += 1;
-            }
-            // TIMESPAN (`From` is never a clause that starts).
-            Stage::Timespan | Stage::From => {
-                match rest.get(i + 1) {
-                    Some(Token::Word(span)) if dataset.date_ranges.iter().any(|r| r.eq_ignore_ascii_case(span)) => {}
-                    Some(Token::Word(span)) => return Err(ApiError::bad_request(messages::invalid_timespan(span))),
-                    _ => return Err(syntax()),
+        rest = &rest[words..];
+        rest = match next {
+            Stage::Where => conditions(dataset, rest)?,
+            Stage::OrderBy => order_by(dataset, rest)?,
+            Stage::Limit => match rest.split_first() {
+                Some((Token::Word(n), after)) if n.parse::<u64>().is_ok_and(|n| n > 0) => {
+                    limit = n.parse().ok();
+                    after
                 }
-                i += 1;
-            }
-        }
-        i += 1;
-    }
-    if clause_empty {
-        return Err(syntax());
+                _ => return Err(ApiError::bad_request(messages::LIMIT_POSITIVE)),
+            },
+            Stage::Timespan | Stage::From => match rest.split_first() {
+                Some((Token::Word(span), after))
+                    if dataset.date_ranges.iter().any(|r| r.eq_ignore_ascii_case(span)) =>
+                {
+                    after
+                }
+                Some((Token::Word(span), _)) => return Err(ApiError::bad_request(messages::invalid_timespan(span))),
+                _ => return Err(syntax()),
+            },
+        };
     }
 
     Ok(ParsedQuery { dataset, columns, limit })
@@ -292,6 +354,46 @@ mod tests {
         }
         let all = "WHERE OfferName = 'a' ORDER BY RawUsage LIMIT 5 TIMESPAN LAST_MONTH";
         assert_eq!(message(Program::Marketplace, &format!("SELECT OfferName FROM ISVUsage {all}")), "ok");
+    }
+
+    #[test]
+    fn conditions_and_orderings_take_only_their_documented_forms() {
+        for good in [
+            "WHERE RawUsage >= -1.5 and OfferName like 'a%' AND OfferName NOT LIKE 'b%'",
+            "WHERE OfferName IN ('a') AND RawUsage NOT IN (1, 2.5, 3) AND RawUsage != 0 AND RawUsage<=1e3",
+            "ORDER BY RawUsage, OfferName asc",
+        ] {
+            assert_eq!(
+                message(Program::Marketplace, &format!("SELECT OfferName FROM ISVUsage {good}")),
+                "ok",
+                "{good}"
+            );
+        }
+        for bad in [
+            "WHERE OfferName = 'a' OR RawUsage > 1",
+            "WHERE RawUsage BETWEEN 1 AND 5",
+            "WHERE OfferName",
+            "WHERE OfferName = ",
+            "WHERE = = =",
+            "WHERE OfferName = ('a', 'b')",
+            "WHERE OfferName <> 'a'",
+            "WHERE OfferName == 'a'",
+            "WHERE OfferName = OfferName",
+            "WHERE OfferName IN 'a'",
+            "WHERE OfferName IN ()",
+            "WHERE OfferName IN ('a', )",
+            "WHERE OfferName IN ('a'",
+            "WHERE OfferName NOT = 'a'",
+            "WHERE OfferName = 'a' AND",
+            "WHERE 1 = 1",
+            "ORDER BY DESC",
+            "ORDER BY RawUsage OfferName",
+            "ORDER BY RawUsage,",
+            "ORDER BY RawUsage DESC DESC",
+        ] {
+            let result = message(Program::Marketplace, &format!("SELECT OfferName FROM ISVUsage {bad}"));
+            assert_eq!(result, messages::QUERY_SYNTAX, "{bad}");
+        }
     }
 
     #[test]
