@@ -338,6 +338,43 @@ async fn issued_tokens_expire_after_an_hour_of_emulator_time() {
 }
 
 #[tokio::test]
+async fn scopes_without_a_resource_and_refreshes_keep_to_their_resource() {
+    let emulator = Emulator::start().await.unwrap();
+    let password_grant = |audience: (&'static str, &'static str)| {
+        [
+            ("grant_type", "password"),
+            ("client_id", DEV_CLIENT_ID),
+            ("client_secret", DEV_CLIENT_SECRET),
+            ("username", DEV_USERNAME),
+            ("password", DEV_PASSWORD),
+            audience,
+        ]
+    };
+    // v2 with only `openid offline_access`: Entra's token is for Microsoft Graph, which Partner Center refuses.
+    let (status, body) =
+        token_request(&emulator.token_url_v2(), &password_grant(("scope", "openid offline_access"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!api_accepts(&emulator, Program::Partner, body["access_token"].as_str().unwrap()).await);
+    // v1: a refresh that names no resource gets one for the resource first asked for, Graph's here; Partner
+    // Center's token, refreshed the same way, is Partner Center's again.
+    for (resource, accepted) in [("https://graph.windows.net", false), (RESOURCE, true)] {
+        let (status, body) = token_request(&emulator.token_url(), &password_grant(("resource", resource))).await;
+        assert_eq!(status, 200, "{body}");
+        let refresh = [
+            ("grant_type", "refresh_token"),
+            ("client_id", DEV_CLIENT_ID),
+            ("client_secret", DEV_CLIENT_SECRET),
+            ("refresh_token", body["refresh_token"].as_str().unwrap()),
+        ];
+        let (status, renewed) = token_request(&emulator.token_url(), &refresh).await;
+        assert_eq!(status, 200, "{renewed}");
+        assert_eq!(renewed["resource"], resource);
+        let token = renewed["access_token"].as_str().unwrap();
+        assert_eq!(api_accepts(&emulator, Program::Partner, token).await, accepted, "{resource}");
+    }
+}
+
+#[tokio::test]
 async fn a_token_for_another_resource_is_refused_by_the_api() {
     let emulator = Emulator::start().await.unwrap();
     // The 2021–2023 docs and Microsoft's samples ask for the Graph resource, which the current docs call deprecated.

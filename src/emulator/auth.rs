@@ -59,6 +59,8 @@ struct Issued {
 pub(crate) struct RefreshGrant {
     pub(crate) client_id: String,
     pub(crate) username: String,
+    /// The resource of the tokens it was issued with: a refresh that names none gets that one again.
+    pub(crate) resource: String,
     /// Entra's refresh tokens last 90 days; the emulator forgets them then.
     expires: DateTime<Utc>,
 }
@@ -126,6 +128,7 @@ impl AuthState {
                 RefreshGrant {
                     client_id: client_id.to_owned(),
                     username: username.to_owned(),
+                    resource: audience.to_owned(),
                     expires: super::clock::later(now, Duration::days(REFRESH_LIFETIME_DAYS)),
                 },
             );

@@ -132,6 +132,10 @@ fn operation(method: &Method, rest: &str) -> Result<Operation, ApiError> {
             Method::GET => Ok(Operation::GetExecutions(id(report_id))),
             _ => Err(wrong_method()),
         },
+        // An action without its report id (`pause/`, an empty id segment) names no report, not one called `pause`.
+        [r, action] if is(r, "ScheduledReport") && ["pause", "resume", "execution"].iter().any(|a| is(action, a)) => {
+            Err(ApiError::not_found(messages::RESOURCE_NOT_FOUND))
+        }
         [r, report_id] if is(r, "ScheduledReport") => match m {
             Method::PUT => Ok(Operation::UpdateReport(id(report_id))),
             Method::DELETE => Ok(Operation::DeleteReport(id(report_id))),
@@ -342,5 +346,19 @@ mod tests {
             "405 The requested resource does not support this HTTP method"
         );
         assert_eq!(op(Method::GET, "/Nope"), "404 Resource not found");
+    }
+
+    #[test]
+    fn an_action_without_its_report_id_names_no_report() {
+        for (method, path) in [
+            (Method::PUT, "/ScheduledReport/pause/"),
+            (Method::PUT, "/ScheduledReport/Resume"),
+            (Method::GET, "/ScheduledReport/execution/"),
+            (Method::DELETE, "/ScheduledReport/execution"),
+        ] {
+            assert_eq!(op(method, path), "404 Resource not found", "{path}");
+        }
+        // Any other word there is a report id.
+        assert_eq!(op(Method::DELETE, "/ScheduledReport/r1"), "DeleteReport(\"r1\")");
     }
 }

@@ -12,6 +12,8 @@ use super::envelope::json_response;
 
 /// The audience tokens are for when a request names none.
 pub(crate) const DEFAULT_RESOURCE: &str = "https://api.partnercenter.microsoft.com";
+/// The resource of scopes that name none.
+const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 
 /// Which Entra endpoint was called; they differ in `resource` vs `scope` and in `expires_in`'s type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,9 +171,10 @@ fn issue(
                 .redeem_refresh_token(refresh_token, now)
                 .filter(|grant| grant.client_id == client_id)
                 .ok_or_else(|| EntraError::invalid_grant(70000, "Provided grant is invalid or malformed."))?;
+            // Without a resource or scope, Entra gives a token for the resource the refresh token was issued for.
             let default = match version {
-                Version::V1 => DEFAULT_RESOURCE.to_owned(),
-                Version::V2 => format!("{DEFAULT_RESOURCE}/user_impersonation offline_access"),
+                Version::V1 => grant.resource.clone(),
+                Version::V2 => format!("{}/user_impersonation offline_access", grant.resource),
             };
             (audience.map_or(default, str::to_owned), Some(grant.username))
         }
@@ -187,12 +190,13 @@ fn issue(
 
     let resource = match version {
         Version::V1 => audience.clone(),
-        // `https://api.partnercenter.microsoft.com/.default` → the resource part.
+        // `https://api.partnercenter.microsoft.com/.default` → the resource part. Scopes that name no resource
+        // (`openid`, `offline_access`) are Microsoft Graph's: Entra's token is then for Graph, not Partner Center.
         Version::V2 => audience
             .split_whitespace()
             .find(|s| s.contains("://"))
             .and_then(|s| s.rsplit_once('/').map(|(resource, _)| resource.to_owned()))
-            .unwrap_or_else(|| DEFAULT_RESOURCE.to_owned()),
+            .unwrap_or_else(|| GRAPH_RESOURCE.to_owned()),
     };
     // v2 returns a refresh token only when `offline_access` was asked for; v1 always does for users. One that is
     // not returned is not kept either.
