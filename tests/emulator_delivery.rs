@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use emulator_support::*;
 use partner_center_insights::emulator::{DEV_TOKEN, Emulator};
-use partner_center_insights::{CallbackMethod, CallbackUrl, Program};
+use partner_center_insights::{CallbackMethod, CallbackUrl, Program, types};
 
 const RUN: Duration = Duration::from_secs(6 * 60);
 
@@ -76,6 +76,30 @@ async fn callbacks_are_made_as_documented() {
     // Each completion calls back once: moving on makes no new calls.
     emulator.advance(RUN).await;
     assert_eq!(log.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn advance_returns_after_callbacks_another_advance_made_due() {
+    // The first advance completes the run and calls a receiver that answers after 500 ms (paths under `/slow`). A
+    // second advance, begun meanwhile, has no completion of its own, and still returns only once that callback
+    // was made.
+    let (receiver, _) = callback_receiver().await;
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Partner);
+    let query = create_query(&client, Program::Partner).await;
+    let hook = CallbackUrl::new(format!("{receiver}/slow")).unwrap();
+    let report = |b: types::builder::CreateReportRequest| {
+        b.report_name("slow").query_id(query.as_str()).execute_now(true).callback_url(hook.clone())
+    };
+    client.create_report().body_map(report).send().await.unwrap();
+    let second = async {
+        tokio::task::yield_now().await;
+        emulator.advance(Duration::ZERO).await;
+        emulator.callbacks()
+    };
+    let ((), seen) = tokio::join!(emulator.advance(RUN), second);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].outcome, Ok(200));
 }
 
 #[tokio::test]

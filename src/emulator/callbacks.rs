@@ -6,6 +6,8 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::{CallbackMethod, Program};
 
 use super::schedule::Completion;
@@ -55,6 +57,9 @@ impl fmt::Debug for CallbackRecord {
 pub(crate) struct Callbacks {
     client: Option<reqwest::Client>,
     log: Mutex<VecDeque<CallbackRecord>>,
+    /// Completions taken by a catch-up and not yet delivered. `advance` waits for all of them: a concurrent
+    /// catch-up (the wall clock's tick, an API request, another advance) may have taken the ones it made due.
+    undelivered: watch::Sender<usize>,
 }
 
 impl Callbacks {
@@ -62,15 +67,34 @@ impl Callbacks {
         let client = crate::http_client_builder().ok().and_then(|builder| {
             builder.timeout(CALLBACK_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().ok()
         });
-        Self { client, log: Mutex::new(VecDeque::new()) }
+        Self { client, log: Mutex::new(VecDeque::new()), undelivered: watch::Sender::new(0) }
     }
 
     pub(crate) fn records(&self) -> Vec<CallbackRecord> {
         super::context::records(&self.log)
     }
 
+    /// Counts `count` completions that are to be delivered (each by one call of `deliver`).
+    pub(crate) fn expect(&self, count: usize) {
+        self.undelivered.send_modify(|undelivered| *undelivered += count);
+    }
+
+    /// Returns once every completion counted so far has been delivered.
+    pub(crate) async fn settled(&self) {
+        // The sender lives as long as `self`, so the wait cannot fail.
+        let _ = self.undelivered.subscribe().wait_for(|&undelivered| undelivered == 0).await;
+    }
+
     /// Makes the callback of `completion`, if its report has one, and records it.
     pub(crate) async fn deliver(&self, program: Program, completion: Completion) {
+        // Counted off however this ends: delivered, nothing to deliver, or the task dropped.
+        struct Delivered<'a>(&'a watch::Sender<usize>);
+        impl Drop for Delivered<'_> {
+            fn drop(&mut self) {
+                self.0.send_modify(|undelivered| *undelivered = undelivered.saturating_sub(1));
+            }
+        }
+        let _delivered = Delivered(&self.undelivered);
         let Some(callback) = completion.callback else { return };
         let Some(url) = callback_url(&callback.url, &callback.method, &completion.report_id) else { return };
         let outcome = match &self.client {

@@ -99,7 +99,8 @@ impl Shared {
         Renderer { program, casing: self.settings.casing }
     }
 
-    /// Applies every execution transition due by now; returns the completions in time order.
+    /// Applies every execution transition due by now; returns the completions in time order, each to be handed to
+    /// `Callbacks::deliver`.
     pub(crate) fn catch_up(&self) -> Vec<(Program, Completion)> {
         let now = self.now();
         let timing = self.settings.timing;
@@ -112,14 +113,20 @@ impl Shared {
             }
         }
         completed.sort_by_key(|(_, c)| c.at);
+        // Counted while the state is locked, so a catch-up that comes after this one and waits for deliveries
+        // also waits for these.
+        self.callbacks.expect(completed.len());
+        drop(world);
         completed
     }
 
-    /// Catches up and makes the callbacks, one after the other, before returning.
+    /// Catches up and makes the callbacks, one after the other, then waits for those that concurrent catch-ups
+    /// took, before returning.
     pub(crate) async fn catch_up_and_call_back(&self) {
         for (program, completion) in self.catch_up() {
             self.callbacks.deliver(program, completion).await;
         }
+        self.callbacks.settled().await;
     }
 }
 

@@ -159,6 +159,9 @@ pub async fn callback_receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
                     path_and_query: uri.path_and_query().map(ToString::to_string).unwrap_or_default(),
                     body_len: body.len(),
                 });
+                if uri.path().starts_with("/slow") {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
                 "ok"
             },
         )
