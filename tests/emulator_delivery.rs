@@ -103,6 +103,30 @@ async fn advance_returns_after_callbacks_another_advance_made_due() {
 }
 
 #[tokio::test]
+async fn an_advance_given_up_half_way_still_calls_back_and_leaves_no_wait_hanging() {
+    // Two runs complete, each calling a receiver that answers after 500 ms; the advance that made them due is given
+    // up after 200 ms. Their callbacks are still made, and the next advance waits for them, then returns.
+    let (receiver, _) = callback_receiver().await;
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Partner);
+    let query = create_query(&client, Program::Partner).await;
+    let hook = CallbackUrl::new(format!("{receiver}/slow")).unwrap();
+    for name in ["one", "two"] {
+        let report = |b: types::builder::CreateReportRequest| {
+            b.report_name(name).query_id(query.as_str()).execute_now(true).callback_url(hook.clone())
+        };
+        client.create_report().body_map(report).send().await.unwrap();
+    }
+    let given_up = tokio::time::timeout(Duration::from_millis(200), emulator.advance(RUN)).await;
+    assert!(given_up.is_err(), "the callbacks take a second");
+    let next = tokio::time::timeout(Duration::from_secs(30), emulator.advance(Duration::ZERO)).await;
+    assert!(next.is_ok(), "the next advance returned");
+    let made = emulator.callbacks();
+    assert_eq!(made.len(), 2, "{made:?}");
+    assert!(made.iter().all(|callback| callback.outcome == Ok(200)), "{made:?}");
+}
+
+#[tokio::test]
 async fn an_unreachable_callback_is_recorded_not_fatal() {
     let emulator = Emulator::start().await.unwrap();
     let client = client(&emulator, Program::Marketplace);

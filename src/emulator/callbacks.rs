@@ -1,9 +1,9 @@
 // Calling a report's callback URL when one of its executions completes, as documented: POST `<url>/<reportId>`
 // or GET `<url>?reportId=<reportId>`, no body, no auth; and remembering each attempt for tests to inspect.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -57,9 +57,35 @@ impl fmt::Debug for CallbackRecord {
 pub(crate) struct Callbacks {
     client: Option<reqwest::Client>,
     log: Mutex<VecDeque<CallbackRecord>>,
-    /// Completions taken by a catch-up and not yet delivered. `advance` waits for all of them: a concurrent
-    /// catch-up (the wall clock's tick, an API request, another advance) may have taken the ones it made due.
-    undelivered: watch::Sender<usize>,
+    /// The completions taken by catch-ups and not yet delivered. `advance` waits for those taken up to its own
+    /// catch-up: a concurrent one (the wall clock's tick, an API request, another advance) may have taken the
+    /// completions its clock move made due.
+    ledger: Arc<watch::Sender<Ledger>>,
+}
+
+#[derive(Debug, Default)]
+struct Ledger {
+    /// How many completions have been taken in all; each one's number is its place in that count.
+    taken: u64,
+    undelivered: BTreeSet<u64>,
+}
+
+/// A completion whose callback is still to be made: counted as delivered when it is dropped, after `deliver` or
+/// when a catch-up that took it is cancelled, so no wait is left hanging.
+#[derive(Debug)]
+pub(crate) struct Due {
+    pub(crate) program: Program,
+    pub(crate) completion: Completion,
+    number: u64,
+    ledger: Arc<watch::Sender<Ledger>>,
+}
+
+impl Drop for Due {
+    fn drop(&mut self) {
+        self.ledger.send_modify(|ledger| {
+            ledger.undelivered.remove(&self.number);
+        });
+    }
 }
 
 impl Callbacks {
@@ -67,35 +93,45 @@ impl Callbacks {
         let client = crate::http_client_builder().ok().and_then(|builder| {
             builder.timeout(CALLBACK_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().ok()
         });
-        Self { client, log: Mutex::new(VecDeque::new()), undelivered: watch::Sender::new(0) }
+        let ledger = Arc::new(watch::Sender::new(Ledger::default()));
+        Self { client, log: Mutex::new(VecDeque::new()), ledger }
     }
 
     pub(crate) fn records(&self) -> Vec<CallbackRecord> {
         super::context::records(&self.log)
     }
 
-    /// Counts `count` completions that are to be delivered (each by one call of `deliver`).
-    pub(crate) fn expect(&self, count: usize) {
-        self.undelivered.send_modify(|undelivered| *undelivered += count);
-    }
-
-    /// Returns once every completion counted so far has been delivered.
-    pub(crate) async fn settled(&self) {
-        // The sender lives as long as `self`, so the wait cannot fail.
-        let _ = self.undelivered.subscribe().wait_for(|&undelivered| undelivered == 0).await;
-    }
-
-    /// Makes the callback of `completion`, if its report has one, and records it.
-    pub(crate) async fn deliver(&self, program: Program, completion: Completion) {
-        // Counted off however this ends: delivered, nothing to deliver, or the task dropped.
-        struct Delivered<'a>(&'a watch::Sender<usize>);
-        impl Drop for Delivered<'_> {
-            fn drop(&mut self) {
-                self.0.send_modify(|undelivered| *undelivered = undelivered.saturating_sub(1));
+    /// Takes `completed` for delivery, numbered in order; with the number of the last completion taken so far
+    /// (by any catch-up), for `settled`.
+    pub(crate) fn take(&self, completed: Vec<(Program, Completion)>) -> (Vec<Due>, u64) {
+        let mut due = Vec::with_capacity(completed.len());
+        let mut last = 0;
+        self.ledger.send_modify(|ledger| {
+            for (program, completion) in completed {
+                ledger.taken += 1;
+                ledger.undelivered.insert(ledger.taken);
+                let ledger_handle = Arc::clone(&self.ledger);
+                due.push(Due { program, completion, number: ledger.taken, ledger: ledger_handle });
             }
-        }
-        let _delivered = Delivered(&self.undelivered);
-        let Some(callback) = completion.callback else { return };
+            last = ledger.taken;
+        });
+        (due, last)
+    }
+
+    /// Returns once every completion numbered up to `last` has been delivered (or given up).
+    pub(crate) async fn settled(&self, last: u64) {
+        // The sender lives as long as `self`, so the wait cannot fail.
+        let _ = self
+            .ledger
+            .subscribe()
+            .wait_for(|ledger| ledger.undelivered.first().is_none_or(|&first| first > last))
+            .await;
+    }
+
+    /// Makes the callback of `due`, if its report has one, and records it.
+    pub(crate) async fn deliver(&self, due: Due) {
+        let (program, completion) = (due.program, &due.completion);
+        let Some(callback) = &completion.callback else { return };
         let Some(url) = callback_url(&callback.url, &callback.method, &completion.report_id) else { return };
         let outcome = match &self.client {
             None => Err("no HTTP client could be built".to_owned()),
@@ -112,9 +148,9 @@ impl Callbacks {
         }
         let record = CallbackRecord {
             program,
-            report_id: completion.report_id,
-            execution_id: completion.execution_id,
-            method: callback.method,
+            report_id: completion.report_id.clone(),
+            execution_id: completion.execution_id.clone(),
+            method: callback.method.clone(),
             url: url.to_string(),
             outcome,
         };

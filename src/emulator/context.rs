@@ -3,14 +3,14 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
 use crate::Program;
 
 use super::auth::AuthState;
-use super::callbacks::Callbacks;
+use super::callbacks::{Callbacks, Due};
 use super::clock::{EmulatorClock, ExecutionTiming};
 use super::envelope::{Casing, Renderer};
 use super::faults::Faults;
@@ -99,9 +99,9 @@ impl Shared {
         Renderer { program, casing: self.settings.casing }
     }
 
-    /// Applies every execution transition due by now; returns the completions in time order, each to be handed to
-    /// `Callbacks::deliver`.
-    pub(crate) fn catch_up(&self) -> Vec<(Program, Completion)> {
+    /// Applies every execution transition due by now; returns the completions in time order, to be handed to
+    /// `Callbacks::deliver`, and the number of the last completion any catch-up has taken (for `settled`).
+    pub(crate) fn catch_up(&self) -> (Vec<Due>, u64) {
         let now = self.now();
         let timing = self.settings.timing;
         let mut completed: Vec<(Program, Completion)> = Vec::new();
@@ -113,20 +113,26 @@ impl Shared {
             }
         }
         completed.sort_by_key(|(_, c)| c.at);
-        // Counted while the state is locked, so a catch-up that comes after this one and waits for deliveries
-        // also waits for these.
-        self.callbacks.expect(completed.len());
+        // Taken while the state is locked: a catch-up that comes after this one and waits for deliveries also
+        // waits for these.
+        let taken = self.callbacks.take(completed);
         drop(world);
-        completed
+        taken
     }
 
     /// Catches up and makes the callbacks, one after the other, then waits for those that concurrent catch-ups
-    /// took, before returning.
-    pub(crate) async fn catch_up_and_call_back(&self) {
-        for (program, completion) in self.catch_up() {
-            self.callbacks.deliver(program, completion).await;
-        }
-        self.callbacks.settled().await;
+    /// took before this one, before returning.
+    pub(crate) async fn catch_up_and_call_back(self: &Arc<Self>) {
+        let (due, last) = self.catch_up();
+        // In a task of its own: an advance given up half-way (a timeout around it, an admin client that hung up)
+        // still makes the callbacks its clock move made due.
+        let shared = Arc::clone(self);
+        tokio::spawn(async move {
+            for due in due {
+                shared.callbacks.deliver(due).await;
+            }
+        });
+        self.callbacks.settled(last).await;
     }
 }
 

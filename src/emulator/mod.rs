@@ -474,9 +474,9 @@ async fn tick(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         tokio::select! {
             _ = interval.tick() => {
                 // Spawned, so a slow callback receiver cannot hold up the clock.
-                for (program, completion) in shared.catch_up() {
+                for due in shared.catch_up().0 {
                     let shared = Arc::clone(&shared);
-                    tokio::spawn(async move { shared.callbacks.deliver(program, completion).await });
+                    tokio::spawn(async move { shared.callbacks.deliver(due).await });
                 }
             }
             _ = shutdown.changed() => break,

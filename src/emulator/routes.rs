@@ -220,9 +220,9 @@ async fn api_response(State(shared): SharedState, request: Request) -> Response 
 
     // On the wall clock, time has moved since the last tick: apply what is due before answering.
     if shared.clock.is_real_time() {
-        for (program, completion) in shared.catch_up() {
+        for due in shared.catch_up().0 {
             let shared = Arc::clone(&shared);
-            tokio::spawn(async move { shared.callbacks.deliver(program, completion).await });
+            tokio::spawn(async move { shared.callbacks.deliver(due).await });
         }
     }
 
