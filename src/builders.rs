@@ -36,8 +36,8 @@ impl builder::GetReportExecutions<'_> {
 /// several.
 ///
 /// Implemented for the whole answers ([`ResponseValue`], as `send()` returns them), whose error keeps the HTTP
-/// status and the answer's request id (if it carried one; not the attempt count), and for the envelopes inside
-/// them (after `into_inner()`), whose error has neither. Sealed: only this crate implements it.
+/// status, the answer's request id (if it carried one) and the call's attempt count, and for the envelopes inside
+/// them (after `into_inner()`), whose error has none of them. Sealed: only this crate implements it.
 ///
 /// ```no_run
 /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
@@ -92,7 +92,8 @@ macro_rules! single_item {
             fn into_single(self) -> Result<types::$item, Error> {
                 let status = self.status();
                 let request_id = crate::error::request_id(self.headers()).map(str::to_owned);
-                self.into_inner().into_single().map_err(|error| error.answered(status, request_id))
+                let attempts = crate::error::attempts_in(self.headers());
+                self.into_inner().into_single().map_err(|error| error.answered(status, request_id, attempts))
             }
         }
     )*};

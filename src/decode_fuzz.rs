@@ -47,7 +47,7 @@ const EXAMPLES: &[&str] = &[
 
 /// A mutation of an example: what broken services, proxies and the docs' samples do to a body.
 fn mutated() -> impl Strategy<Value = Vec<u8>> {
-    (0..EXAMPLES.len(), 0usize..6, any::<usize>(), any::<u8>(), ".{0,12}").prop_map(
+    (0..EXAMPLES.len(), 0usize..7, any::<usize>(), any::<u8>(), ".{0,12}").prop_map(
         |(example, kind, at, byte, text)| {
             let mut body = EXAMPLES[example].as_bytes().to_vec();
             let at = at % (body.len() + 1);
@@ -59,6 +59,17 @@ fn mutated() -> impl Strategy<Value = Vec<u8>> {
                 }
                 3 => body = String::from_utf8_lossy(&body).to_uppercase().into_bytes(),
                 4 => body = String::from_utf8_lossy(&body).replace("\":", "\" :").replace('}', ",}").into_bytes(),
+                // A letter (of a key or a value) written as a `\u` escape, in either case of hex.
+                5 => {
+                    if let Some(letter) = body[at..].iter().position(u8::is_ascii_alphabetic).map(|p| at + p) {
+                        let escape = if byte % 2 == 0 {
+                            format!("\\u{:04x}", body[letter])
+                        } else {
+                            format!("\\u{:04X}", body[letter])
+                        };
+                        body.splice(letter..=letter, escape.bytes());
+                    }
+                }
                 _ => {
                     let last = body.len() - 1;
                     body[at.min(last)] = byte;

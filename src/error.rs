@@ -89,9 +89,10 @@ impl Error {
         Self { message: Some(message), ..Self::new(ErrorKind::InvalidResponse) }
     }
 
-    /// This error, for an answer with `status` and `request_id` (found wrong after the response was read).
-    pub(crate) fn answered(self, status: StatusCode, request_id: Option<String>) -> Self {
-        Self { status: Some(status), request_id, ..self }
+    /// This error, for an answer with `status` and `request_id` that the call took `attempts` to get (found wrong
+    /// after the response was read).
+    pub(crate) fn answered(self, status: StatusCode, request_id: Option<String>, attempts: u32) -> Self {
+        Self { status: Some(status), request_id, attempts, ..self }
     }
 
     pub(crate) fn timed_out(message: String) -> Self {
@@ -226,26 +227,55 @@ impl Error {
 /// The `error_description` of a `WWW-Authenticate` challenge (RFC 6750), for a refusal whose body says nothing: an
 /// API gateway's 401 often has no body, and the challenge is its only explanation (`The token is expired`).
 fn challenge_description(headers: &HeaderMap) -> Option<String> {
-    let challenge = headers.get(reqwest::header::WWW_AUTHENTICATE)?.to_str().ok()?;
-    // Parameter names are case-insensitive (RFC 7235); lower-casing ASCII keeps every byte where it was.
-    let start = challenge.to_ascii_lowercase().find("error_description=")? + "error_description=".len();
-    let rest = &challenge[start..];
-    let text = match rest.strip_prefix('"') {
-        // A quoted string: up to the closing quote, with `\x` read as `x`.
-        Some(quoted) => {
-            let mut text = String::new();
-            let mut chars = quoted.chars();
-            loop {
-                match chars.next()? {
-                    '"' => break text,
-                    '\\' => text.push(chars.next()?),
-                    c => text.push(c),
-                }
+    headers
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|challenges| auth_param(challenges, "error_description"))
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+}
+
+/// The value of the auth-param `name` in a `WWW-Authenticate` value (RFC 7235: challenges `Scheme name=value, …`;
+/// each value is a token or a quoted string with `\` escapes; names in any case, spaces allowed around `=`). Read
+/// by hand: a challenge parser would be a dependency for one message, and a misread costs only that message.
+fn auth_param(challenges: &str, name: &str) -> Option<String> {
+    let mut rest = challenges.trim_start();
+    while !rest.is_empty() {
+        // A scheme, a token68 or a parameter's name; each pass consumes at least one character.
+        let end = rest.find(|c: char| c == '=' || c == ',' || c.is_whitespace()).unwrap_or(rest.len());
+        let word = &rest[..end];
+        rest = rest[end..].trim_start();
+        let Some(value_start) = rest.strip_prefix('=') else {
+            rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
+            continue;
+        };
+        let value_start = value_start.trim_start();
+        let (value, after) = match value_start.strip_prefix('"') {
+            Some(quoted) => {
+                let mut value = String::new();
+                let mut chars = quoted.char_indices();
+                let close = loop {
+                    match chars.next()? {
+                        (at, '"') => break at,
+                        (_, '\\') => value.push(chars.next()?.1),
+                        (_, c) => value.push(c),
+                    }
+                };
+                (value, &quoted[close + 1..])
             }
+            None => {
+                let end = value_start.find(|c: char| c == ',' || c.is_whitespace()).unwrap_or(value_start.len());
+                (value_start[..end].to_owned(), &value_start[end..])
+            }
+        };
+        if word.eq_ignore_ascii_case(name) {
+            return Some(value);
         }
-        None => rest.split([',', ' ']).next().unwrap_or_default().to_owned(),
-    };
-    Some(text.trim().to_owned()).filter(|text| !text.is_empty())
+        rest = after.trim_start();
+        rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
+    }
+    None
 }
 
 /// The request id a response carries, if any.
@@ -263,8 +293,8 @@ fn call_request_id(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The number of attempts the hooks recorded on a failed response (1 when none is recorded).
-fn attempts_in(headers: &HeaderMap) -> u32 {
+/// The number of attempts the hooks recorded on a response (1 when none is recorded).
+pub(crate) fn attempts_in(headers: &HeaderMap) -> u32 {
     headers.get(&crate::hooks::ATTEMPTS).and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(1)
 }
 

@@ -369,11 +369,8 @@ fn with_call_record(
             // Every answer that will fail the call: an error status, and a success whose body cannot decode (which
             // carries its received body for the error to be built from). Not every success: a header per call.
             let failing = !response.status().is_success() || response.extensions().get::<ReceivedBody>().is_some();
-            if failing
-                && let Some(sent) = sent_request_id
-                && crate::error::request_id(response.headers()).is_none()
-            {
-                response.headers_mut().insert(SENT_REQUEST_ID, sent);
+            if failing {
+                record_sent_request_id(response.headers_mut(), sent_request_id);
             }
             Ok(response)
         }
@@ -391,6 +388,16 @@ fn with_call_record(
             }
             None => Err(error),
         },
+    }
+}
+
+/// Puts the request id a call sent on the headers of its answer, if the answer carries none of its own, where
+/// `Error::from_response` finds it.
+pub(crate) fn record_sent_request_id(headers: &mut header::HeaderMap, sent: Option<HeaderValue>) {
+    if let Some(sent) = sent
+        && crate::error::request_id(headers).is_none()
+    {
+        headers.insert(SENT_REQUEST_ID, sent);
     }
 }
 

@@ -355,6 +355,16 @@ async fn scopes_without_a_resource_and_refreshes_keep_to_their_resource() {
         token_request(&emulator.token_url_v2(), &password_grant(("scope", "openid offline_access"))).await;
     assert_eq!(status, 200, "{body}");
     assert!(!api_accepts(&emulator, Program::Partner, body["access_token"].as_str().unwrap()).await);
+    // A scope may name its resource by application id: Partner Center's is Partner Center, another one is not.
+    for (scope, accepted) in [
+        ("fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd/user_impersonation", true),
+        ("00000003-0000-0000-c000-000000000000/.default", false),
+    ] {
+        let (status, body) = token_request(&emulator.token_url_v2(), &password_grant(("scope", scope))).await;
+        assert_eq!(status, 200, "{body}");
+        let token = body["access_token"].as_str().unwrap();
+        assert_eq!(api_accepts(&emulator, Program::Partner, token).await, accepted, "{scope}");
+    }
     // v1: a refresh that names no resource gets one for the resource first asked for, Graph's here; Partner
     // Center's token, refreshed the same way, is Partner Center's again.
     for (resource, accepted) in [("https://graph.windows.net", false), (RESOURCE, true)] {

@@ -78,20 +78,28 @@ async fn callbacks_are_made_as_documented() {
     assert_eq!(log.lock().unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn advance_returns_after_callbacks_another_advance_made_due() {
-    // The first advance completes the run and calls a receiver that answers after 500 ms (paths under `/slow`). A
-    // second advance, begun meanwhile, has no completion of its own, and still returns only once that callback
-    // was made.
+/// An emulator with one ExecuteNow report per name, each calling back a receiver that answers after 500 ms.
+async fn with_slow_callbacks(names: &[&str]) -> Emulator {
     let (receiver, _) = callback_receiver().await;
     let emulator = Emulator::start().await.unwrap();
     let client = client(&emulator, Program::Partner);
     let query = create_query(&client, Program::Partner).await;
     let hook = CallbackUrl::new(format!("{receiver}/slow")).unwrap();
-    let report = |b: types::builder::CreateReportRequest| {
-        b.report_name("slow").query_id(query.as_str()).execute_now(true).callback_url(hook.clone())
-    };
-    client.create_report().body_map(report).send().await.unwrap();
+    for name in names {
+        let report = |b: types::builder::CreateReportRequest| {
+            b.report_name(*name).query_id(query.as_str()).execute_now(true).callback_url(hook.clone())
+        };
+        client.create_report().body_map(report).send().await.unwrap();
+    }
+    emulator
+}
+
+#[tokio::test]
+async fn advance_returns_after_callbacks_another_advance_made_due() {
+    // The first advance completes the run and calls a receiver that answers after 500 ms (paths under `/slow`). A
+    // second advance, begun meanwhile, has no completion of its own, and still returns only once that callback
+    // was made.
+    let emulator = with_slow_callbacks(&["slow"]).await;
     let second = async {
         tokio::task::yield_now().await;
         emulator.advance(Duration::ZERO).await;
@@ -106,17 +114,7 @@ async fn advance_returns_after_callbacks_another_advance_made_due() {
 async fn an_advance_given_up_half_way_still_calls_back_and_leaves_no_wait_hanging() {
     // Two runs complete, each calling a receiver that answers after 500 ms; the advance that made them due is given
     // up after 200 ms. Their callbacks are still made, and the next advance waits for them, then returns.
-    let (receiver, _) = callback_receiver().await;
-    let emulator = Emulator::start().await.unwrap();
-    let client = client(&emulator, Program::Partner);
-    let query = create_query(&client, Program::Partner).await;
-    let hook = CallbackUrl::new(format!("{receiver}/slow")).unwrap();
-    for name in ["one", "two"] {
-        let report = |b: types::builder::CreateReportRequest| {
-            b.report_name(name).query_id(query.as_str()).execute_now(true).callback_url(hook.clone())
-        };
-        client.create_report().body_map(report).send().await.unwrap();
-    }
+    let emulator = with_slow_callbacks(&["one", "two"]).await;
     let given_up = tokio::time::timeout(Duration::from_millis(200), emulator.advance(RUN)).await;
     assert!(given_up.is_err(), "the callbacks take a second");
     let next = tokio::time::timeout(Duration::from_secs(30), emulator.advance(Duration::ZERO)).await;

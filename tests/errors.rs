@@ -133,6 +133,14 @@ async fn an_empty_refusal_is_explained_by_its_challenge() {
         ("Bearer error=invalid_token, Error_Description=expired", Some("expired")),
         (r#"Bearer error_description="""#, None),
         (r#"Bearer error_description="unterminated"#, None),
+        // Only the parameter itself, by its exact name, spaces around `=` allowed.
+        (r#"Bearer realm="see error_description=hidden", error="invalid_token""#, None),
+        (r#"Bearer x_error_description="other", error_description="real""#, Some("real")),
+        (r#"Bearer error_description = "spaced""#, Some("spaced")),
+        (
+            r#"Basic realm="api", Bearer error="invalid_token", error_description="second scheme""#,
+            Some("second scheme"),
+        ),
     ] {
         let reply = Reply::body(401, "text/plain", "").with_header("WWW-Authenticate", challenge);
         let (error, _) = resume_with(reply).await;
@@ -141,6 +149,11 @@ async fn an_empty_refusal_is_explained_by_its_challenge() {
         let line = assert_well_formed(&error);
         assert!(line.starts_with(&format!("HTTP 401 Unauthorized: {}", expected.unwrap_or("empty body"))), "{line}");
     }
+    // A challenge in a header of its own, after another one.
+    let reply = Reply::body(401, "text/plain", "")
+        .with_header("WWW-Authenticate", r#"Basic realm="api""#)
+        .with_header("WWW-Authenticate", r#"Bearer error_description="from the second header""#);
+    assert_eq!(resume_with(reply).await.0.message(), Some("from the second header"));
     // The body's own message comes first.
     let reply = Reply::json(401, &envelope(401, "Unauthorized"))
         .with_header("WWW-Authenticate", r#"Bearer error_description="The token is expired""#);
@@ -333,6 +346,23 @@ async fn the_whole_answers_single_item_keeps_its_status_and_request_id() {
     );
     let error = api.delete_query().query_id("q1").send().await.unwrap().into_single().unwrap_err();
     assert_eq!((error.status(), error.request_id()), (Some(StatusCode::OK), Some("4d1c0c7e-answer")));
+
+    // After a retry, the attempt count too.
+    let server = TestServer::sequence(vec![
+        Reply::json(503, r#"{"message":"busy","statusCode":503}"#),
+        Reply::json(200, r#"{"value":[],"totalCount":0}"#).with_header("ms-requestid", "4d1c0c7e-retried"),
+    ])
+    .await;
+    let retrying = partner_center_insights::Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(
+            partner_center_insights::RetryPolicy::default().initial_backoff(std::time::Duration::from_millis(5)),
+        )
+        .build()
+        .unwrap();
+    let error = retrying.resume_report().report_id(REPORT_ID).send().await.unwrap().into_single().unwrap_err();
+    assert_eq!((error.request_id(), error.attempts()), (Some("4d1c0c7e-retried"), 2));
+    assert!(assert_well_formed(&error).ends_with("(request id 4d1c0c7e-retried; after 2 attempts)"));
 
     let one = r#"{"value":[{"executionId":"e1","reportId":"r1","executionStatus":"Completed"}]}"#;
     let server = TestServer::always(Reply::json(200, one)).await;

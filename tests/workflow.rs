@@ -515,11 +515,12 @@ async fn a_failed_download_keeps_the_first_64_kib_of_its_body() {
 
 #[tokio::test]
 async fn a_failed_download_waits_one_request_timeout_in_all_for_its_body() {
-    // A refusal whose body trickles in: 8 pieces 400 ms apart, each well within the 1 s request timeout. Only what
-    // came within that one timeout is kept, so a slow error body cannot hold the call for a timeout per piece.
+    // A refusal whose body trickles in: 8 pieces 400 ms apart (3.2 s in all), each well within the 2 s request
+    // timeout. Only what came within that one timeout is kept, so a slow error body cannot hold the call for a
+    // timeout per piece.
     let sent = csv(800);
     let storage = TestServer::always(Reply::trickle(503, sent.clone(), 8, Duration::from_millis(400))).await;
-    let client = client_with_request_timeout(&storage, Duration::from_secs(1));
+    let client = client_with_request_timeout(&storage, Duration::from_secs(2));
     let (execution, mut sink) = (execution_with(storage.url("/e1.csv?sig=a")), Vec::new());
     let error = client.download_execution(&execution, &mut sink, |_| {}).await.unwrap_err();
     assert_eq!(error.status().map(|s| s.as_u16()), Some(503));

@@ -80,6 +80,9 @@ pub(crate) fn invalid_boolean(name: &str, value: &str) -> String {
     format!("The value '{value}' is not valid for {name}")
 }
 pub(crate) const QUERY_SYNTAX: &str = "Incorrect query syntax: expected SELECT <columns> FROM <dataset>";
+pub(crate) const WHERE_SYNTAX: &str = "Incorrect query syntax in WHERE: expected <column> <operator> <value> (AND …), operators = > < >= <= != LIKE \
+     NOT LIKE and [NOT] IN (<value>, …)";
+pub(crate) const ORDER_BY_SYNTAX: &str = "Incorrect query syntax in ORDER BY: expected <column> [ASC|DESC] (, …)";
 pub(crate) const LIMIT_POSITIVE: &str = "LIMIT must be a positive non-zero integer";
 
 /// A TIMESPAN the dataset does not offer.

@@ -65,7 +65,15 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
             i += 1;
             out.push(Token::Text);
         } else if word(b) || (b == b'-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
-            let end = run(i + 1, word);
+            let mut end = run(i + 1, word);
+            // A number's exponent may have a sign (`1e-3`), which is not a word character.
+            if (b.is_ascii_digit() || b == b'-')
+                && matches!(bytes[end - 1], b'e' | b'E')
+                && matches!(bytes.get(end), Some(b'+' | b'-'))
+                && bytes.get(end + 1).is_some_and(u8::is_ascii_digit)
+            {
+                end = run(end + 1, word);
+            }
             out.push(Token::Word(&text[i..end]));
             i = end;
         } else if matches!(b, b'=' | b'!' | b'<' | b'>') {
@@ -124,14 +132,47 @@ const KEYWORDS: [&str; 16] = [
     "LIMIT", "TIMESPAN",
 ];
 
+/// A number as the language writes one: `-?digits[.digits][(e|E)[+|-]digits]` (not `inf`, `NaN` or `+1`, which
+/// Rust's float parser would take).
+fn is_number(word: &str) -> bool {
+    let bytes = word.strip_prefix('-').unwrap_or(word).as_bytes();
+    let digits =
+        |from: usize| bytes.get(from..).map_or(0, |rest| rest.iter().take_while(|b| b.is_ascii_digit()).count());
+    let mut at = digits(0);
+    if at == 0 {
+        return false;
+    }
+    if bytes.get(at) == Some(&b'.') {
+        let fraction = digits(at + 1);
+        if fraction == 0 {
+            return false;
+        }
+        at += 1 + fraction;
+    }
+    if matches!(bytes.get(at), Some(b'e' | b'E')) {
+        at += 1 + usize::from(matches!(bytes.get(at + 1), Some(b'+' | b'-')));
+        let exponent = digits(at);
+        if exponent == 0 {
+            return false;
+        }
+        at += exponent;
+    }
+    at == bytes.len()
+}
+
 /// A column or metric of `dataset` at the start of `tokens`, and what follows it. Another word is the documented
-/// `Incorrect column name`; a keyword, a number or anything else where a column must be is a syntax error.
-fn column<'t, 'a>(dataset: &Dataset, tokens: &'t [Token<'a>]) -> Result<&'t [Token<'a>], ApiError> {
-    let Some((Token::Word(word), rest)) = tokens.split_first() else { return Err(syntax()) };
+/// `Incorrect column name`; a keyword, a number or anything else where a column must be is the clause's syntax
+/// error, `clause`.
+fn column<'t, 'a>(
+    dataset: &Dataset,
+    tokens: &'t [Token<'a>],
+    clause: &'static str,
+) -> Result<&'t [Token<'a>], ApiError> {
+    let Some((Token::Word(word), rest)) = tokens.split_first() else { return Err(ApiError::bad_request(clause)) };
     if dataset.column(word).is_some() {
         Ok(rest)
-    } else if KEYWORDS.iter().any(|k| word.eq_ignore_ascii_case(k)) || word.parse::<f64>().is_ok() {
-        Err(syntax())
+    } else if KEYWORDS.iter().any(|k| word.eq_ignore_ascii_case(k)) || is_number(word) {
+        Err(ApiError::bad_request(clause))
     } else {
         Err(ApiError::bad_request(messages::INCORRECT_COLUMN_NAME))
     }
@@ -141,15 +182,16 @@ fn column<'t, 'a>(dataset: &Dataset, tokens: &'t [Token<'a>]) -> Result<&'t [Tok
 fn value<'t, 'a>(tokens: &'t [Token<'a>]) -> Result<&'t [Token<'a>], ApiError> {
     match tokens.split_first() {
         Some((Token::Text, rest)) => Ok(rest),
-        Some((Token::Word(word), rest)) if word.parse::<f64>().is_ok() => Ok(rest),
-        _ => Err(syntax()),
+        Some((Token::Word(word), rest)) if is_number(word) => Ok(rest),
+        _ => Err(ApiError::bad_request(messages::WHERE_SYNTAX)),
     }
 }
 
 /// `cond (AND cond)*` with `cond` = `column op value`, or `column [NOT] IN (value, …)`: what follows it.
 fn conditions<'t, 'a>(dataset: &Dataset, mut tokens: &'t [Token<'a>]) -> Result<&'t [Token<'a>], ApiError> {
+    let syntax = || ApiError::bad_request(messages::WHERE_SYNTAX);
     loop {
-        tokens = column(dataset, tokens)?;
+        tokens = column(dataset, tokens, messages::WHERE_SYNTAX)?;
         if tokens.first().is_some_and(|t| is_keyword(t, "NOT")) {
             tokens = &tokens[1..];
             if !tokens.first().is_some_and(|t| is_keyword(t, "LIKE") || is_keyword(t, "IN")) {
@@ -182,7 +224,7 @@ fn conditions<'t, 'a>(dataset: &Dataset, mut tokens: &'t [Token<'a>]) -> Result<
 /// `column [ASC|DESC] (, column [ASC|DESC])*`: what follows it.
 fn order_by<'t, 'a>(dataset: &Dataset, mut tokens: &'t [Token<'a>]) -> Result<&'t [Token<'a>], ApiError> {
     loop {
-        tokens = column(dataset, tokens)?;
+        tokens = column(dataset, tokens, messages::ORDER_BY_SYNTAX)?;
         if tokens.first().is_some_and(|t| is_keyword(t, "ASC") || is_keyword(t, "DESC")) {
             tokens = &tokens[1..];
         }
@@ -247,7 +289,18 @@ pub(crate) fn parse(program: Program, text: &str) -> Result<ParsedQuery, ApiErro
     let mut limit = None;
     let mut stage = Stage::From;
     while !rest.is_empty() {
-        let Some((next, words)) = clause_at(rest).filter(|&(next, _)| next > stage) else { return Err(syntax()) };
+        let (next, words) = match clause_at(rest) {
+            Some((next, words)) if next > stage => (next, words),
+            Some(_) => return Err(syntax()),
+            // What starts no clause belongs to the one before (`OR` after a condition).
+            None => {
+                return Err(ApiError::bad_request(match stage {
+                    Stage::Where => messages::WHERE_SYNTAX,
+                    Stage::OrderBy => messages::ORDER_BY_SYNTAX,
+                    Stage::From | Stage::Limit | Stage::Timespan => messages::QUERY_SYNTAX,
+                }));
+            }
+        };
         stage = next;
         rest = &rest[words..];
         rest = match next {
@@ -281,6 +334,14 @@ mod tests {
 
     fn message(program: Program, text: &str) -> String {
         parse(program, text).map(|_| "ok".to_owned()).unwrap_or_else(|e| e.message().to_owned())
+    }
+
+    /// Asserts that each of `clauses`, after `SELECT OfferName FROM ISVUsage`, is refused with `expected`.
+    fn refused(expected: &str, clauses: &[&str]) {
+        for clause in clauses {
+            let result = message(Program::Marketplace, &format!("SELECT OfferName FROM ISVUsage {clause}"));
+            assert_eq!(result, expected, "{clause}");
+        }
     }
 
     #[test]
@@ -333,25 +394,25 @@ mod tests {
 
     #[test]
     fn clauses_come_once_and_in_order_and_nothing_else_follows_the_dataset() {
-        for bad in [
-            "WHRE OfferName = 'a'",
-            "ORDR BY RawUsage",
-            "LIMT 5",
-            "TIMESPN LAST_MONTH",
-            "TIMESPAN LAST_MONTH TIMESPAN LAST_MONTH",
-            "LIMIT 5 WHERE OfferName = 'a'",
-            "TIMESPAN LAST_MONTH LIMIT 5",
-            "ORDER BY RawUsage WHERE OfferName = 'a'",
-            "WHERE OfferName = 'a' WHERE RawUsage > 1",
-            "WHERE LIMIT 5",
-            "ORDER BY",
-            "LIMIT 5 junk",
-            "TIMESPAN LAST_MONTH junk",
-            "= 'a'",
-        ] {
-            let result = message(Program::Marketplace, &format!("SELECT OfferName FROM ISVUsage {bad}"));
-            assert_eq!(result, messages::QUERY_SYNTAX, "{bad}");
-        }
+        refused(
+            messages::QUERY_SYNTAX,
+            &[
+                "WHRE OfferName = 'a'",
+                "ORDR BY RawUsage",
+                "LIMT 5",
+                "TIMESPN LAST_MONTH",
+                "TIMESPAN LAST_MONTH TIMESPAN LAST_MONTH",
+                "LIMIT 5 WHERE OfferName = 'a'",
+                "TIMESPAN LAST_MONTH LIMIT 5",
+                "ORDER BY RawUsage WHERE OfferName = 'a'",
+                "WHERE OfferName = 'a' WHERE RawUsage > 1",
+                "LIMIT 5 junk",
+                "TIMESPAN LAST_MONTH junk",
+                "= 'a'",
+            ],
+        );
+        refused(messages::WHERE_SYNTAX, &["WHERE LIMIT 5"]);
+        refused(messages::ORDER_BY_SYNTAX, &["ORDER BY"]);
         let all = "WHERE OfferName = 'a' ORDER BY RawUsage LIMIT 5 TIMESPAN LAST_MONTH";
         assert_eq!(message(Program::Marketplace, &format!("SELECT OfferName FROM ISVUsage {all}")), "ok");
     }
@@ -361,6 +422,7 @@ mod tests {
         for good in [
             "WHERE RawUsage >= -1.5 and OfferName like 'a%' AND OfferName NOT LIKE 'b%'",
             "WHERE OfferName IN ('a') AND RawUsage NOT IN (1, 2.5, 3) AND RawUsage != 0 AND RawUsage<=1e3",
+            "WHERE RawUsage > 1e-3 AND RawUsage < 1E+3 AND RawUsage != -0.5E2",
             "ORDER BY RawUsage, OfferName asc",
         ] {
             assert_eq!(
@@ -369,31 +431,36 @@ mod tests {
                 "{good}"
             );
         }
-        for bad in [
-            "WHERE OfferName = 'a' OR RawUsage > 1",
-            "WHERE RawUsage BETWEEN 1 AND 5",
-            "WHERE OfferName",
-            "WHERE OfferName = ",
-            "WHERE = = =",
-            "WHERE OfferName = ('a', 'b')",
-            "WHERE OfferName <> 'a'",
-            "WHERE OfferName == 'a'",
-            "WHERE OfferName = OfferName",
-            "WHERE OfferName IN 'a'",
-            "WHERE OfferName IN ()",
-            "WHERE OfferName IN ('a', )",
-            "WHERE OfferName IN ('a'",
-            "WHERE OfferName NOT = 'a'",
-            "WHERE OfferName = 'a' AND",
-            "WHERE 1 = 1",
-            "ORDER BY DESC",
-            "ORDER BY RawUsage OfferName",
-            "ORDER BY RawUsage,",
-            "ORDER BY RawUsage DESC DESC",
-        ] {
-            let result = message(Program::Marketplace, &format!("SELECT OfferName FROM ISVUsage {bad}"));
-            assert_eq!(result, messages::QUERY_SYNTAX, "{bad}");
-        }
+        refused(
+            messages::WHERE_SYNTAX,
+            &[
+                "WHERE OfferName = 'a' OR RawUsage > 1",
+                "WHERE RawUsage BETWEEN 1 AND 5",
+                "WHERE OfferName",
+                "WHERE OfferName = ",
+                "WHERE = = =",
+                "WHERE OfferName = ('a', 'b')",
+                "WHERE OfferName <> 'a'",
+                "WHERE OfferName == 'a'",
+                "WHERE OfferName = OfferName",
+                "WHERE OfferName IN 'a'",
+                "WHERE OfferName IN ()",
+                "WHERE OfferName IN ('a', )",
+                "WHERE OfferName IN ('a'",
+                "WHERE OfferName NOT = 'a'",
+                "WHERE OfferName = 'a' AND",
+                "WHERE 1 = 1",
+                "WHERE RawUsage > inf",
+                "WHERE RawUsage > NaN",
+                "WHERE RawUsage > +1",
+                "WHERE RawUsage > 1e",
+                "WHERE RawUsage > 1.",
+            ],
+        );
+        refused(
+            messages::ORDER_BY_SYNTAX,
+            &["ORDER BY DESC", "ORDER BY RawUsage OfferName", "ORDER BY RawUsage,", "ORDER BY RawUsage DESC DESC"],
+        );
     }
 
     #[test]

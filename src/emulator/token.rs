@@ -14,6 +14,8 @@ use super::envelope::json_response;
 pub(crate) const DEFAULT_RESOURCE: &str = "https://api.partnercenter.microsoft.com";
 /// The resource of scopes that name none.
 const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+/// Partner Center's application id, which Entra takes in a scope in place of its URI.
+const PARTNER_CENTER_APP_ID: &str = "fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd";
 
 /// Which Entra endpoint was called; they differ in `resource` vs `scope` and in `expires_in`'s type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,13 +192,19 @@ fn issue(
 
     let resource = match version {
         Version::V1 => audience.clone(),
-        // `https://api.partnercenter.microsoft.com/.default` → the resource part. Scopes that name no resource
-        // (`openid`, `offline_access`) are Microsoft Graph's: Entra's token is then for Graph, not Partner Center.
+        // `https://api.partnercenter.microsoft.com/.default` (or the resource's application id in front of the
+        // scope) → the resource. Scopes that name no resource (`openid`, `offline_access`) are Microsoft Graph's:
+        // Entra's token is then for Graph, not Partner Center.
         Version::V2 => audience
             .split_whitespace()
-            .find(|s| s.contains("://"))
-            .and_then(|s| s.rsplit_once('/').map(|(resource, _)| resource.to_owned()))
-            .unwrap_or_else(|| GRAPH_RESOURCE.to_owned()),
+            .find_map(|scope| scope.rsplit_once('/').map(|(resource, _)| resource))
+            .map(
+                |resource| {
+                    if resource.eq_ignore_ascii_case(PARTNER_CENTER_APP_ID) { DEFAULT_RESOURCE } else { resource }
+                },
+            )
+            .unwrap_or(GRAPH_RESOURCE)
+            .to_owned(),
     };
     // v2 returns a refresh token only when `offline_access` was asked for; v1 always does for users. One that is
     // not returned is not kept either.

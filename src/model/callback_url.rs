@@ -15,8 +15,8 @@ use super::secure_link::write_without_secrets;
 /// written out as one (`https://…`, with no spaces, control characters or backslashes: it is sent as written, not
 /// as a URL parser would clean it up); the request builders' `callback_url` takes the result. `Debug` and
 /// `Display` leave out the query and any user info, which may hold a key (an Azure Functions `?code=`); a secret
-/// kept in the path instead (as some webhook services do) is shown. [`CallbackUrl::as_str`] gives the whole URL. Decoding an answer takes what the service sends,
-/// unchecked.
+/// kept in the path instead (as some webhook services do) is shown. [`CallbackUrl::as_str`] gives the whole URL.
+/// Decoding an answer takes what the service sends, unchecked.
 ///
 /// How the service appends the report id to a URL that already has a query is not documented: with POST, a plain
 /// `<url>/<reportId>` would land inside the query (`?code=KEY/<reportId>`). The emulator inserts the id into the
@@ -60,12 +60,12 @@ impl CallbackUrl {
 /// request hook's check of bodies decoded from JSON, which no constructor saw.
 pub(crate) fn callable(url: &str) -> bool {
     // The URL parser forgives what the service, given the string as written, may not: it trims spaces and
-    // controls, drops tabs and line breaks anywhere (a URL read from a file with its newline), reads `\` as `/` and
-    // `https:host` as `https://host`. The string is sent as written, so it must already be a URL as written.
-    let written_as_url = url
-        .split_once("://")
-        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http"))
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\');
+    // controls, drops tabs and line breaks anywhere (a URL read from a file with its newline), reads `\` as `/`,
+    // and `https:host` and `https:///host` as `https://host`. The string is sent as written, so it must already be
+    // a URL as written.
+    let written_as_url = url.split_once("://").is_some_and(|(scheme, rest)| {
+        (scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http")) && !rest.starts_with('/')
+    }) && !url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\');
     written_as_url
         && url::Url::parse(url).is_ok_and(|url| matches!(url.scheme(), "https" | "http") && url.host().is_some())
 }
@@ -111,6 +111,10 @@ mod tests {
             "http://127.0.0.1:8080/cb?code=k",
             "https://[::1]/cb",
             "HTTPS://Contoso.example",
+            "https://[2001:db8::1]:8443/cb?code=a==",
+            "https://münchen.example/cb",
+            "https://xn--mnchen-3ya.example/r%C3%A9ports/cb",
+            "https://user:p%40ss@contoso.example:444/cb",
         ] {
             assert_eq!(CallbackUrl::new(good).unwrap().as_str(), good);
         }
@@ -129,6 +133,8 @@ mod tests {
             "https://contoso.example/c b",
             "https:contoso.example/cb",
             "https:\\\\contoso.example\\cb",
+            "https:///contoso.example/cb",
+            "https:////contoso.example/cb",
             "https://contoso.example/cb\u{7f}",
         ];
         for bad in bad_ones {

@@ -6,7 +6,7 @@ use std::collections::{HashSet, VecDeque};
 use progenitor_client::{ClientHooks, OperationInfo};
 use serde::de::DeserializeOwned;
 
-use crate::hooks::{MS_REQUEST_ID, SENT_REQUEST_ID};
+use crate::hooks::{MS_REQUEST_ID, record_sent_request_id};
 use crate::{Client, ClientInfo, Error, OperationError, types};
 
 /// An envelope of a list operation: items and, when the result is paged, the link to the next page.
@@ -196,11 +196,7 @@ impl<P: Page> Pages<'_, P> {
             let mut headers = response.headers().clone();
             let body = response.bytes().await?;
             serde_json::from_slice(&body).map_err(|e| {
-                if let Some(sent) = sent_request_id
-                    && crate::error::request_id(&headers).is_none()
-                {
-                    headers.insert(SENT_REQUEST_ID, sent);
-                }
+                record_sent_request_id(&mut headers, sent_request_id);
                 Error::wrong_shape(&headers, body, e)
             })
         } else if status.is_client_error() || status.is_server_error() {

@@ -348,20 +348,69 @@ pub(super) fn scrub(text: &str, secrets: &[&str]) -> String {
     text
 }
 
-/// A secret as sent, form-encoded (a proxy echoing the request), JSON-escaped (with and without `\/`, a JSON
-/// answer quoting it) and HTML-escaped (an error page quoting it).
-fn quoted_forms(secret: &str) -> [String; 5] {
-    let form_encoded = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+/// A secret in the forms a body may quote it in: as sent; form-encoded, in either case of hex (a proxy echoing
+/// the request); JSON-escaped as serde_json does (with and without `\/`) and as .NET does (`\u002B` for `+ < > & '`
+/// and non-ASCII, either case of hex); and HTML-escaped with named, decimal or hex entities (an error page).
+fn quoted_forms(secret: &str) -> Vec<String> {
+    let form_encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
     let quoted = serde_json::to_string(secret).unwrap_or_default();
     let json = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default().to_owned();
-    let json_slashes = json.replace('/', "\\/");
-    let html = secret
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;");
-    [secret.to_owned(), form_encoded, json, json_slashes, html]
+    let dotnet_json = |write: fn(u16) -> String| {
+        escaped(secret, |c| c.is_ascii_control() || !c.is_ascii() || "\"\\<>&'+`".contains(c), write)
+    };
+    let html = |entity: fn(char) -> String| {
+        escaped(
+            secret,
+            |c| "&<>\"'".contains(c),
+            move |unit| entity(char::from_u32(u32::from(unit)).unwrap_or_default()),
+        )
+    };
+    let named = html(|c| match c {
+        '&' => "&amp;".to_owned(),
+        '<' => "&lt;".to_owned(),
+        '>' => "&gt;".to_owned(),
+        '"' => "&quot;".to_owned(),
+        _ => "&#39;".to_owned(),
+    });
+    vec![
+        secret.to_owned(),
+        lower_case_percent_escapes(&form_encoded),
+        form_encoded,
+        json.replace('/', "\\/"),
+        json,
+        dotnet_json(|unit| format!("\\u{unit:04X}")),
+        dotnet_json(|unit| format!("\\u{unit:04x}")),
+        named,
+        html(|c| format!("&#{};", u32::from(c))),
+        html(|c| format!("&#x{:X};", u32::from(c))),
+    ]
+}
+
+/// `text` with the hex digits of its `%XX` escapes in lower case (and nothing else changed).
+fn lower_case_percent_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut hex_left = 0u8;
+    for c in text.chars() {
+        out.push(if hex_left > 0 { c.to_ascii_lowercase() } else { c });
+        hex_left = if c == '%' { 2 } else { hex_left.saturating_sub(1) };
+    }
+    out
+}
+
+/// `text` with each UTF-16 unit of the characters `escape` picks written by `write`.
+fn escaped(text: &str, escape: impl Fn(char) -> bool, write: impl Fn(u16) -> String) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if escape(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&write(*unit));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn non_empty_text<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
@@ -432,6 +481,21 @@ mod tests {
     fn scrub_removes_plain_and_form_encoded_secrets() {
         let scrubbed = scrub("a=s3cr+t/x b=s3cr%2Bt%2Fx c", &["s3cr+t/x", ""]);
         assert_eq!(scrubbed, "a=[redacted] b=[redacted] c");
+    }
+
+    #[test]
+    fn scrub_removes_dotnet_json_numeric_entities_and_lower_case_percent_forms() {
+        let secret = "Ab+c/d~e<fé";
+        for text in [
+            r#"{"echo":"Ab\u002Bc/d~e\u003Cf\u00E9"}"#,
+            r#"{"echo":"Ab\u002bc/d~e\u003cf\u00e9"}"#,
+            "<p>Ab+c/d~e&#60;fé</p>",
+            "<p>Ab+c/d~e&#x3C;fé</p>",
+            "body=Ab%2bc%2fd%7ee%3cf%c3%a9",
+        ] {
+            let scrubbed = scrub(text, &[secret]);
+            assert!(!scrubbed.contains("d~e") && !scrubbed.contains("d%7ee"), "{text} became {scrubbed}");
+        }
     }
 
     #[test]
