@@ -231,9 +231,9 @@ fn challenge_description(headers: &HeaderMap) -> Option<String> {
         .get_all(reqwest::header::WWW_AUTHENTICATE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .find_map(|challenges| auth_param(challenges, "error_description"))
+        .filter_map(|challenges| auth_param(challenges, "error_description"))
         .map(|text| text.trim().to_owned())
-        .filter(|text| !text.is_empty())
+        .find(|text| !text.is_empty())
 }
 
 /// The value of the auth-param `name` in a `WWW-Authenticate` value (RFC 7235: challenges `Scheme name=value, …`;

@@ -149,9 +149,9 @@ async fn an_empty_refusal_is_explained_by_its_challenge() {
         let line = assert_well_formed(&error);
         assert!(line.starts_with(&format!("HTTP 401 Unauthorized: {}", expected.unwrap_or("empty body"))), "{line}");
     }
-    // A challenge in a header of its own, after another one.
+    // A challenge in a header of its own, after one with an empty description.
     let reply = Reply::body(401, "text/plain", "")
-        .with_header("WWW-Authenticate", r#"Basic realm="api""#)
+        .with_header("WWW-Authenticate", r#"Bearer error_description="""#)
         .with_header("WWW-Authenticate", r#"Bearer error_description="from the second header""#);
     assert_eq!(resume_with(reply).await.0.message(), Some("from the second header"));
     // The body's own message comes first.

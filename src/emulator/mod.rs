@@ -71,8 +71,9 @@
 //!   [ORDER BY col [ASC|DESC], …] [LIMIT n] [TIMESPAN …]`, operators `= > < >= <= != LIKE NOT LIKE IN NOT IN`):
 //!   the dataset, columns and TIMESPAN are checked with the documented messages (`Invalid table name`, `Incorrect
 //!   column name`, …), anything else off the grammar (`OR`, `BETWEEN`, a list outside `IN`) is a 400 whose
-//!   message is the emulator's own. `SELECT *` (all columns) is accepted, an assumption: the docs neither show
-//!   nor forbid it. Conditions are checked, not evaluated.
+//!   message is the emulator's own. A number is written `-1.5e3` (not `.5`, `5.` or `+1`). `SELECT *` (all
+//!   columns) is accepted, an assumption: the docs neither show nor forbid it. Conditions are checked, not
+//!   evaluated.
 //! - **Try query** returns rows keyed by the selected columns: up to 100 on partner insights, 10 on the
 //!   marketplace (what each program's page says), fewer with `LIMIT`.
 //! - **Messages** the docs do not give (success messages other than the documented three, deleting a system query,

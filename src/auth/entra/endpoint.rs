@@ -355,8 +355,19 @@ fn quoted_forms(secret: &str) -> Vec<String> {
     let form_encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
     let quoted = serde_json::to_string(secret).unwrap_or_default();
     let json = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default().to_owned();
-    let dotnet_json = |write: fn(u16) -> String| {
-        escaped(secret, |c| c.is_ascii_control() || !c.is_ascii() || "\"\\<>&'+`".contains(c), write)
+    // System.Text.Json's default: short escapes for `\\` and the common controls, `\uXXXX` for the rest it picks.
+    let dotnet_json = |upper_case_hex: bool| {
+        let pick = |c: char| c.is_ascii_control() || !c.is_ascii() || "\"\\<>&'+`".contains(c);
+        escaped(secret, pick, move |unit| match unit {
+            0x5C => "\\\\".to_owned(),
+            0x0A => "\\n".to_owned(),
+            0x0D => "\\r".to_owned(),
+            0x09 => "\\t".to_owned(),
+            0x08 => "\\b".to_owned(),
+            0x0C => "\\f".to_owned(),
+            _ if upper_case_hex => format!("\\u{unit:04X}"),
+            _ => format!("\\u{unit:04x}"),
+        })
     };
     let html = |entity: fn(char) -> String| {
         escaped(
@@ -378,8 +389,8 @@ fn quoted_forms(secret: &str) -> Vec<String> {
         form_encoded,
         json.replace('/', "\\/"),
         json,
-        dotnet_json(|unit| format!("\\u{unit:04X}")),
-        dotnet_json(|unit| format!("\\u{unit:04x}")),
+        dotnet_json(true),
+        dotnet_json(false),
         named,
         html(|c| format!("&#{};", u32::from(c))),
         html(|c| format!("&#x{:X};", u32::from(c))),
@@ -496,6 +507,9 @@ mod tests {
             let scrubbed = scrub(text, &[secret]);
             assert!(!scrubbed.contains("d~e") && !scrubbed.contains("d%7ee"), "{text} became {scrubbed}");
         }
+        // .NET writes a backslash and the common controls with short escapes.
+        let scrubbed = scrub(r#"{"echo":"p\\w\u002Brd\n"}"#, &["p\\w+rd\n"]);
+        assert_eq!(scrubbed, r#"{"echo":"[redacted]"}"#);
     }
 
     #[test]
