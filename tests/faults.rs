@@ -28,6 +28,15 @@ fn client_without_retries(server: &TestServer) -> Client {
     Client::builder(mpn(server)).bearer_token(TEST_TOKEN).retry_policy(RetryPolicy::none()).build().unwrap()
 }
 
+fn client_with_request_timeout(server: &TestServer, timeout: Duration) -> Client {
+    Client::builder(mpn(server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(RetryPolicy::none())
+        .request_timeout(timeout)
+        .build()
+        .unwrap()
+}
+
 fn reports() -> String {
     response_example("Reports").to_string()
 }
@@ -115,12 +124,7 @@ async fn a_body_reset_on_every_attempt_fails_with_the_attempt_count() {
 #[tokio::test]
 async fn headers_never_sent_time_out_within_the_configured_time() {
     let server = TestServer::always(Reply::Hang).await;
-    let client = Client::builder(mpn(&server))
-        .bearer_token(TEST_TOKEN)
-        .retry_policy(RetryPolicy::none())
-        .request_timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
+    let client = client_with_request_timeout(&server, Duration::from_millis(300));
     let error = get(&client).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
     assert_eq!(server.request_count(), 1);
@@ -846,12 +850,7 @@ async fn a_try_query_outlasts_the_request_timeout_by_default() {
     // Every answer arrives 800 ms late, in two pieces.
     let rows = response_example("QueryResult").to_string().into_bytes();
     let server = TestServer::always(Reply::trickle(200, rows, 2, Duration::from_millis(400))).await;
-    let client = Client::builder(mpn(&server))
-        .bearer_token(TEST_TOKEN)
-        .retry_policy(RetryPolicy::none())
-        .request_timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
+    let client = client_with_request_timeout(&server, Duration::from_millis(200));
     client.try_query().query_id("q1").send().await.expect("try_query has a timeout of its own");
     assert_eq!(get(&client).await.unwrap_err().kind(), ErrorKind::Timeout, "get_reports is held to 200 ms");
     let settings = format!("{client:?}");

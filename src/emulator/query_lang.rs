@@ -37,9 +37,9 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
     let mut i = 0;
     // A run of bytes from `i` that `part` accepts, as text (the runs are ASCII, so the slice is on boundaries).
     let run = |i: usize, part: fn(u8) -> bool| i + bytes[i..].iter().take_while(|&&b| part(b)).count();
+    let word = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'*' | b'.');
     while i < bytes.len() {
         let b = bytes[i];
-        let word = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'*' | b'.');
         if b.is_ascii_whitespace() {
             i += 1;
         } else if b == b',' || b == b'(' || b == b')' {
@@ -189,13 +189,13 @@ fn value<'t, 'a>(tokens: &'t [Token<'a>]) -> Result<&'t [Token<'a>], ApiError> {
 
 /// `cond (AND cond)*` with `cond` = `column op value`, or `column [NOT] IN (value, …)`: what follows it.
 fn conditions<'t, 'a>(dataset: &Dataset, mut tokens: &'t [Token<'a>]) -> Result<&'t [Token<'a>], ApiError> {
-    let syntax = || ApiError::bad_request(messages::WHERE_SYNTAX);
+    let where_syntax = || ApiError::bad_request(messages::WHERE_SYNTAX);
     loop {
         tokens = column(dataset, tokens, messages::WHERE_SYNTAX)?;
         if tokens.first().is_some_and(|t| is_keyword(t, "NOT")) {
             tokens = &tokens[1..];
             if !tokens.first().is_some_and(|t| is_keyword(t, "LIKE") || is_keyword(t, "IN")) {
-                return Err(syntax());
+                return Err(where_syntax());
             }
         }
         tokens = match tokens.split_first() {
@@ -209,10 +209,10 @@ fn conditions<'t, 'a>(dataset: &Dataset, mut tokens: &'t [Token<'a>]) -> Result<
                 }
                 match rest {
                     [Token::Close, after @ ..] => after,
-                    _ => return Err(syntax()),
+                    _ => return Err(where_syntax()),
                 }
             }
-            _ => return Err(syntax()),
+            _ => return Err(where_syntax()),
         };
         match tokens.split_first() {
             Some((and, rest)) if is_keyword(and, "AND") => tokens = rest,
