@@ -148,8 +148,38 @@ fn refused(operation_id: &str, request: &Request) -> Option<&'static str> {
         }
         "update_report" => unusable_callback(&body()?),
         "try_query" => unusable_try_query(request.url()),
+        "get_datasets" => blank_filter(request.url(), &[("datasetName", "dataset_name must not be blank")]),
+        "get_queries" => blank_filter(
+            request.url(),
+            &[("queryId", "query_id must not be blank"), ("queryName", "query_name must not be blank")],
+        ),
+        "get_reports" => blank_filter(
+            request.url(),
+            &[
+                ("reportId", "report_id must not be blank"),
+                ("reportName", "report_name must not be blank"),
+                ("queryId", "query_id must not be blank"),
+            ],
+        ),
+        "get_report_executions" => blank_filter(
+            request.url(),
+            &[
+                ("executionId", "execution_id must not be blank"),
+                ("executionStatus", "execution_status must not be blank"),
+            ],
+        ),
         _ => None,
     }
+}
+
+/// Why a list cannot be asked for: one of its `filters` (query parameter, and the refusal) is blank. An empty filter
+/// reads as none (the emulator's, and ASP.NET's usual binding), so an id read from an unset variable would list
+/// everything, and the first item would pass for the one asked for.
+fn blank_filter(url: &reqwest::Url, filters: &[(&str, &'static str)]) -> Option<&'static str> {
+    url.query_pairs().find_map(|(name, value)| {
+        let &(_, refusal) = filters.iter().find(|(filter, _)| *filter == name)?;
+        value.trim().is_empty().then_some(refusal)
+    })
 }
 
 /// Why a create-report body cannot be scheduled, if it cannot: `StartTime` and `RecurrenceInterval` are required

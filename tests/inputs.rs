@@ -43,6 +43,38 @@ async fn blank_and_dot_ids_are_refused_before_sending() {
 }
 
 #[tokio::test]
+async fn blank_list_filters_are_refused_before_sending() {
+    // An empty filter reads as none: an id from an unset variable would list everything.
+    let server = TestServer::always(Reply::json(200, r#"{"value":[],"totalCount":0}"#)).await;
+    let client = client(&mpn(&server));
+    for blank in ["", " ", "\t\n"] {
+        let reports = || client.get_reports();
+        let queries = || client.get_queries();
+        let executions = || client.get_report_executions().report_id("r1");
+        let refusals = [
+            (client.get_datasets().dataset_name(blank).send().await.map(drop).map_err(Error::from), "dataset_name"),
+            (queries().query_id(blank).send().await.map(drop).map_err(Error::from), "query_id"),
+            (queries().query_name(blank).send().await.map(drop).map_err(Error::from), "query_name"),
+            (reports().report_id(blank).send().await.map(drop).map_err(Error::from), "report_id"),
+            (reports().report_name(blank).send().await.map(drop).map_err(Error::from), "report_name"),
+            (reports().query_id(blank).send().await.map(drop).map_err(Error::from), "query_id"),
+            (executions().execution_id(blank).send().await.map(drop).map_err(Error::from), "execution_id"),
+            (executions().execution_status(blank).send().await.map(drop).map_err(Error::from), "execution_status"),
+        ];
+        for (result, argument) in refusals {
+            expect_invalid(result, &format!("{argument} must not be blank"));
+        }
+    }
+    assert_eq!(server.request_count(), 0, "nothing was sent");
+    // Filled in, every one of them goes out.
+    client.get_reports().report_id("r1").report_name("usage").query_id("q1").send().await.unwrap();
+    client.get_queries().query_id("q1").query_name("usage").send().await.unwrap();
+    client.get_datasets().dataset_name("ISVUsage").send().await.unwrap();
+    client.get_report_executions().report_id("r1").execution_id("e1").execution_status("Running").send().await.unwrap();
+    assert_eq!(server.request_count(), 4);
+}
+
+#[tokio::test]
 async fn report_fields_are_checked_before_sending() {
     let server = server().await;
     let client = client(&mpn(&server));

@@ -487,6 +487,48 @@ async fn downloads_to_one_path_do_not_share_a_partial_file_and_a_dropped_one_lea
 }
 
 #[tokio::test]
+async fn a_download_dropped_at_its_first_step_leaves_no_partial_file() {
+    let dir = std::env::temp_dir().join(format!("pci-download-dropped-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let storage = TestServer::always(Reply::body(200, "text/csv", csv(10))).await;
+    let client = client(&mpn(&storage));
+    let execution = execution_with(storage.url("/e1.csv?sig=a"));
+    for _ in 0..20 {
+        // Polled once, then dropped: as a `select!` or a timeout around it may do.
+        tokio::select! {
+            biased;
+            done = client.download_execution_to_file(&execution, dir.join("r.csv"), |_| {}) => {
+                panic!("finished in one poll: {done:?}")
+            }
+            () = std::future::ready(()) => {}
+        }
+    }
+    // Long enough for a file operation left running in the background (as tokio's file API runs them) to finish.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(partial_files(&dir), Vec::<String>::new());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_target_name_of_the_longest_length_still_gets_a_partial_file() {
+    let dir = std::env::temp_dir().join(format!("pci-download-long-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let storage = TestServer::always(Reply::body(200, "text/csv", csv(10))).await;
+    let client = client(&mpn(&storage));
+    let execution = execution_with(storage.url("/e1.csv?sig=a"));
+    // 255 bytes, the most a name may have here: one in ASCII, one in two-byte characters (cut between two would
+    // not be a name).
+    for name in ["r".repeat(251) + ".csv", "é".repeat(125) + "r.csv"] {
+        assert_eq!(name.len(), 255);
+        std::fs::write(dir.join(&name), b"").expect("the file system takes the name itself");
+        client.download_execution_to_file(&execution, dir.join(&name), |_| {}).await.unwrap();
+        assert_eq!(std::fs::read(dir.join(&name)).unwrap(), csv(10));
+    }
+    assert_eq!(partial_files(&dir), Vec::<String>::new());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
 async fn a_local_file_error_is_not_transient() {
     let storage = TestServer::always(Reply::body(200, "text/csv", csv(10))).await;
     let client = client(&mpn(&storage));

@@ -104,9 +104,10 @@ impl Client {
     }
 
     /// Downloads the file of a completed `execution` to `path`, through a `<name>.<random>.partial` file in the same
-    /// directory that is renamed on success, so `path` never holds half a report. The partial file is removed when
-    /// the download fails or is dropped unfinished (on Windows, a file still open in a write under way when the
-    /// download is dropped may be left), and two downloads to one path never share it (the last to finish wins).
+    /// directory (`<name>` cut short when the whole would be over 255 bytes) that is renamed on success, so `path`
+    /// never holds half a report. The partial file is removed when the download fails or is dropped unfinished (on
+    /// Windows, a file still open in a write under way when the download is dropped may be left), and two downloads
+    /// to one path never share it (the last to finish wins).
     /// The file is not synced to disk before the rename.
     ///
     /// # Errors
@@ -119,12 +120,12 @@ impl Client {
         on_progress: impl FnMut(DownloadProgress),
     ) -> Result<ReportDownload, Error> {
         let path = path.as_ref();
-        let (file, partial) = PartialFile::create(path).await?;
+        let (file, partial) = PartialFile::create(path)?;
         // Declared after `partial`, so on an early return the file is closed before it is removed (Windows).
         let mut file = file;
         let done = self.download_execution(execution, &mut file, on_progress).await?;
         drop(file);
-        partial.rename_to(path).await?;
+        partial.rename_to(path)?;
         Ok(done)
     }
 }
@@ -137,13 +138,15 @@ struct PartialFile {
 
 impl PartialFile {
     /// A new file next to `path`, with a random name that no other download uses.
-    async fn create(path: &Path) -> Result<(tokio::fs::File, Self), Error> {
+    ///
+    /// Created and renamed synchronously, like the removal in `drop`: tokio runs file operations on its blocking
+    /// pool, where they finish even when this future is dropped while waiting, and a file created that way would
+    /// have no guard left to remove it. Each is one system call.
+    fn create(path: &Path) -> Result<(tokio::fs::File, Self), Error> {
         loop {
-            let mut name = path.file_name().unwrap_or_default().to_os_string();
-            name.push(format!(".{:08x}.partial", fastrand::u32(..)));
-            let partial = path.with_file_name(name);
-            match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&partial).await {
-                Ok(file) => return Ok((file, Self { path: Some(partial) })),
+            let partial = path.with_file_name(partial_name(path, fastrand::u32(..)));
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&partial) {
+                Ok(file) => return Ok((tokio::fs::File::from_std(file), Self { path: Some(partial) })),
                 // Taken by another download: draw another name.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(Error::io(&format!("could not create {}", partial.display()), e)),
@@ -151,9 +154,9 @@ impl PartialFile {
         }
     }
 
-    async fn rename_to(mut self, path: &Path) -> Result<(), Error> {
+    fn rename_to(mut self, path: &Path) -> Result<(), Error> {
         let Some(partial) = self.path.take() else { return Ok(()) };
-        match tokio::fs::rename(&partial, path).await {
+        match std::fs::rename(&partial, path) {
             Ok(()) => Ok(()),
             Err(e) => {
                 // Put back so that drop removes it.
@@ -163,6 +166,18 @@ impl PartialFile {
             }
         }
     }
+}
+
+/// `<name>.<random>.partial`, with `<name>` (the target's) cut short where the whole would pass the 255 bytes a
+/// file name may have on common file systems: any name the target may have must leave room for its partial file's.
+fn partial_name(path: &Path, random: u32) -> String {
+    const SUFFIX_LEN: usize = ".01234567.partial".len();
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let mut end = name.len().min(255 - SUFFIX_LEN);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}.{random:08x}.partial", &name[..end])
 }
 
 impl Drop for PartialFile {
