@@ -516,9 +516,9 @@ async fn a_target_name_of_the_longest_length_still_gets_a_partial_file() {
     let storage = TestServer::always(Reply::body(200, "text/csv", csv(10))).await;
     let client = client(&mpn(&storage));
     let execution = execution_with(storage.url("/e1.csv?sig=a"));
-    // 255 bytes, the most a name may have here: one in ASCII, one in two-byte characters (cut between two would
-    // not be a name).
-    for name in ["r".repeat(251) + ".csv", "é".repeat(125) + "r.csv"] {
+    // 255 bytes, the most a name may have here: one in ASCII, one in three-byte characters, where the cut for the
+    // partial file's name (at 238 bytes) falls inside a character and must move back to its start.
+    for name in ["r".repeat(251) + ".csv", "€".repeat(85)] {
         assert_eq!(name.len(), 255);
         std::fs::write(dir.join(&name), b"").expect("the file system takes the name itself");
         client.download_execution_to_file(&execution, dir.join(&name), |_| {}).await.unwrap();

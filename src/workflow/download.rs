@@ -170,6 +170,7 @@ impl PartialFile {
 
 /// `<name>.<random>.partial`, with `<name>` (the target's) cut short where the whole would pass the 255 bytes a
 /// file name may have on common file systems: any name the target may have must leave room for its partial file's.
+/// A name that is not UTF-8 is used in its lossy form; only the target gets the name as given.
 fn partial_name(path: &Path, random: u32) -> String {
     const SUFFIX_LEN: usize = ".01234567.partial".len();
     let name = path.file_name().unwrap_or_default().to_string_lossy();
