@@ -486,13 +486,21 @@ async fn downloads_to_one_path_do_not_share_a_partial_file_and_a_dropped_one_lea
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[tokio::test]
-async fn a_download_dropped_at_its_first_step_leaves_no_partial_file() {
-    let dir = std::env::temp_dir().join(format!("pci-download-dropped-{}", std::process::id()));
+/// A fresh download directory, and an execution whose file (ten rows) a storage server serves.
+async fn ten_rows_into(
+    dir_name: &str,
+) -> (std::path::PathBuf, TestServer, partner_center_insights::Client, types::Execution) {
+    let dir = std::env::temp_dir().join(format!("pci-download-{dir_name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let storage = TestServer::always(Reply::body(200, "text/csv", csv(10))).await;
     let client = client(&mpn(&storage));
     let execution = execution_with(storage.url("/e1.csv?sig=a"));
+    (dir, storage, client, execution)
+}
+
+#[tokio::test]
+async fn a_download_dropped_at_its_first_step_leaves_no_partial_file() {
+    let (dir, _storage, client, execution) = ten_rows_into("dropped").await;
     for _ in 0..20 {
         // Polled once, then dropped: as a `select!` or a timeout around it may do.
         tokio::select! {
@@ -511,11 +519,7 @@ async fn a_download_dropped_at_its_first_step_leaves_no_partial_file() {
 
 #[tokio::test]
 async fn a_target_name_of_the_longest_length_still_gets_a_partial_file() {
-    let dir = std::env::temp_dir().join(format!("pci-download-long-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let storage = TestServer::always(Reply::body(200, "text/csv", csv(10))).await;
-    let client = client(&mpn(&storage));
-    let execution = execution_with(storage.url("/e1.csv?sig=a"));
+    let (dir, _storage, client, execution) = ten_rows_into("long").await;
     // 255 bytes, the most a name may have here: one in ASCII, one in three-byte characters, where the cut for the
     // partial file's name (at 238 bytes) falls inside a character and must move back to its start.
     for name in ["r".repeat(251) + ".csv", "€".repeat(85)] {
