@@ -348,11 +348,12 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
             E::InvalidRequest(message) => Self::invalid_argument(readable_conversion_error(&message)),
             E::CommunicationError(e) | E::InvalidUpgrade(e) | E::ResponseBodyError(e) => Self::from(e),
             // An error status (so `from_response` makes it a service error) whose body was the envelope.
-            E::ErrorResponse(response) => Self {
-                envelope: true,
-                message: response.message.clone().filter(|m| !m.trim().is_empty()),
-                ..Self::from_response(response.status(), response.headers(), None)
-            },
+            // An envelope without a message (`{"statusCode":401}`) leaves the word to the challenge, if any.
+            E::ErrorResponse(response) => {
+                let mut error = Self::from_response(response.status(), response.headers(), None);
+                let said = response.message.clone().filter(|m| !m.trim().is_empty());
+                Self { envelope: true, message: said.or_else(|| error.message.take()), ..error }
+            }
             // The hooks turn every body that cannot decode under an error status into `UnexpectedResponse`, and
             // every operation's only success status is 200, so a payload error here is a 200 whose body is JSON
             // of the wrong shape.

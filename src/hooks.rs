@@ -269,7 +269,14 @@ impl Call<'_> {
             let spare = spare_copy(&request);
             let sent_token = request.headers().get(header::AUTHORIZATION).cloned();
             let outcome = match (self.attempt(request, left()).await, previous_answer.take()) {
-                (Err(error), Some(answer)) if error.is_timeout() && left().is_zero() => Ok(answer),
+                // The call ran out of time on a retry: the earlier answer says more than a timeout, unless the
+                // retry may have been taken. A POST retried after a 429 and then timed out may have created what
+                // it asked for, and the earlier refusal would say it had not.
+                (Err(error), Some(answer))
+                    if error.is_timeout() && left().is_zero() && (method.is_idempotent() || error.is_connect()) =>
+                {
+                    Ok(answer)
+                }
                 (outcome, _) => outcome,
             };
             let Some(mut next) = spare else { break outcome };
@@ -318,6 +325,12 @@ impl Call<'_> {
                 && let Some(authorization) = bearer(&token)
             {
                 next.headers_mut().insert(header::AUTHORIZATION, authorization);
+            }
+            // A slow token ask may have used up what the wait left: an attempt without time for an answer would
+            // only turn this answer into a timeout (and send a POST that nobody hears back from).
+            if self.shortest_attempt() >= left() {
+                tracing::debug!(attempt, "not retrying: the token took the time left for the call");
+                break outcome;
             }
             previous_answer = outcome.ok();
             request = next;

@@ -163,21 +163,29 @@ pub(crate) fn transient(method: &Method, timeouts: Timeouts, outcome: &reqwest::
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
-        // `try_from`: a hint too large for a `Duration` (say `1e25`) is unusable, not a reason to panic.
-        if let Some(hint) =
-            text(name).and_then(|v| v.parse::<f64>().ok()).and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
-        {
+        if let Some(hint) = text(name).and_then(|v| v.parse::<f64>().ok()).and_then(|ms| seconds(ms / 1000.0)) {
             return Some(hint);
         }
     }
     let value = text("retry-after")?;
-    if let Ok(seconds) = value.parse::<f64>() {
-        return Duration::try_from_secs_f64(seconds).ok();
+    if let Ok(number) = value.parse::<f64>() {
+        return seconds(number);
     }
     // Counted in chrono, not `SystemTime`: the parser takes any year, and converting year 1 or 200000 to a
     // `SystemTime` panics on platforms whose clock range is narrower (Windows).
     let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     Some(date.signed_duration_since(chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// A hint of `number` seconds. One too large for a `Duration` (say `1e25`) is a very long wait, which ends the call
+/// as any hint over the policy's ceiling does, not a reason to panic or to retry at once; a negative one or `NaN`
+/// says nothing.
+fn seconds(number: f64) -> Option<Duration> {
+    match Duration::try_from_secs_f64(number) {
+        Ok(hint) => Some(hint),
+        Err(_) if number > 0.0 => Some(Duration::MAX),
+        Err(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -204,9 +212,10 @@ mod tests {
         assert_eq!(retry_after(&headers(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")])), Some(Duration::ZERO));
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
         assert_eq!(retry_after(&headers(&[("retry-after", "-1")])), None);
-        // Absurd values from a proxy must not panic.
-        assert_eq!(retry_after(&headers(&[("retry-after-ms", "1e25")])), None);
-        assert_eq!(retry_after(&headers(&[("retry-after", "1e300")])), None);
+        // Absurd values from a proxy must not panic; too large for a `Duration` is the longest wait there is.
+        assert_eq!(retry_after(&headers(&[("retry-after-ms", "1e25")])), Some(Duration::MAX));
+        assert_eq!(retry_after(&headers(&[("retry-after", "1e300")])), Some(Duration::MAX));
+        assert_eq!(retry_after(&headers(&[("retry-after", "99999999999999999999")])), Some(Duration::MAX));
         assert_eq!(retry_after(&headers(&[("retry-after", "NaN")])), None);
         // Dates outside what every platform's clock can hold: long past is no wait, far future a wait to cap. (Only
         // a Windows build could show the old panic; here the values are what is checked.)

@@ -158,6 +158,12 @@ async fn an_empty_refusal_is_explained_by_its_challenge() {
     let reply = Reply::json(401, &envelope(401, "Unauthorized"))
         .with_header("WWW-Authenticate", r#"Bearer error_description="The token is expired""#);
     assert_eq!(resume_with(reply).await.0.message(), Some("Unauthorized"));
+    // An envelope that says nothing leaves the word to the challenge.
+    for body in [r#"{"statusCode":401}"#, r#"{"statusCode":401,"message":" "}"#] {
+        let reply = Reply::json(401, body)
+            .with_header("WWW-Authenticate", r#"Bearer error_description="The token is expired""#);
+        assert_eq!(resume_with(reply).await.0.message(), Some("The token is expired"), "{body}");
+    }
 }
 
 #[tokio::test]

@@ -784,6 +784,14 @@ async fn a_hint_longer_than_the_policy_waits_ends_the_call_with_it() {
     assert_eq!(error.retry_after(), Some(Duration::from_secs(120)), "for the caller to schedule the next try");
     assert_eq!((error.attempts(), server.request_count()), (1, 1));
     assert!(started.elapsed() < Duration::from_secs(30), "did not wait out the policy's 60 s cap first");
+    // A hint too large for a `Duration` is the longest wait of all, not no hint (which would retry at once).
+    let server = TestServer::sequence(vec![
+        Reply::json(429, r#"{"message":"Too many requests"}"#).with_header("Retry-After", "99999999999999999999"),
+        Reply::json(200, &reports()),
+    ])
+    .await;
+    let error = get(&client(&server)).await.unwrap_err();
+    assert_eq!((error.retry_after(), server.request_count()), (Some(Duration::MAX), 1), "{error}");
 
     // At the policy's limit, the hint is waited out and the call retried.
     let server = TestServer::sequence(vec![
@@ -878,6 +886,65 @@ async fn a_retry_that_runs_out_of_time_returns_the_last_answer() {
 }
 
 #[tokio::test]
+async fn a_create_retried_after_a_429_that_runs_out_of_time_is_a_timeout_not_the_429() {
+    // The retried POST reached the service, which may have created the report: the earlier refusal would say it
+    // had not, and a caller creating it again would make two.
+    let server = TestServer::sequence(vec![
+        Reply::json(429, r#"{"message":"Too many requests"}"#).with_header("Retry-After", "0"),
+        Reply::Hang,
+    ])
+    .await;
+    let client = Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(quick_retries())
+        .call_timeout(Duration::from_millis(1500))
+        .build()
+        .unwrap();
+    let error = create(&client).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    assert_eq!(status(&error), None);
+    assert_eq!(error.attempts(), 2);
+    assert_eq!(server.request_count(), 2);
+}
+
+/// Gives its first token at once and takes `later` for every one after (none expires, so each call asks again).
+struct SlowAfterFirst {
+    asked: AtomicUsize,
+    later: Duration,
+}
+
+impl TokenProvider for SlowAfterFirst {
+    async fn token(&self) -> Result<AccessToken, AuthError> {
+        if self.asked.fetch_add(1, Ordering::SeqCst) > 0 {
+            tokio::time::sleep(self.later).await;
+        }
+        Ok(AccessToken::new("token", None))
+    }
+}
+
+#[tokio::test]
+async fn a_retry_whose_token_takes_the_time_left_is_not_sent() {
+    let server = TestServer::sequence(vec![
+        Reply::json(429, r#"{"message":"Too many requests"}"#).with_header("Retry-After", "0"),
+        Reply::json(200, &reports()),
+    ])
+    .await;
+    // The wait fits; the token asked for after it leaves ~400 ms, under the 500 ms a retry is started with.
+    let provider = SlowAfterFirst { asked: AtomicUsize::new(0), later: Duration::from_millis(1200) };
+    let client = Client::builder(mpn(&server))
+        .token_provider(provider)
+        .retry_policy(quick_retries())
+        .call_timeout(Duration::from_millis(1600))
+        .build()
+        .unwrap();
+    let error = resume(&client).await.unwrap_err();
+    assert_eq!(status(&error), Some(429), "{error}");
+    assert_eq!(error.message(), Some("Too many requests"));
+    assert_eq!(error.attempts(), 1);
+    assert_eq!(server.request_count(), 1, "no retry was sent without time for its answer");
+}
+
+#[tokio::test]
 async fn unrepresentable_timeouts_and_hints_mean_no_limit_not_a_panic() {
     let server = TestServer::sequence(vec![
         Reply::json(429, r#"{"message":"slow down"}"#).with_header("retry-after-ms", "1e25"),
@@ -891,8 +958,21 @@ async fn unrepresentable_timeouts_and_hints_mean_no_limit_not_a_panic() {
         .request_timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    get(&client).await.expect("the unusable hint is ignored and the retry succeeds");
-    assert_eq!(server.request_count(), 2);
+    // The hint, too large for a `Duration`, is the longest wait there is: not waited (no deadline could hold it),
+    // not ignored either (that would retry at once), but handed to the caller.
+    let error = get(&client).await.unwrap_err();
+    assert_eq!((status(&error), error.retry_after()), (Some(429), Some(Duration::MAX)), "{error}");
+    assert_eq!(server.request_count(), 1);
+    // Unrepresentable limits on a call that needs no retry: no limit, and no panic.
+    let server = TestServer::always(Reply::json(200, &reports())).await;
+    let client = Client::builder(mpn(&server))
+        .bearer_token(TEST_TOKEN)
+        .retry_policy(quick_retries().max_retry_after(Duration::MAX).max_backoff(Duration::MAX))
+        .call_timeout(Duration::MAX)
+        .request_timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    get(&client).await.expect("no limit is no limit");
 }
 
 /// The statuses the retry policy names (408, 429, 500, 502, 503, 504) are retried, transient, and keep their
