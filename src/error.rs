@@ -422,13 +422,15 @@ impl From<reqwest::Error> for Error {
         } else {
             ErrorKind::Transport
         };
-        // The hooks record the call in the URL's fragment: `request-id=…&attempts=N`.
+        // The hooks record the call in the URL's fragment: `status=NNN&request-id=…&attempts=N`, the status when an
+        // answer came and its body then broke off or timed out.
         let recorded = |name: &str| -> Option<String> {
             let fragment = error.url()?.fragment()?;
             fragment.split('&').find_map(|field| Some(field.strip_prefix(name)?.strip_prefix('=')?.to_owned()))
         };
+        let answered = recorded("status").and_then(|code| StatusCode::from_bytes(code.as_bytes()).ok());
         Self {
-            status: error.status(),
+            status: error.status().or(answered),
             attempts: recorded("attempts").and_then(|n| n.parse().ok()).unwrap_or(1),
             request_id: recorded("request-id"),
             source: Some(Box::new(error.without_url())),
@@ -459,6 +461,8 @@ impl From<ValidationError> for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.kind, self.status) {
+            (ErrorKind::Timeout, Some(status)) => write!(f, "HTTP {status}, then its body timed out")?,
+            (ErrorKind::Transport, Some(status)) => write!(f, "HTTP {status}, then its body broke off")?,
             (_, Some(status)) => write!(f, "HTTP {status}")?,
             (ErrorKind::InvalidArgument, _) => f.write_str("invalid argument")?,
             (ErrorKind::Authentication, _) => f.write_str("authentication failed")?,
@@ -473,13 +477,15 @@ impl fmt::Display for Error {
         }
         match &self.message {
             Some(message) => write!(f, ": {}", OneLine(message))?,
-            None if self.status.is_some() => match self.body.as_ref().map(Bytes::len) {
-                Some(len) => write!(f, ": {len}-byte body without a message")?,
-                None if self.kind == ErrorKind::Service && self.envelope => {
-                    f.write_str(": no message in the envelope")?
+            None if self.status.is_some() && !matches!(self.kind, ErrorKind::Timeout | ErrorKind::Transport) => {
+                match self.body.as_ref().map(Bytes::len) {
+                    Some(len) => write!(f, ": {len}-byte body without a message")?,
+                    None if self.kind == ErrorKind::Service && self.envelope => {
+                        f.write_str(": no message in the envelope")?
+                    }
+                    None => f.write_str(": empty body")?,
                 }
-                None => f.write_str(": empty body")?,
-            },
+            }
             None => {}
         }
         // The cause, flattened into the same line (reqwest's chain ends with the OS error, which is the useful part);

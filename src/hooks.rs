@@ -426,6 +426,11 @@ fn with_call_record(
                     (Some(id), n) => format!("request-id={id}&attempts={n}"),
                     (None, n) => format!("attempts={n}"),
                 };
+                // After what the attempt recorded (the status of an answer whose body broke off).
+                let record = match url.fragment() {
+                    Some(attempt) => format!("{attempt}&{record}"),
+                    None => record,
+                };
                 url.set_fragment(Some(&record));
                 Err(error.with_url(url))
             }
@@ -485,8 +490,14 @@ async fn with_received_body(mut response: Response, info: &OperationInfo) -> req
     let extensions = std::mem::take(response.extensions_mut());
     // Carried over explicitly: reqwest would otherwise parse a placeholder URL (IDNA included) for the new response.
     let url = response.url().clone();
-    // `chunk()` errors carry no URL (`bytes()` errors did); `with_call_record` needs one to record the call in.
-    let received = match read_body(&mut response).await.map_err(|e| e.with_url(url.clone()))? {
+    // `chunk()` errors carry no URL (`bytes()` errors did); `with_call_record` needs one to record the call in, and
+    // the status goes in with it: a POST answered 200 whose body then broke off did create what it asked for.
+    let broken = |error: reqwest::Error| {
+        let mut at = url.clone();
+        at.set_fragment(Some(&format!("status={}", status.as_u16())));
+        error.with_url(at)
+    };
+    let received = match read_body(&mut response).await.map_err(broken)? {
         Body::Whole(bytes) => {
             let items = if info.operation_id == "try_query" { Items::Rows } else { Items::Typed };
             inspect(status, bytes, items)

@@ -119,6 +119,28 @@ async fn a_body_reset_on_every_attempt_fails_with_the_attempt_count() {
     assert!(sent.is_some() && server.requests().iter().all(|r| r.header("ms-requestid") == sent.as_deref()));
     assert_eq!(error.request_id(), sent.as_deref(), "{error}");
     assert!(error.to_string().contains(sent.as_deref().unwrap()), "{error}");
+    // The answer's status is kept: the service did answer, only its body broke off.
+    assert_eq!((error.kind(), status(&error)), (ErrorKind::Transport, Some(200)));
+    assert!(error.is_transient());
+    assert!(error.to_string().starts_with("HTTP 200 OK, then its body broke off: "), "{error}");
+}
+
+#[tokio::test]
+async fn a_create_answered_200_whose_body_breaks_off_says_200_and_is_not_retried() {
+    // The report was created: a caller must be able to tell this from a request that never got an answer.
+    let half = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n{}",
+        &reports()[..100]
+    );
+    let server = TestServer::always(Reply::RawThenReset(half.into_bytes())).await;
+    let error = create(&client(&server)).await.unwrap_err();
+    assert_eq!((error.kind(), status(&error), error.attempts()), (ErrorKind::Transport, Some(200), 1), "{error}");
+    assert_eq!(server.request_count(), 1);
+    // A body that stops coming times out, with its status too.
+    let server = TestServer::always(Reply::trickle(503, reports(), 8, Duration::from_millis(400))).await;
+    let error = get(&client_with_request_timeout(&server, Duration::from_secs(1))).await.unwrap_err();
+    assert_eq!((error.kind(), status(&error)), (ErrorKind::Timeout, Some(503)), "{error}");
+    assert!(error.to_string().starts_with("HTTP 503 Service Unavailable, then its body timed out: "), "{error}");
 }
 
 #[tokio::test]
