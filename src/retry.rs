@@ -173,8 +173,21 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     }
     // Counted in chrono, not `SystemTime`: the parser takes any year, and converting year 1 or 200000 to a
     // `SystemTime` panics on platforms whose clock range is narrower (Windows).
-    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let date = http_date(value)?;
     Some(date.signed_duration_since(chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// An HTTP date in any of the three forms RFC 9110 (§5.6.7) has recipients accept: IMF-fixdate
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`), and the obsolete RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
+/// (`Sun Nov  6 08:49:37 1994`) forms, all in UTC.
+fn http_date(value: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(date) = chrono::DateTime::parse_from_rfc2822(value) {
+        return Some(date.to_utc());
+    }
+    ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+        .iter()
+        .find_map(|form| chrono::NaiveDateTime::parse_from_str(value, form).ok())
+        .map(|date| date.and_utc())
 }
 
 /// A hint of `number` seconds. One too large for a `Duration` (say `1e25`) is a very long wait, which ends the call
@@ -210,6 +223,14 @@ mod tests {
         let hint = retry_after(&headers(&[("retry-after", &date)])).unwrap();
         assert!(hint > Duration::from_secs(27) && hint <= Duration::from_secs(30), "{hint:?}");
         assert_eq!(retry_after(&headers(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")])), Some(Duration::ZERO));
+        // The obsolete forms, which RFC 9110 has recipients accept too.
+        for form in ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"] {
+            let date = soon.format(form).to_string();
+            let hint = retry_after(&headers(&[("retry-after", &date)])).unwrap_or_else(|| panic!("{date}"));
+            assert!(hint > Duration::from_secs(27) && hint <= Duration::from_secs(30), "{date}: {hint:?}");
+        }
+        assert_eq!(retry_after(&headers(&[("retry-after", "Sunday, 06-Nov-94 08:49:37 GMT")])), Some(Duration::ZERO));
+        assert_eq!(retry_after(&headers(&[("retry-after", "Sun Nov  6 08:49:37 1994")])), Some(Duration::ZERO));
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
         assert_eq!(retry_after(&headers(&[("retry-after", "-1")])), None);
         // Absurd values from a proxy must not panic; too large for a `Duration` is the longest wait there is.
