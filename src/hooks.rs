@@ -428,7 +428,7 @@ fn with_call_record(
                 };
                 // After what the attempt recorded (the status of an answer whose body broke off).
                 let record = match url.fragment() {
-                    Some(attempt) => format!("{attempt}&{record}"),
+                    Some(recorded) => format!("{recorded}&{record}"),
                     None => record,
                 };
                 url.set_fragment(Some(&record));

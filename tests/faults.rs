@@ -41,6 +41,12 @@ fn reports() -> String {
     response_example("Reports").to_string()
 }
 
+/// A 200 that promises 5,000 bytes of JSON, sends 100 and resets the connection.
+fn cut_off_200() -> Reply {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n";
+    Reply::RawThenReset(format!("{head}{}", &reports()[..100]).into_bytes())
+}
+
 fn status(error: &Error) -> Option<u16> {
     error.status().map(|s| s.as_u16())
 }
@@ -93,11 +99,7 @@ async fn connection_refused_is_retried_then_reported() {
 
 #[tokio::test]
 async fn reset_mid_body_is_retried_for_idempotent_calls() {
-    let half = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n{}",
-        &reports()[..100]
-    );
-    let server = TestServer::sequence(vec![Reply::RawThenReset(half.into_bytes()), Reply::json(200, &reports())]).await;
+    let server = TestServer::sequence(vec![cut_off_200(), Reply::json(200, &reports())]).await;
     let envelope = get(&client(&server)).await.expect("the second attempt succeeds");
     assert_eq!(envelope.value.len(), 1);
     assert_eq!(server.request_count(), 2);
@@ -105,11 +107,7 @@ async fn reset_mid_body_is_retried_for_idempotent_calls() {
 
 #[tokio::test]
 async fn a_body_reset_on_every_attempt_fails_with_the_attempt_count() {
-    let half = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n{}",
-        &reports()[..100]
-    );
-    let server = TestServer::always(Reply::RawThenReset(half.into_bytes())).await;
+    let server = TestServer::always(cut_off_200()).await;
     let error = get(&client(&server)).await.unwrap_err();
     assert_eq!(error.attempts() as usize, server.request_count(), "{error}");
     assert!(server.request_count() > 1, "the reset body was retried");
@@ -128,11 +126,7 @@ async fn a_body_reset_on_every_attempt_fails_with_the_attempt_count() {
 #[tokio::test]
 async fn a_create_answered_200_whose_body_breaks_off_says_200_and_is_not_retried() {
     // The report was created: a caller must be able to tell this from a request that never got an answer.
-    let half = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n{}",
-        &reports()[..100]
-    );
-    let server = TestServer::always(Reply::RawThenReset(half.into_bytes())).await;
+    let server = TestServer::always(cut_off_200()).await;
     let error = create(&client(&server)).await.unwrap_err();
     assert_eq!((error.kind(), status(&error), error.attempts()), (ErrorKind::Transport, Some(200), 1), "{error}");
     assert_eq!(server.request_count(), 1);
