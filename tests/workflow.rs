@@ -773,6 +773,32 @@ async fn a_stalled_download_times_out() {
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
 }
 
+#[tokio::test]
+async fn a_download_whose_body_breaks_off_or_stalls_keeps_storage_s_status_and_request_id() {
+    // Storage answered 200 with 5,000 bytes announced, sent 100 and reset the connection: a cut transfer, not a
+    // link that was never served.
+    let head =
+        "HTTP/1.1 200 OK\r\ncontent-type: text/csv\r\nx-ms-request-id: storage-7\r\ncontent-length: 5000\r\n\r\n";
+    let storage = TestServer::always(Reply::RawThenReset(format!("{head}{}", "a".repeat(100)).into_bytes())).await;
+    let client = client(&mpn(&storage));
+    let mut sink = Vec::new();
+    let error =
+        client.download_execution(&execution_with(storage.url("/e1.csv?sig=a")), &mut sink, |_| {}).await.unwrap_err();
+    assert_eq!((error.kind(), error.status().map(|s| s.as_u16())), (ErrorKind::Transport, Some(200)), "{error}");
+    assert_eq!(error.request_id(), Some("storage-7"));
+    assert!(error.to_string().starts_with("HTTP 200 OK, then its body broke off: "), "{error}");
+    assert!(error.to_string().ends_with("(request id storage-7)"), "{error}");
+    assert!(!error.to_string().contains("sig=a"), "{error}");
+
+    // A body that stops coming: the stall, with the status.
+    let storage = TestServer::always(Reply::trickle(200, "a".repeat(800), 4, Duration::from_millis(600))).await;
+    let client = client_with_request_timeout(&storage, Duration::from_millis(200));
+    let error =
+        client.download_execution(&execution_with(storage.url("/e1.csv?sig=a")), &mut sink, |_| {}).await.unwrap_err();
+    assert_eq!((error.kind(), error.status().map(|s| s.as_u16())), (ErrorKind::Timeout, Some(200)), "{error}");
+    assert!(error.to_string().starts_with("HTTP 200 OK, then its body timed out: the download stalled"), "{error}");
+}
+
 /// A server for a three-page walk (`a`, then `b` on page 2, then `c` on page 3) whose first answer for page 2 is
 /// `first_page_2`; page 2 and 3 are linked relatively.
 async fn walk_with_page_2_first_answering(first_page_2: Reply) -> TestServer {

@@ -43,7 +43,8 @@ impl Client {
     ///
     /// # Errors
     /// When the execution has no link yet, the link is not https, the server answers with an error status
-    /// (status and body kept), or reading or writing fails.
+    /// (status and body kept), its body breaks off or stalls (status and storage's request id kept), or writing
+    /// fails.
     pub async fn download_execution<W>(
         &self,
         execution: &types::Execution,
@@ -93,8 +94,16 @@ impl Client {
         let total = response.content_length();
         let content_type =
             response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        // Storage did answer: a body that then breaks off or stalls fails with the answer's status and request id,
+        // as an API call's does, so the error tells a cut transfer from a link that was never served.
+        let (status, request_id) = (response.status(), crate::error::request_id(response.headers()).map(str::to_owned));
+        let answered = |error: Error| error.answered(status, request_id.clone(), 1);
         let mut bytes = 0u64;
-        while let Some(chunk) = tokio::time::timeout(idle, response.chunk()).await.map_err(|_| stalled())?? {
+        while let Some(chunk) = tokio::time::timeout(idle, response.chunk())
+            .await
+            .map_err(|_| answered(stalled()))?
+            .map_err(|e| answered(e.into()))?
+        {
             writer.write_all(&chunk).await.map_err(|e| Error::io("could not write the download", e))?;
             bytes += chunk.len() as u64;
             on_progress(DownloadProgress { bytes, total });
