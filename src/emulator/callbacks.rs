@@ -158,7 +158,8 @@ impl Callbacks {
     }
 }
 
-/// POST → `<url>/<reportId>`; GET → `<url>?reportId=<reportId>` (added to any query the URL already has).
+/// POST → `<url>/<reportId>`; GET → `<url>?reportId=<reportId>`, as documented. For a URL that already has a query
+/// the docs say nothing; the emulator assumes the service is URL-aware (the id into the path, or `&reportId=`).
 fn callback_url(base: &str, method: &CallbackMethod, report_id: &str) -> Option<url::Url> {
     let mut url = url::Url::parse(base).ok()?;
     match method {
@@ -177,11 +178,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn documented_callback_shapes() {
+    fn documented_callback_shapes_and_the_emulator_s_assumption_for_a_query() {
         let post = callback_url("http://127.0.0.1:9/hook/", &CallbackMethod::Post, "r1").unwrap();
         assert_eq!(post.as_str(), "http://127.0.0.1:9/hook/r1");
+        let get = callback_url("http://127.0.0.1:9/hook", &CallbackMethod::Get, "r1").unwrap();
+        assert_eq!(get.as_str(), "http://127.0.0.1:9/hook?reportId=r1");
+        // Not documented: a URL that already has a query.
         let get = callback_url("http://127.0.0.1:9/hook?x=1", &CallbackMethod::Get, "r1").unwrap();
         assert_eq!(get.as_str(), "http://127.0.0.1:9/hook?x=1&reportId=r1");
+        let post = callback_url("http://127.0.0.1:9/hook?x=1", &CallbackMethod::Post, "r1").unwrap();
+        assert_eq!(post.as_str(), "http://127.0.0.1:9/hook/r1?x=1");
     }
 
     #[test]

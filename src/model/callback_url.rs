@@ -18,10 +18,11 @@ use super::secure_link::write_without_secrets;
 /// kept in the path instead (as some webhook services do) is shown. [`CallbackUrl::as_str`] gives the whole URL.
 /// Decoding an answer takes what the service sends, unchecked.
 ///
-/// How the service appends the report id to a URL that already has a query is not documented: with POST, a plain
-/// `<url>/<reportId>` would land inside the query (`?code=KEY/<reportId>`). The emulator inserts the id into the
-/// path, URL-aware, which is an assumption. With a key in the query, prefer GET (documented as `…&reportId=`), or
-/// check with a test report what the service calls.
+/// How the service adds the report id to a URL that already has a query is not documented, for either method:
+/// written out as documented, POST would call `?code=KEY/<reportId>` and GET `?code=KEY?reportId=<reportId>`, and
+/// either would break the key. The emulator adds the id URL-aware (into the path for POST, as `&reportId=` for
+/// GET), which is an assumption. With a key in the query, check with a test report what the service calls, or
+/// keep the key out of the query.
 ///
 /// ```
 /// use partner_center_insights::CallbackUrl;
