@@ -146,7 +146,11 @@ impl TokenCache {
     async fn token_or_ask(&self) -> Result<AccessToken, AuthError> {
         let shared = &self.shared;
         if shared.uncacheable.load(Ordering::Relaxed) {
-            return shared.ask(&self.retry, self.ask_limit).await;
+            // Asked on every call, and still in a task of its own: a panic is then a failed ask, not the caller's.
+            let (asking, limit, retry) = (Arc::clone(shared), self.ask_limit, self.retry.clone());
+            return tokio::spawn(async move { asking.ask(&retry, limit).await })
+                .await
+                .unwrap_or_else(|e| Err(gone(&e)));
         }
         if let Some(token) = self.ready() {
             return Ok(token);
@@ -420,6 +424,27 @@ mod tests {
         assert_eq!(error.to_string(), "the token provider panicked");
         // The lock it held is free again: the next caller asks anew.
         assert!(TokenProvider::token(&cache).await.is_err());
+        assert_eq!(provider.0.load(Ordering::SeqCst), 2);
+    }
+
+    /// Hands out a token without an expiry (so it is asked on every call), then panics.
+    struct NoExpiryThenPanics(AtomicU64);
+
+    impl TokenProvider for NoExpiryThenPanics {
+        async fn token(&self) -> Result<AccessToken, AuthError> {
+            assert!(self.0.fetch_add(1, Ordering::SeqCst) == 0, "provider bug");
+            Ok(AccessToken::new("no-expiry", None))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_provider_asked_on_every_call_that_panics_is_an_error_too() {
+        let provider = Arc::new(NoExpiryThenPanics(AtomicU64::new(0)));
+        let cache = TokenCache::new(provider.clone());
+        assert!(TokenProvider::token(&cache).await.is_ok());
+        assert!(cache.ready().is_none(), "a token without an expiry is not cached");
+        let error = TokenProvider::token(&cache).await.unwrap_err();
+        assert_eq!(error.to_string(), "the token provider panicked");
         assert_eq!(provider.0.load(Ordering::SeqCst), 2);
     }
 
