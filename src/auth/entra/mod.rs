@@ -298,11 +298,14 @@ fn check_tenant(tenant: &str) -> Result<(), AuthError> {
     if tenant.is_empty() {
         return Err(AuthError::new(format!("tenant id is empty: {HINT}")));
     }
-    if tenant.chars().any(char::is_whitespace) {
-        return invalid("contains whitespace");
+    // Not quoted from here on: a tenant with such characters may be a secret given in its place (the three
+    // arguments are all strings, and Entra secrets always hold a `~`).
+    if let Some(place) = whitespace_in(tenant) {
+        return Err(AuthError::new(format!("tenant id has whitespace {place}{NOT_REPEATED}: {HINT}")));
     }
     if let Some(bad) = tenant.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.')) {
-        return invalid(&format!("contains `{}`, which is not allowed", bad.escape_default()));
+        let bad = bad.escape_default();
+        return Err(AuthError::new(format!("tenant id contains `{bad}`, which is not allowed{NOT_REPEATED}: {HINT}")));
     }
     if ["common", "organizations", "consumers"].iter().any(|alias| tenant.eq_ignore_ascii_case(alias))
         || is_guid(tenant)
@@ -334,13 +337,28 @@ fn is_guid(text: &str) -> bool {
 
 /// Checks a client id: sent as a form field, so any text is safe, but an empty or padded one is a mistake.
 fn check_client_id(client_id: &str) -> Result<(), AuthError> {
-    if client_id.is_empty() || client_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(AuthError::new(format!(
-            "client id `{}` is empty or contains whitespace: use the application (client) id",
-            shown(client_id)
-        )));
+    let why = match whitespace_in(client_id) {
+        _ if client_id.is_empty() => "is empty".to_owned(),
+        Some(place) => format!("has whitespace {place}{NOT_REPEATED}"),
+        None => return Ok(()),
+    };
+    Err(AuthError::new(format!("client id {why}: use the application (client) id")))
+}
+
+/// Why a rejected input is not quoted in its error: it may be a secret (a password, a client secret) given in the
+/// wrong argument.
+pub(super) const NOT_REPEATED: &str = " (not repeated here, in case it is a secret given in the wrong place)";
+
+/// Where `text` has whitespace or control characters, if it has any: at its start, at its end, or inside.
+pub(super) fn whitespace_in(text: &str) -> Option<&'static str> {
+    let space = |c: char| c.is_whitespace() || c.is_control();
+    if text.starts_with(space) {
+        Some("at its start")
+    } else if text.ends_with(space) {
+        Some("at its end")
+    } else {
+        text.contains(space).then_some("inside")
     }
-    Ok(())
 }
 
 /// `secret` without surrounding whitespace, checked to be given at all (it is never shown): a client secret or

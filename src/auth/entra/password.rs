@@ -7,7 +7,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::endpoint::TokenEndpoint;
 use super::{
-    EndpointOptions, EndpointVersion, check_client_id, check_secret, endpoint_builder_methods, shown, trimmed_secret,
+    EndpointOptions, EndpointVersion, NOT_REPEATED, check_client_id, check_secret, endpoint_builder_methods,
+    trimmed_secret, whitespace_in,
 };
 use crate::auth::{AccessToken, AuthError, TokenProvider};
 
@@ -173,11 +174,11 @@ impl PasswordCredentialBuilder {
     /// cannot start.
     pub fn build(self) -> Result<PasswordCredential, AuthError> {
         check_client_id(&self.client_id)?;
-        if self.username.is_empty() || self.username.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(AuthError::new(format!(
-                "user name `{}` is empty or contains whitespace",
-                shown(&self.username)
-            )));
+        if self.username.is_empty() {
+            return Err(AuthError::new("user name is empty"));
+        }
+        if let Some(place) = whitespace_in(&self.username) {
+            return Err(AuthError::new(format!("user name has whitespace {place}{NOT_REPEATED}")));
         }
         check_secret(&self.password, "password")?;
         let client_secret = self.client_secret.map(|secret| trimmed_secret(secret, "client secret")).transpose()?;
