@@ -28,7 +28,8 @@ pub enum ErrorKind {
     Timeout,
     /// The connection failed while sending or receiving.
     Transport,
-    /// The service answered with an error status (see [`Error::status`] and [`Error::message`]).
+    /// The service answered with an error status (see [`Error::status`] and [`Error::message`]). A 401 whose token
+    /// the provider then failed to renew has the provider's [`AuthError`](crate::AuthError) as its `source()`.
     Service,
     /// The service answered, but the body is not what the status promises (not JSON, or not the expected shape).
     InvalidResponse,
@@ -175,7 +176,8 @@ impl Error {
         self.retry_after.or_else(|| self.auth_error().and_then(crate::AuthError::retry_after))
     }
 
-    /// The token provider's error behind an authentication failure.
+    /// The token provider's error behind an authentication failure, or behind a 401 whose token it could not
+    /// renew.
     fn auth_error(&self) -> Option<&crate::AuthError> {
         self.source.as_deref().and_then(|e| e.downcast_ref::<crate::AuthError>())
     }
@@ -189,7 +191,11 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self.kind {
             ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Transport => true,
-            ErrorKind::Service => self.status.is_some_and(|s| matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)),
+            // A 401 too, when the fresh token it called for could not be had for one of those reasons.
+            ErrorKind::Service => {
+                self.status.is_some_and(|s| matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504))
+                    || self.auth_error().is_some_and(crate::AuthError::is_transient)
+            }
             // The token provider's own verdict: unreachable or busy, rather than refusing.
             ErrorKind::Authentication => self.auth_error().is_some_and(crate::AuthError::is_transient),
             _ => false,
@@ -209,6 +215,7 @@ impl Error {
             retry_after: crate::retry::retry_after(headers),
             message: body.as_deref().and_then(message_in).or_else(|| challenge_description(headers)),
             body: body.filter(|b| !b.is_empty()),
+            source: token_not_renewed(headers).map(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
             ..Self::new(kind)
         }
     }
@@ -276,6 +283,12 @@ fn auth_param(challenges: &str, name: &str) -> Option<String> {
         rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
     }
     None
+}
+
+/// Why the token of a 401 could not be renewed, if the hooks recorded that it could not.
+fn token_not_renewed(headers: &HeaderMap) -> Option<crate::AuthError> {
+    let key = headers.get(&crate::hooks::TOKEN_NOT_RENEWED)?.to_str().ok()?.parse().ok()?;
+    crate::auth::handover::take(key)
 }
 
 /// The request id a response carries, if any.
@@ -493,7 +506,11 @@ impl fmt::Display for Error {
         // provider's whole, secret-free account (the Entra credentials name the innermost cause in it), and what
         // lies behind it is for code to inspect, not for a log line.
         let mut source = self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static));
-        if source.is_some_and(|cause| cause.is::<crate::AuthError>()) {
+        if let Some(refused) = source.and_then(|cause| cause.downcast_ref::<crate::AuthError>()) {
+            // A 401 whose token could not be renewed: why not, once (an authentication failure's message is it).
+            if self.kind != ErrorKind::Authentication {
+                write!(f, "; no fresh token: {}", OneLine(&refused.to_string()))?;
+            }
             source = None;
         } else if source.is_some_and(|cause| self.message.as_deref() == Some(&cause.to_string())) {
             source = source.and_then(std::error::Error::source);

@@ -22,6 +22,9 @@ pub(crate) const ATTEMPTS: HeaderName = HeaderName::from_static("x-partner-cente
 /// The `MS-RequestId` the call sent, the same way: on a failed response without a request id of its own, and as
 /// `request-id=…` in a transport error's URL fragment, so a failed call that went out has an id to quote to support.
 pub(crate) const SENT_REQUEST_ID: HeaderName = HeaderName::from_static("x-partner-center-insights-request-id");
+/// Set on a 401 whose token could not be renewed: the key under which `auth::handover` keeps why, for
+/// `Error::from_response` to take back as the error's source.
+pub(crate) const TOKEN_NOT_RENEWED: HeaderName = HeaderName::from_static("x-partner-center-insights-token-not-renewed");
 
 /// The response body as received, kept on the response so errors can be built from it without reading again.
 #[derive(Clone, Debug)]
@@ -268,7 +271,7 @@ impl Call<'_> {
         let outcome = loop {
             let spare = spare_copy(&request);
             let sent_token = request.headers().get(header::AUTHORIZATION).cloned();
-            let outcome = match (self.attempt(request, left()).await, previous_answer.take()) {
+            let mut outcome = match (self.attempt(request, left()).await, previous_answer.take()) {
                 // The call ran out of time on a retry: the earlier answer says more than a timeout, unless the
                 // retry may have been taken. A POST retried after a 429 and then timed out may have created what
                 // it asked for, and the earlier refusal would say it had not.
@@ -282,12 +285,24 @@ impl Call<'_> {
             let Some(mut next) = spare else { break outcome };
 
             // A rejected token may have been revoked or rotated early: drop it, get a fresh one, try once more.
-            if !refreshed_after_401
-                && let Ok(response) = &outcome
-                && response.status() == StatusCode::UNAUTHORIZED
-                && !left().is_zero()
-                && let Some(fresh) = self.replace_rejected(sent_token.as_ref(), left()).await
-            {
+            let renewed = match &mut outcome {
+                Ok(response)
+                    if !refreshed_after_401 && response.status() == StatusCode::UNAUTHORIZED && !left().is_zero() =>
+                {
+                    match self.replace_rejected(sent_token.as_ref(), left()).await {
+                        Ok(fresh) => fresh,
+                        // The 401 stands, with why no fresh token came (a revoked grant, an unreachable endpoint):
+                        // the cause to fix is there, and the next call would only say it without the 401.
+                        Err(refused) => {
+                            let key = crate::auth::handover::keep(refused);
+                            response.headers_mut().insert(TOKEN_NOT_RENEWED, HeaderValue::from(key));
+                            break outcome;
+                        }
+                    }
+                }
+                _ => None,
+            };
+            if let Some(fresh) = renewed {
                 // The refresh may have used up the call's time: a retry that cannot finish would only turn the 401
                 // into a timeout.
                 if self.shortest_attempt() >= left() {
@@ -364,15 +379,19 @@ impl Call<'_> {
         MIN_ATTEMPT.min(self.state.attempt_timeout(self.info.operation_id))
     }
 
-    /// After a 401: invalidates the token that was sent and returns a header with a different one, if any.
-    async fn replace_rejected(&self, sent: Option<&HeaderValue>, left: Duration) -> Option<HeaderValue> {
-        let tokens = self.state.tokens.as_ref()?;
-        let sent = sent?;
+    /// After a 401: invalidates the token that was sent and returns a header with a different one, if there is
+    /// one; an error when the provider failed to give one.
+    async fn replace_rejected(
+        &self,
+        sent: Option<&HeaderValue>,
+        left: Duration,
+    ) -> Result<Option<HeaderValue>, AuthError> {
+        let (Some(tokens), Some(sent)) = (self.state.tokens.as_ref(), sent) else { return Ok(None) };
         if let Some(rejected) = token_in(sent) {
             tokens.invalidate(&rejected);
         }
-        let fresh = bearer(&tokens.token_within(left).await.ok()?)?;
-        (fresh != sent).then_some(fresh)
+        let fresh = bearer(&tokens.token_within(left).await?).ok_or_else(|| AuthError::new(UNSENDABLE_TOKEN))?;
+        Ok((fresh != sent).then_some(fresh))
     }
 }
 

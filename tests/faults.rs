@@ -396,6 +396,57 @@ async fn a_second_401_is_returned() {
     assert_eq!((server.request_count(), provider.issued.load(Ordering::SeqCst)), (3, 2));
 }
 
+/// Hands out `token-1`, then fails every ask (transiently, or as a refusal such as a revoked grant).
+struct RenewalFails {
+    asked: AtomicUsize,
+    transient: bool,
+}
+
+impl TokenProvider for RenewalFails {
+    async fn token(&self) -> Result<AccessToken, AuthError> {
+        if self.asked.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Ok(AccessToken::new("token-1", Some(SystemTime::now() + Duration::from_secs(3600))));
+        }
+        Err(match self.transient {
+            true => AuthError::new("token endpoint unreachable").transient(),
+            false => AuthError::new("invalid_grant: AADSTS50173: The provided grant has expired"),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_401_whose_token_cannot_be_renewed_says_why_with_the_401() {
+    for transient in [false, true] {
+        // Answers the first request, then refuses the token as revoked.
+        let server = TestServer::start(|_, n| match n {
+            0 => Reply::json(200, &reports()),
+            _ => Reply::json(401, r#"{"message":"Unauthorized","statusCode":401}"#),
+        })
+        .await;
+        let provider = Arc::new(RenewalFails { asked: AtomicUsize::new(0), transient });
+        let client = Client::builder(mpn(&server))
+            .token_provider(provider.clone())
+            .retry_policy(RetryPolicy::none())
+            .build()
+            .unwrap();
+        resume(&client).await.unwrap();
+        let error = resume(&client).await.unwrap_err();
+        // The 401 as the service gave it, and why no fresh token came: the cause to fix.
+        assert_eq!(
+            (error.kind(), status(&error), error.message()),
+            (ErrorKind::Service, Some(401), Some("Unauthorized"))
+        );
+        let why = if transient { "token endpoint unreachable" } else { "invalid_grant: AADSTS50173" };
+        assert!(error.to_string().starts_with("HTTP 401 Unauthorized: Unauthorized; no fresh token: "), "{error}");
+        assert!(error.to_string().contains(why), "{error}");
+        let source = std::error::Error::source(&error).and_then(|s| s.downcast_ref::<AuthError>());
+        assert!(source.is_some_and(|auth| auth.to_string().contains(why)), "{error:?}");
+        // Worth trying again later only when the token endpoint was unreachable, not when it refused.
+        assert_eq!(error.is_transient(), transient, "{error}");
+        assert_eq!((server.request_count(), provider.asked.load(Ordering::SeqCst)), (2, 2));
+    }
+}
+
 #[tokio::test]
 async fn a_401_whose_refresh_leaves_no_time_for_a_retry_is_returned_as_the_401() {
     // A slow provider: its refresh leaves less of the call timeout than a retry needs (500 ms). (The call timeout

@@ -34,6 +34,14 @@ struct Entry {
 /// Keeps `error` for [`take_back`] and returns the text the hook hands to the generated code: the error's message
 /// with its key.
 pub(crate) fn hand_over(error: AuthError) -> String {
+    let mark = if error.timed_out() { TIMEOUT_MARK } else { KEY_MARK };
+    let message = error.message.clone();
+    let key = keep(error);
+    format!("{message}{mark}{key})")
+}
+
+/// Keeps `error` for [`take`] (or [`take_back`]) and returns its key.
+pub(crate) fn keep(error: AuthError) -> u64 {
     let mut guard = WAITING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     // Taken under the lock, so times, like keys, grow along the queue.
     let now = Instant::now();
@@ -41,10 +49,16 @@ pub(crate) fn hand_over(error: AuthError) -> String {
     let key = *next_key;
     *next_key += 1;
     make_room(waiting, now);
-    let mark = if error.timed_out() { TIMEOUT_MARK } else { KEY_MARK };
-    let text = format!("{}{mark}{key})", error.message);
     waiting.push_back(Entry { key, handed_over: now, error });
-    text
+    key
+}
+
+/// The failure kept under `key`, if it is still kept (it is not, after this).
+pub(crate) fn take(key: u64) -> Option<AuthError> {
+    let mut guard = WAITING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let waiting = &mut guard.0;
+    // Keys only grow along the queue, so the entry is found by bisection.
+    waiting.binary_search_by_key(&key, |entry| entry.key).ok().and_then(|at| waiting.remove(at)).map(|e| e.error)
 }
 
 /// Drops what was never taken back: entries older than `KEPT_FOR`, and the oldest beyond `KEPT - 1`.
@@ -79,11 +93,7 @@ pub(crate) fn take_back(text: &str) -> TakenBack<'_> {
         // Not a handed-over text: it stays whole.
         _ => return TakenBack { message: text, timed_out: false, error: None },
     };
-    let mut guard = WAITING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let waiting = &mut guard.0;
-    // Keys only grow along the queue, so the entry is found by bisection.
-    let error = waiting.binary_search_by_key(&key, |entry| entry.key).ok().and_then(|at| waiting.remove(at));
-    TakenBack { message, timed_out, error: error.map(|entry| entry.error) }
+    TakenBack { message, timed_out, error: take(key) }
 }
 
 #[cfg(test)]
