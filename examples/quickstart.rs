@@ -5,7 +5,7 @@
 //
 // With credentials it runs against the real service (see `Target::from_environment`). It creates one query and
 // two reports (a scheduled one and a run-once one, which counts against the 5-per-hour ExecuteNow quota) and
-// deletes all three at the end.
+// deletes all three at the end, also when a step in between fails.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -110,69 +110,89 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let query_id = query.query_id;
     println!("created query    {query_id}");
 
-    let scheduled = client
-        .create_report()
-        .body_map(|r| {
-            r.report_name(format!("quickstart-{suffix}"))
-                .query_id(&query_id)
-                .start_time(Timestamp::now() + Duration::from_secs(5 * 3600))
-                .recurrence_interval(RecurrenceInterval::new(24).expect("24 hours is allowed"))
-        })
-        .send()
-        .await?
-        .into_single()?;
-    let report_id = scheduled.report_id.clone();
-    println!("created report   {report_id} ({})", status(&scheduled));
+    // The reports made, for the cleanup below, which runs whatever happens in between: a failure half way (say the
+    // ExecuteNow quota) would otherwise leave a report that runs every day on the account.
+    let mut reports = Vec::new();
+    let flow = async {
+        let scheduled = client
+            .create_report()
+            .body_map(|r| {
+                r.report_name(format!("quickstart-{suffix}"))
+                    .query_id(&query_id)
+                    .start_time(Timestamp::now() + Duration::from_secs(5 * 3600))
+                    .recurrence_interval(RecurrenceInterval::new(24).expect("24 hours is allowed"))
+            })
+            .send()
+            .await?
+            .into_single()?;
+        let report_id = scheduled.report_id.clone();
+        reports.push(report_id.clone());
+        println!("created report   {report_id} ({})", status(&scheduled));
 
-    let paused = client.pause_report().report_id(&report_id).send().await?.into_single()?;
-    let before = status(&paused);
-    println!("paused           {report_id} ({before})");
-    let resumed = client.resume_report().report_id(&report_id).send().await?.into_single()?;
-    let after = status(&resumed);
-    println!("resumed          {report_id} ({after})");
+        let paused = client.pause_report().report_id(&report_id).send().await?.into_single()?;
+        let before = status(&paused);
+        println!("paused           {report_id} ({before})");
+        let resumed = client.resume_report().report_id(&report_id).send().await?.into_single()?;
+        let after = status(&resumed);
+        println!("resumed          {report_id} ({after})");
 
-    // A scheduled report first runs hours from now; a run-once report shows the rest of the flow right away.
-    let once = client
-        .create_report()
-        .body_map(|r| r.report_name(format!("quickstart-now-{suffix}")).query_id(&query_id).execute_now(true))
-        .send()
-        .await?
-        .into_single()?;
-    let once_id = once.report_id;
-    println!("triggered run    {once_id}");
-    let poll = if matches!(target, Target::Emulator(_)) { Duration::from_millis(500) } else { Duration::from_secs(15) };
-    let execution = client
-        .wait_for_execution(once_id.as_str())
-        .poll_interval(poll)
-        .max_interval(poll * 4)
-        .on_progress(|progress| match progress {
-            WaitProgress::Execution { execution_id, status } => {
-                println!("  waiting: execution {execution_id} is {status}")
-            }
-            _ => println!("  waiting: no execution yet"),
-        })
-        .await?;
+        // A scheduled report first runs hours from now; a run-once report shows the rest of the flow right away.
+        let once = client
+            .create_report()
+            .body_map(|r| r.report_name(format!("quickstart-now-{suffix}")).query_id(&query_id).execute_now(true))
+            .send()
+            .await?
+            .into_single()?;
+        let once_id = once.report_id;
+        reports.push(once_id.clone());
+        println!("triggered run    {once_id}");
+        let poll =
+            if matches!(target, Target::Emulator(_)) { Duration::from_millis(500) } else { Duration::from_secs(15) };
+        let execution = client
+            .wait_for_execution(once_id.as_str())
+            .poll_interval(poll)
+            .max_interval(poll * 4)
+            .on_progress(|progress| match progress {
+                WaitProgress::Execution { execution_id, status } => {
+                    println!("  waiting: execution {execution_id} is {status}")
+                }
+                _ => println!("  waiting: no execution yet"),
+            })
+            .await?;
 
-    let path = std::env::temp_dir().join(format!("quickstart-{suffix}.csv"));
-    let mut last_shown = 0;
-    let download = client
-        .download_execution_to_file(&execution, &path, |p| {
-            if p.bytes - last_shown >= 1 << 20 {
-                last_shown = p.bytes;
-                print!("\r  downloading: {} KiB", p.bytes / 1024);
-                let _ = std::io::stdout().flush();
-            }
-        })
-        .await?;
-    let text = std::fs::read_to_string(&path)?;
-    let rows = text.lines().count().saturating_sub(1); // the first line is the header
-    println!("downloaded       {} bytes to {}", download.bytes, path.display());
-
-    for id in [&report_id, &once_id] {
-        client.delete_report().report_id(id).send().await?;
+        let path = std::env::temp_dir().join(format!("quickstart-{suffix}.csv"));
+        let mut last_shown = 0;
+        let download = client
+            .download_execution_to_file(&execution, &path, |p| {
+                if p.bytes - last_shown >= 1 << 20 {
+                    last_shown = p.bytes;
+                    print!("\r  downloading: {} KiB", p.bytes / 1024);
+                    let _ = std::io::stdout().flush();
+                }
+            })
+            .await?;
+        let text = std::fs::read_to_string(&path);
+        std::fs::remove_file(&path)?;
+        let rows = text?.lines().count().saturating_sub(1); // the first line is the header
+        println!("downloaded       {} bytes to {}", download.bytes, path.display());
+        Ok::<_, Box<dyn std::error::Error>>((report_id, before, after, once_id, execution, rows))
     }
-    client.delete_query().query_id(&query_id).send().await?;
-    std::fs::remove_file(&path)?;
+    .await;
+
+    // Every report and the query, also after a failure (whose error is returned after the cleanup).
+    let mut cleanup = Ok(());
+    for id in &reports {
+        if let Err(e) = client.delete_report().report_id(id).send().await.map_err(Error::from) {
+            eprintln!("could not delete report {id}: {e}");
+            cleanup = Err(e);
+        }
+    }
+    if let Err(e) = client.delete_query().query_id(&query_id).send().await.map_err(Error::from) {
+        eprintln!("could not delete query {query_id}: {e}");
+        cleanup = Err(e);
+    }
+    let (report_id, before, after, once_id, execution, rows) = flow?;
+    cleanup?;
     println!("cleaned up       1 query, 2 reports\n");
 
     let rule = "-".repeat(100);
