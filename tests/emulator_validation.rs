@@ -268,6 +268,30 @@ async fn query_messages() {
 }
 
 #[tokio::test]
+async fn the_marketplace_docs_isv_usage_queries_are_accepted() {
+    // The sample queries of the marketplace's custom query specification and create-query page, word for word.
+    let emulator = Emulator::start().await.unwrap();
+    let raw = Raw::new(&emulator, Program::Marketplace);
+    for (i, query) in [
+        "SELECT MarketplaceSubscriptionId,CustomerId FROM ISVUsage TIMESPAN LAST_MONTH",
+        "SELECT MarketplaceSubscriptionId, EstimatedExtendedChargeCC FROM ISVUsage ORDER BY EstimatedExtendedChargeCC \
+         LIMIT 10",
+        "SELECT CustomerId, NormalizedUsage, RawUsage FROM ISVUsage WHERE NormalizedUsage > 100000 ORDER BY \
+         NormalizedUsage TIMESPAN LAST_6_MONTHS",
+        "SELECT UsageDate, NormalizedUsage, EstimatedExtendedChargePC FROM ISVUsage WHERE SKUBillingType = 'Paid' \
+         ORDER BY UsageDate DESC TIMESPAN LAST_MONTH",
+        "SELECT MonthStartDate, CustomerCountry, NormalizedUsage FROM ISVUsage",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, response) =
+            raw.post("/ScheduledQueries", json!({"Name": format!("docs-{i}"), "Query": query})).await;
+        assert_eq!((status, message(&response)), (200, "Query created successfully"), "{query}");
+    }
+}
+
+#[tokio::test]
 async fn not_found_and_bad_parameters() {
     let emulator = Emulator::start().await.unwrap();
     let raw = Raw::new(&emulator, Program::Marketplace);

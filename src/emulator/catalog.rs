@@ -1,5 +1,5 @@
-// What each program offers before anyone creates anything: its datasets (names from the documentation, columns
-// and metrics plausible but invented) and its predefined system queries (partner ids from the documentation).
+// What each program offers before anyone creates anything: its datasets (names from the documentation; columns and
+// metrics plausible but invented, except ISVUsage's) and its predefined system queries (partner ids documented).
 
 use crate::Program;
 
@@ -283,20 +283,50 @@ static MARKETPLACE_DATASETS: &[Dataset] = &[
         DAILY,
         None
     ),
+    // The columns the marketplace's custom query specification lists for ISVUsage (its dataset example, which the
+    // docs' sample queries use), and `UsageType` from before.
     dataset!(
         "ISVUsage",
         [
             "MarketplaceSubscriptionId",
-            "CustomerId",
-            "CustomerName",
-            "OfferName",
+            "MonthStartDate",
             "OfferType",
+            "AzureLicenseType",
+            "MarketplaceLicenseType",
             "SKU",
+            "CustomerCountry",
+            "IsPreviewSKU",
+            "SKUBillingType",
+            "VMSize",
+            "CloudInstanceName",
+            "OfferName",
+            "IsPrivateOffer",
+            "DeploymentMethod",
+            "CustomerName",
+            "CustomerCompanyName",
+            "UsageDate",
+            "IsNewCustomer",
+            "CoreSize",
+            "TrialEndDate",
+            "CustomerCurrencyCC",
+            "PriceCC",
+            "PayoutCurrencyPC",
+            "EstimatedPricePC",
+            "UsageReference",
+            "UsageUnit",
+            "CustomerId",
+            "BillingAccountId",
+            "MeterDimension",
             "MeterId",
-            "UsageType",
-            "UsageDate"
+            "PartnerCenterDetectedAnomaly",
+            "PublisherMarkedAnomaly",
+            "NewReportedUsage",
+            "ActionTakenAt",
+            "ActionTakenBy",
+            "PlanId",
+            "UsageType"
         ],
-        ["NormalizedUsage", "RawUsage", "EstimatedExtendedChargePC"],
+        ["NormalizedUsage", "RawUsage", "EstimatedExtendedChargeCC", "EstimatedExtendedChargePC"],
         DAILY,
         None
     ),

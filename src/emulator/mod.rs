@@ -74,6 +74,10 @@
 //!   message is the emulator's own. A number is written `-1.5e3` (not `.5`, `5.` or `+1`). `SELECT *` (all
 //!   columns) is accepted, an assumption: the docs neither show nor forbid it. Conditions are checked, not
 //!   evaluated.
+//! - **Datasets**: the names are the documented ones; their columns and metrics are invented, except ISVUsage's
+//!   (the marketplace's query specification), so a query's columns are checked against the emulator's own lists,
+//!   not the service's. The partner system queries have the documented ids, over those lists.
+//! - **Paging**: every list is one page (`nextLink` is null).
 //! - **Try query** returns rows keyed by the selected columns: up to 100 on partner insights, 10 on the
 //!   marketplace (what each program's page says), fewer with `LIMIT`.
 //! - **Messages** the docs do not give (success messages other than the documented three, deleting a system query,
