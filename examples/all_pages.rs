@@ -1,5 +1,6 @@
 // Workflow: list every report, across pages. The service pages with `nextLink`; `Client::pages` follows it (on the
-// API's own host only, with the same token, retries and casing handling as every call).
+// API's own host only, with the same token, retries and casing handling as every call). The emulator answers in one
+// page, so here the walk ends at the first; against the service the same code follows every link.
 //
 //     cargo run --example all_pages
 
