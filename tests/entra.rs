@@ -70,6 +70,10 @@ enum Reply {
     },
     /// Never answers, to provoke a timeout.
     Never,
+    /// 429 with this `Retry-After` and Entra's throttling body.
+    Throttled {
+        retry_after: &'static str,
+    },
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Reply {
@@ -206,6 +210,16 @@ async fn answer(State(state): State<ServerState>, request: Request) -> Response 
             (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
         }
         Some(Reply::Never) => std::future::pending().await,
+        Some(Reply::Throttled { retry_after }) => {
+            let body = serde_json::json!({
+                "error": "temporarily_unavailable",
+                "error_description": "AADSTS50196: The server terminated an operation because it encountered a client \
+                                      request loop.",
+                "error_codes": [50196],
+            });
+            let headers = [(header::CONTENT_TYPE, "application/json"), (header::RETRY_AFTER, retry_after)];
+            (StatusCode::TOO_MANY_REQUESTS, headers, body.to_string()).into_response()
+        }
         None => (StatusCode::IM_A_TEAPOT, "no reply scripted").into_response(),
     }
 }
@@ -900,6 +914,27 @@ async fn a_given_http_client_is_used() {
 
 // ---------------------------------------------------------------------------------------------------------------
 // End to end
+
+#[tokio::test]
+async fn a_token_endpoint_that_asks_to_wait_is_not_asked_again_by_later_calls_until_then() {
+    // An hour asked for; held to five minutes, so a failure is never served from memory for long.
+    let server = TokenServer::start(vec![Reply::Throttled { retry_after: "3600" }, v2_token()]).await;
+    let credential = client_credentials(&server, EndpointVersion::v2());
+    let client = Client::builder(format!("{}/insights/v1.1/cmp", server.base_url))
+        .token_provider(credential)
+        .build()
+        .expect("a client");
+    for call in 0..5 {
+        let error = partner_center_insights::Error::from(client.get_reports().send().await.unwrap_err());
+        assert!(error.to_string().contains("AADSTS50196"), "call {call}: {error}");
+        assert!(error.is_transient(), "call {call}: {error}");
+        let wait = error.retry_after().expect("the wait is kept");
+        let bound = if call == 0 { Duration::from_secs(3600) } else { Duration::from_secs(300) };
+        assert!(wait <= bound && wait > Duration::from_secs(290), "call {call}: {wait:?}");
+    }
+    assert_eq!(server.requests().len(), 1, "one token request for five calls");
+    assert_eq!(server.replies_left(), 1);
+}
 
 #[tokio::test]
 async fn client_sends_the_token_from_the_token_endpoint() {

@@ -1,6 +1,6 @@
 // Keeps the current access token and refreshes it ahead of expiry: one refresh at a time however many calls are
 // waiting (single-flight), run behind callers while the current token is still good for a while, and a token that
-// is still valid keeps being served when a refresh fails.
+// is still valid keeps being served when a refresh fails; a token endpoint that asked to wait is not asked sooner.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +26,9 @@ const MIN_VALIDITY: Duration = Duration::from_secs(30);
 /// again: the service refuses this client's tokens (a wrong resource or role), and each call would otherwise cost a
 /// token request for the same 401.
 const REFUSED_AGAIN: Duration = Duration::from_secs(60);
+/// The longest a failure's `Retry-After` (Entra's 429 or 503) keeps the provider from being asked again; a hint
+/// longer than this is held to it, so no failure is served from memory for long.
+const MAX_HELD_OFF: Duration = Duration::from_secs(5 * 60);
 
 /// Wraps every provider the client is given (see `ClientBuilder::token_provider`). Tokens without an expiry are
 /// not cached: such a provider is asked before every request, as a rotating provider expects.
@@ -53,6 +56,10 @@ struct Shared {
     /// …and the last ask's error, if it failed with no valid token to fall back on: callers that queued behind
     /// that ask share its answer instead of asking again one after another (each waiting out a failing endpoint).
     failure: Mutex<Option<(u64, AuthError)>>,
+    /// A failure whose `Retry-After` asked the client to wait, and until when: callers that come before then get it
+    /// again (with the wait that is left) instead of sending the token endpoint a request it asked not to get. As
+    /// MSAL does; without it, every call of a batch would ask an endpoint that is throttling this client.
+    held_off: Mutex<Option<(tokio::time::Instant, AuthError)>>,
     /// Set when the service refused the cached token: the next token stored replaces a refused one.
     refused: AtomicBool,
 }
@@ -80,6 +87,7 @@ impl TokenCache {
                 uncacheable: AtomicBool::new(false),
                 asks: AtomicU64::new(0),
                 failure: Mutex::new(None),
+                held_off: Mutex::new(None),
                 refused: AtomicBool::new(false),
             }),
             refreshing: Arc::new(tokio::sync::Mutex::new(())),
@@ -146,11 +154,15 @@ impl TokenCache {
     async fn token_or_ask(&self) -> Result<AccessToken, AuthError> {
         let shared = &self.shared;
         if shared.uncacheable.load(Ordering::Relaxed) {
+            if let Some(error) = shared.held_off() {
+                return Err(error);
+            }
             // Asked on every call, and still in a task of its own: a panic is then a failed ask, not the caller's.
             let (asking, limit, retry) = (Arc::clone(shared), self.ask_limit, self.retry.clone());
-            return tokio::spawn(async move { asking.ask(&retry, limit).await })
-                .await
-                .unwrap_or_else(|e| Err(gone(&e)));
+            let outcome =
+                tokio::spawn(async move { asking.ask(&retry, limit).await }).await.unwrap_or_else(|e| Err(gone(&e)));
+            shared.hold_off(outcome.as_ref().err());
+            return outcome;
         }
         if let Some(token) = self.ready() {
             return Ok(token);
@@ -163,6 +175,9 @@ impl TokenCache {
             return Ok(token);
         }
         if let Some(error) = shared.failed_since(seen) {
+            return Err(error);
+        }
+        if let Some(error) = shared.held_off() {
             return Err(error);
         }
         self.spawn_ask(refreshing).await.unwrap_or_else(|e| Err(gone(&e)))
@@ -223,6 +238,25 @@ impl Shared {
 
     fn record(&self, ask: u64, outcome: Option<&AuthError>) {
         *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = outcome.map(|error| (ask, error.clone()));
+        self.hold_off(outcome);
+    }
+
+    /// Takes in an ask's outcome (`None`: a token came): a failure with a `Retry-After` holds the provider off.
+    fn hold_off(&self, failure: Option<&AuthError>) {
+        let until = failure.and_then(|error| {
+            let wait = error.retry_after()?.min(MAX_HELD_OFF);
+            Some((tokio::time::Instant::now().checked_add(wait)?, error.clone()))
+        });
+        *self.held_off.lock().unwrap_or_else(|e| e.into_inner()) = until;
+    }
+
+    /// The failure that holds the provider off, with the wait that is left, while it does.
+    fn held_off(&self) -> Option<AuthError> {
+        let held_off = self.held_off.lock().unwrap_or_else(|e| e.into_inner());
+        let (until, error) = held_off.as_ref()?;
+        let left = until.checked_duration_since(tokio::time::Instant::now()).filter(|left| !left.is_zero())?;
+        tracing::debug!(wait_ms = left.as_millis() as u64, "the token endpoint asked to wait; not asking it yet");
+        Some(error.clone().with_retry_after(Some(left)))
     }
 
     /// The cached token if callers can have it without waiting, and whether a refresh is due.
@@ -272,12 +306,13 @@ impl Shared {
         });
     }
 
-    /// After a failed refresh, the still-valid token is served without asking again for a while, so callers do not
-    /// queue behind one failing refresh after another.
-    fn postpone_refresh(&self, now: SystemTime) {
+    /// After a failed refresh, the still-valid token is served without asking again for a while (longer if the
+    /// endpoint asked to wait longer), so callers do not queue behind one failing refresh after another.
+    fn postpone_refresh(&self, now: SystemTime, hint: Option<Duration>) {
+        let wait = hint.map_or(REFRESH_RETRY, |hint| hint.min(MAX_HELD_OFF).max(REFRESH_RETRY));
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(cached) = current.as_mut() {
-            cached.refresh_at = (now + REFRESH_RETRY).min(cached.expires_at);
+            cached.refresh_at = (now + wait).min(cached.expires_at);
         }
     }
 
@@ -299,7 +334,7 @@ impl Shared {
             Err(error) => match self.unexpired(SystemTime::now()) {
                 Some(still_valid) => {
                     tracing::warn!(error = %error, "token refresh failed; the cached token is still valid and stays in use");
-                    self.postpone_refresh(SystemTime::now());
+                    self.postpone_refresh(SystemTime::now(), error.retry_after());
                     Ok(still_valid)
                 }
                 None => {
@@ -446,6 +481,61 @@ mod tests {
         let error = TokenProvider::token(&cache).await.unwrap_err();
         assert_eq!(error.to_string(), "the token provider panicked");
         assert_eq!(provider.0.load(Ordering::SeqCst), 2);
+    }
+
+    /// Fails as a throttling token endpoint does: transiently, asking to wait `1`, counting asks; or answers, once
+    /// told to.
+    struct Throttled(AtomicU64, Duration, std::sync::atomic::AtomicBool);
+
+    impl TokenProvider for Throttled {
+        async fn token(&self) -> Result<AccessToken, AuthError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            if self.2.load(Ordering::SeqCst) {
+                return Ok(AccessToken::new("after-the-wait", Some(SystemTime::now() + Duration::from_secs(3600))));
+            }
+            Err(AuthError::new("token endpoint answered 429 Too Many Requests")
+                .transient()
+                .with_retry_after(Some(self.1)))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_that_asks_to_wait_is_served_again_until_the_wait_is_over() {
+        let provider = Arc::new(Throttled(AtomicU64::new(0), Duration::from_secs(60), false.into()));
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_limits(Duration::from_secs(300), RetryPolicy::none());
+        let first = TokenProvider::token(&cache).await.unwrap_err();
+        assert_eq!(first.retry_after(), Some(Duration::from_secs(60)));
+        tokio::time::advance(Duration::from_secs(20)).await;
+        let again = TokenProvider::token(&cache).await.unwrap_err();
+        assert_eq!((again.to_string(), again.is_transient()), (first.to_string(), true));
+        assert_eq!(again.retry_after(), Some(Duration::from_secs(40)), "the wait that is left");
+        assert_eq!(provider.0.load(Ordering::SeqCst), 1, "not asked while held off");
+        // Once the wait is over, it is asked again; a token then ends the hold.
+        tokio::time::advance(Duration::from_secs(41)).await;
+        provider.2.store(true, Ordering::SeqCst);
+        assert!(TokenProvider::token(&cache).await.is_ok());
+        assert_eq!(provider.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_wait_holds_the_provider_off_for_five_minutes_at_most_and_a_failure_without_one_not_at_all() {
+        let provider = Arc::new(Throttled(AtomicU64::new(0), Duration::from_secs(86_400), false.into()));
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_limits(Duration::from_secs(300), RetryPolicy::none());
+        assert!(TokenProvider::token(&cache).await.is_err());
+        tokio::time::advance(MAX_HELD_OFF - Duration::from_secs(1)).await;
+        assert_eq!(TokenProvider::token(&cache).await.unwrap_err().retry_after(), Some(Duration::from_secs(1)));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(TokenProvider::token(&cache).await.is_err());
+        assert_eq!(provider.0.load(Ordering::SeqCst), 2);
+
+        let failing = Arc::new(Failing(AtomicU64::new(0)));
+        let cache = TokenCache::new(failing.clone());
+        for _ in 0..3 {
+            assert!(TokenProvider::token(&cache).await.is_err());
+        }
+        assert_eq!(failing.0.load(Ordering::SeqCst), 3, "without a Retry-After every call asks");
     }
 
     /// The answers of twenty callers asking at once, each in a task of its own.
