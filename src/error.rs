@@ -215,7 +215,7 @@ impl Error {
             retry_after: crate::retry::retry_after(headers),
             message: body.as_deref().and_then(message_in).or_else(|| challenge_description(headers)),
             body: body.filter(|b| !b.is_empty()),
-            source: token_not_renewed(headers).map(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
+            source: token_not_renewed(status, headers).map(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
             ..Self::new(kind)
         }
     }
@@ -286,7 +286,10 @@ fn auth_param(challenges: &str, name: &str) -> Option<String> {
 }
 
 /// Why the token of a 401 could not be renewed, if the hooks recorded that it could not.
-fn token_not_renewed(headers: &HeaderMap) -> Option<crate::AuthError> {
+fn token_not_renewed(status: StatusCode, headers: &HeaderMap) -> Option<crate::AuthError> {
+    if status != StatusCode::UNAUTHORIZED {
+        return None;
+    }
     let key = headers.get(&crate::hooks::TOKEN_NOT_RENEWED)?.to_str().ok()?.parse().ok()?;
     crate::auth::handover::take(key)
 }
@@ -507,8 +510,9 @@ impl fmt::Display for Error {
         // lies behind it is for code to inspect, not for a log line.
         let mut source = self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static));
         if let Some(refused) = source.and_then(|cause| cause.downcast_ref::<crate::AuthError>()) {
-            // A 401 whose token could not be renewed: why not, once (an authentication failure's message is it).
-            if self.kind != ErrorKind::Authentication {
+            // A 401 whose token could not be renewed: why not, once. (A failure to get a token at all, or in time,
+            // has the provider's account as its message already.)
+            if self.kind == ErrorKind::Service {
                 write!(f, "; no fresh token: {}", OneLine(&refused.to_string()))?;
             }
             source = None;

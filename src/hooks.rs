@@ -458,6 +458,14 @@ fn with_call_record(
     }
 }
 
+/// Removes the names this crate records a call under from headers a server sent: a server that set them would
+/// pose as that record (and a marker's key could take another call's token failure).
+pub(crate) fn forget_recorded(headers: &mut header::HeaderMap) {
+    for recorded in [&TOKEN_NOT_RENEWED, &ATTEMPTS, &SENT_REQUEST_ID] {
+        headers.remove(recorded);
+    }
+}
+
 /// Puts the request id a call sent on the headers of its answer, if the answer carries none of its own, where
 /// `Error::from_response` finds it.
 pub(crate) fn record_sent_request_id(headers: &mut header::HeaderMap, sent: Option<HeaderValue>) {
@@ -505,7 +513,11 @@ fn bearer(token: &AccessToken) -> Option<HeaderValue> {
 async fn with_received_body(mut response: Response, info: &OperationInfo) -> reqwest::Result<Response> {
     use reqwest::ResponseBuilderExt;
     let (status, version) = (response.status(), response.version());
-    let headers = std::mem::take(response.headers_mut());
+    let mut headers = std::mem::take(response.headers_mut());
+    // Only where an error may be built from them, which is what they could fool: not on every success.
+    if !status.is_success() {
+        forget_recorded(&mut headers);
+    }
     let extensions = std::mem::take(response.extensions_mut());
     // Carried over explicitly: reqwest would otherwise parse a placeholder URL (IDNA included) for the new response.
     let url = response.url().clone();

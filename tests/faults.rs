@@ -448,6 +448,28 @@ async fn a_401_whose_token_cannot_be_renewed_says_why_with_the_401() {
 }
 
 #[tokio::test]
+async fn a_server_cannot_pose_as_the_record_of_a_token_that_was_not_renewed() {
+    // One call's token failure, kept (not yet converted); its text carries the key it is kept under.
+    let server = TestServer::always(Reply::json(200, &reports())).await;
+    let provider = FailingProvider { text: "tenant A: invalid client secret".into(), transient: false };
+    let failing = Client::builder(mpn(&server)).token_provider(provider).retry_policy(RetryPolicy::none()).build();
+    let kept = failing.unwrap().get_reports().send().await.unwrap_err();
+    let partner_center_insights::OperationError::Custom(text) = &kept else { panic!("{kept:?}") };
+    let key = text.rsplit_once('#').and_then(|(_, key)| key.strip_suffix(')')).unwrap().to_owned();
+    // Another client's server answers 401 with the crate's marker and that key.
+    let marker = "x-partner-center-insights-token-not-renewed";
+    let server = TestServer::always(Reply::json(401, r#"{"message":"Unauthorized"}"#).with_header(marker, &key)).await;
+    let error = get(&client(&server)).await.unwrap_err();
+    assert_eq!(status(&error), Some(401));
+    assert!(std::error::Error::source(&error).is_none(), "{error:?}");
+    assert!(!error.to_string().contains("tenant A"), "{error}");
+    // The failure stays with its own call.
+    let error = Error::from(kept);
+    assert_eq!(error.kind(), ErrorKind::Authentication);
+    assert!(std::error::Error::source(&error).is_some_and(|s| s.is::<AuthError>()), "{error:?}");
+}
+
+#[tokio::test]
 async fn a_401_whose_refresh_leaves_no_time_for_a_retry_is_returned_as_the_401() {
     // A slow provider: its refresh leaves less of the call timeout than a retry needs (500 ms). (The call timeout
     // starts once the first token is in hand.)
@@ -481,7 +503,7 @@ async fn a_token_provider_that_hangs_fails_the_call_at_the_call_timeout_before_a
     let error = resume(&client).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Timeout);
     assert!(error.is_transient());
-    assert!(error.to_string().contains("no access token within 200ms"), "{error}");
+    assert_eq!(error.to_string(), "timed out: no access token within 200ms");
     assert_eq!(server.request_count(), 0);
 }
 

@@ -122,7 +122,8 @@ impl TokenCache {
             return;
         };
         // A refresh may have ended between the look at the token and the lock: its token, or its postponement.
-        if self.shared.fresh(SystemTime::now()).is_some() {
+        // And a token endpoint that asked to wait is not asked before then, not even behind the callers.
+        if self.shared.fresh(SystemTime::now()).is_some() || self.shared.holds_off() {
             return;
         }
         tracing::debug!("token due for refresh; refreshing while the current one stays in use");
@@ -178,7 +179,8 @@ impl TokenCache {
             return Err(error);
         }
         if let Some(error) = shared.held_off() {
-            return Err(error);
+            // As a failed ask would end: a token that has not expired yet is still better than none.
+            return shared.unexpired(SystemTime::now()).ok_or(error);
         }
         self.spawn_ask(refreshing).await.unwrap_or_else(|e| Err(gone(&e)))
     }
@@ -250,6 +252,12 @@ impl Shared {
         *self.held_off.lock().unwrap_or_else(|e| e.into_inner()) = until;
     }
 
+    /// Whether a failure holds the provider off.
+    fn holds_off(&self) -> bool {
+        let held_off = self.held_off.lock().unwrap_or_else(|e| e.into_inner());
+        held_off.as_ref().is_some_and(|(until, _)| tokio::time::Instant::now() < *until)
+    }
+
     /// The failure that holds the provider off, with the wait that is left, while it does.
     fn held_off(&self) -> Option<AuthError> {
         let held_off = self.held_off.lock().unwrap_or_else(|e| e.into_inner());
@@ -306,13 +314,12 @@ impl Shared {
         });
     }
 
-    /// After a failed refresh, the still-valid token is served without asking again for a while (longer if the
-    /// endpoint asked to wait longer), so callers do not queue behind one failing refresh after another.
-    fn postpone_refresh(&self, now: SystemTime, hint: Option<Duration>) {
-        let wait = hint.map_or(REFRESH_RETRY, |hint| hint.min(MAX_HELD_OFF).max(REFRESH_RETRY));
+    /// After a failed refresh, the still-valid token is served without asking again for a while, so callers do not
+    /// queue behind one failing refresh after another. (A wait the endpoint asked for is `held_off`'s.)
+    fn postpone_refresh(&self, now: SystemTime) {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(cached) = current.as_mut() {
-            cached.refresh_at = (now + wait).min(cached.expires_at);
+            cached.refresh_at = (now + REFRESH_RETRY).min(cached.expires_at);
         }
     }
 
@@ -334,7 +341,9 @@ impl Shared {
             Err(error) => match self.unexpired(SystemTime::now()) {
                 Some(still_valid) => {
                     tracing::warn!(error = %error, "token refresh failed; the cached token is still valid and stays in use");
-                    self.postpone_refresh(SystemTime::now(), error.retry_after());
+                    self.postpone_refresh(SystemTime::now());
+                    // Also for the ask after the token is dropped (a 401) or past its time: not before the wait.
+                    self.hold_off(Some(&error));
                     Ok(still_valid)
                 }
                 None => {
@@ -769,6 +778,9 @@ mod tests {
             let answer = *self.answer.lock().unwrap();
             match answer {
                 "refuse" => Err(AuthError::new("refused")),
+                "throttle" => {
+                    Err(AuthError::new("throttled").transient().with_retry_after(Some(Duration::from_secs(120))))
+                }
                 "panic" => panic!("provider bug"),
                 _ => Ok(AccessToken::new(format!("token-{n}"), Some(SystemTime::now() + HOUR))),
             }
@@ -836,6 +848,67 @@ mod tests {
         TokenProvider::token(&*cache).await.unwrap();
         settled(&cache).await;
         assert_eq!(secrets(vec![TokenProvider::token(&*cache).await]), ["token-3"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_told_to_wait_is_not_asked_again_before_then_not_even_after_a_401() {
+        let provider = Gated::new();
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_limits(Duration::from_secs(300), RetryPolicy::none());
+        let cache = Arc::new(cache);
+        let token = TokenProvider::token(&*cache).await.unwrap();
+        provider.answer("throttle");
+        due(&cache);
+        assert_eq!(secrets(vec![TokenProvider::token(&*cache).await]), ["token-0"]);
+        settled(&cache).await;
+        assert_eq!(provider.asked(), 2, "the refresh behind the caller was refused with a wait of 120 s");
+        // Past the usual postponement (30 s), within the wait: the token, and no refresh behind the callers.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        due(&cache);
+        assert_eq!(secrets(vec![TokenProvider::token(&*cache).await]), ["token-0"]);
+        settled(&cache).await;
+        assert_eq!(provider.asked(), 2, "not asked within the wait");
+        // Too close to its expiry to go on with, but not expired: still the token, as a failed ask would end.
+        let now = SystemTime::now();
+        set_times(&cache, now, now, now + Duration::from_secs(10));
+        assert_eq!(secrets(vec![TokenProvider::token(&*cache).await]), ["token-0"]);
+        // The service refuses it (a 401): no fresh one is asked for within the wait, and the failure says why.
+        TokenProvider::invalidate(&*cache, &token);
+        let error = TokenProvider::token(&*cache).await.unwrap_err();
+        assert_eq!((error.to_string(), error.retry_after()), ("throttled".to_owned(), Some(Duration::from_secs(60))));
+        assert_eq!(provider.asked(), 2);
+        // Once the wait is over, it is asked again.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        provider.answer("token");
+        assert_eq!(secrets(vec![TokenProvider::token(&*cache).await]), ["token-2"]);
+    }
+
+    /// Hands out a token without an expiry (so it is asked on every call), then fails as a throttling endpoint does.
+    struct NoExpiryThenThrottled(AtomicU64);
+
+    impl TokenProvider for NoExpiryThenThrottled {
+        async fn token(&self) -> Result<AccessToken, AuthError> {
+            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Ok(AccessToken::new("no-expiry", None));
+            }
+            Err(AuthError::new("throttled").transient().with_retry_after(Some(Duration::from_secs(60))))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_provider_asked_on_every_call_is_held_off_too() {
+        let provider = Arc::new(NoExpiryThenThrottled(AtomicU64::new(0)));
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_limits(Duration::from_secs(300), RetryPolicy::none());
+        assert!(TokenProvider::token(&cache).await.is_ok());
+        assert!(TokenProvider::token(&cache).await.is_err());
+        tokio::time::advance(Duration::from_secs(30)).await;
+        let error = TokenProvider::token(&cache).await.unwrap_err();
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(30)));
+        assert_eq!(provider.0.load(Ordering::SeqCst), 2, "not asked within the wait");
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(TokenProvider::token(&cache).await.is_err());
+        assert_eq!(provider.0.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test(start_paused = true)]
