@@ -26,6 +26,7 @@ fn help_is_printed_and_bad_flags_are_refused_with_the_usage() {
         (&["--casing", "kebab"], "--casing: `kebab` is not camel or pascal"),
         (&["--file-rows"], "--file-rows needs a value"),
         (&["--queued-secs", "-1"], "--queued-secs: `-1` is not a number"),
+        (&["--page-size", "two"], "--page-size: `two` is not a number"),
         (&["--port", "0", "--verbose"], "unknown option `--verbose`"),
     ] {
         let refused = Command::new(EMULATOR).args(args).output().unwrap();

@@ -21,6 +21,34 @@ const CALLBACK: &str = "http://127.0.0.1:9/ready";
 /// How long an execution takes with the default timing (1 min queued + 4 min running), plus a margin.
 const RUN: Duration = Duration::from_secs(6 * 60);
 
+#[tokio::test]
+async fn lists_come_in_pages_when_asked_and_the_client_follows_them() {
+    let emulator = Emulator::builder().page_size(2).start().await.unwrap();
+    let client = client(&emulator, Program::Partner);
+    let query_id = create_query(&client, Program::Partner).await;
+    let mut created = Vec::new();
+    for i in 0..5 {
+        created.push(execute_now(&client, &query_id, &format!("paged-{i}")).await);
+    }
+    // Two at a time, the link keeping the filter.
+    let first = client.get_reports().query_id(query_id.as_str()).send().await.unwrap().into_inner();
+    assert_eq!(first.value.len(), 2);
+    let link = first.next_link.clone().expect("a link to the second page");
+    assert!(link.starts_with("/insights/v1/mpn/ScheduledReport?") && link.contains("skip=2"), "{link}");
+    assert!(link.contains(&format!("queryId={query_id}")), "{link}");
+    let mut listed: Vec<String> =
+        client.pages(first).all_items().await.unwrap().into_iter().map(|r| r.report_id).collect();
+    listed.sort();
+    created.sort();
+    assert_eq!(listed, created, "every report once, across three pages");
+    // The other lists page too; without a page size, one page and no link.
+    let datasets = client.get_datasets().send().await.unwrap().into_inner();
+    assert_eq!((datasets.value.len(), datasets.next_link.is_some()), (2, true));
+    let whole = Emulator::start().await.unwrap();
+    let datasets = crate::client(&whole, Program::Partner).get_datasets().send().await.unwrap().into_inner();
+    assert!(datasets.value.len() > 2 && datasets.next_link.is_none());
+}
+
 async fn end_to_end(program: Program, casing: Casing) {
     let emulator = Emulator::builder().casing(casing).start().await.unwrap();
     let client = client(&emulator, program);

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! insights-emulator [--port 10100] [--seed-data seed.json] [--casing camel|pascal] [--file-rows N]
-//!                   [--queued-secs 1] [--running-secs 2] [--min-start-lead-secs 0]
+//!                   [--queued-secs 1] [--running-secs 2] [--min-start-lead-secs 0] [--page-size N]
 //! ```
 //!
 //! The seed file format is documented on `partner_center_insights::emulator::Seed`.
@@ -30,6 +30,7 @@ Options:
   --queued-secs <n>             seconds an execution stays Pending (default 1)
   --running-secs <n>            seconds an execution stays Running (default 2)
   --min-start-lead-secs <n>     how far ahead StartTime must be (default 0: not in the past)
+  --page-size <n>               answer lists in pages of n items, linked by nextLink (default: one page)
   -h, --help                    this help";
 
 struct Options {
@@ -40,6 +41,7 @@ struct Options {
     queued: u64,
     running: u64,
     min_start_lead: u64,
+    page_size: u64,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
@@ -51,6 +53,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         queued: 1,
         running: 2,
         min_start_lead: 0,
+        page_size: 0,
     };
     while let Some(flag) = args.next() {
         if flag == "-h" || flag == "--help" {
@@ -75,6 +78,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
             "--queued-secs" => options.queued = number(value()?)?,
             "--running-secs" => options.running = number(value()?)?,
             "--min-start-lead-secs" => options.min_start_lead = number(value()?)?,
+            "--page-size" => options.page_size = number(value()?)?,
             other => return Err(format!("unknown option `{other}`")),
         }
     }
@@ -103,7 +107,8 @@ async fn main() -> ExitCode {
             Duration::from_secs(options.queued),
             Duration::from_secs(options.running),
         ))
-        .min_start_lead(Duration::from_secs(options.min_start_lead));
+        .min_start_lead(Duration::from_secs(options.min_start_lead))
+        .page_size(usize::try_from(options.page_size).unwrap_or(usize::MAX));
     if let Some(path) = &options.seed {
         match Seed::from_file(path) {
             Ok(seed) => builder = builder.seed(seed),

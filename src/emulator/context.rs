@@ -25,6 +25,8 @@ pub(crate) struct Settings {
     pub(crate) timing: ExecutionTiming,
     pub(crate) min_start_lead: chrono::Duration,
     pub(crate) link_ttl: chrono::Duration,
+    /// Lists are answered in pages of at most this many items (`None`: one page).
+    pub(crate) page_size: Option<usize>,
 }
 
 /// How many download and callback records are kept (the most recent): a long-running emulator stays small

@@ -68,6 +68,8 @@ impl ApiError {
 pub(crate) struct Reply {
     pub(crate) message: Option<&'static str>,
     pub(crate) items: Items,
+    /// The next page's link, when the list is answered in pages.
+    pub(crate) next_link: Option<String>,
 }
 
 /// What `value` holds: typed objects (re-keyed to the casing) or query-result rows (keyed by column names, which
@@ -80,11 +82,11 @@ pub(crate) enum Items {
 
 impl Reply {
     pub(crate) fn typed(message: Option<&'static str>, items: Vec<Map<String, Value>>) -> Self {
-        Self { message, items: Items::Typed(items) }
+        Self { message, items: Items::Typed(items), next_link: None }
     }
 
     pub(crate) fn rows(rows: Vec<Map<String, Value>>) -> Self {
-        Self { message: None, items: Items::Rows(rows) }
+        Self { message: None, items: Items::Rows(rows), next_link: None }
     }
 }
 
@@ -101,26 +103,44 @@ impl Renderer {
             Items::Typed(items) => items.into_iter().map(|item| self.casing.item(item)).collect(),
             Items::Rows(rows) => rows.into_iter().map(Value::Object).collect(),
         };
-        self.render(StatusCode::OK, reply.message, value)
+        self.render(StatusCode::OK, reply.message, value, reply.next_link)
     }
 
     pub(crate) fn error(self, error: &ApiError) -> Response {
-        self.render(error.status, Some(&error.message), Vec::new())
+        self.render(error.status, Some(&error.message), Vec::new(), None)
     }
 
-    fn render(self, status: StatusCode, message: Option<&str>, value: Vec<Value>) -> Response {
+    fn render(self, status: StatusCode, message: Option<&str>, value: Vec<Value>, next: Option<String>) -> Response {
         let key = |name: &str| self.casing.key(name);
         let mut envelope = Map::new();
         envelope.insert(key("totalCount"), Value::from(value.len()));
         envelope.insert(key("value"), Value::Array(value));
         envelope.insert(key("message"), message.map_or(Value::Null, Value::from));
         envelope.insert(key("statusCode"), Value::from(status.as_u16()));
-        envelope.insert(key("nextLink"), Value::Null);
+        envelope.insert(key("nextLink"), next.map_or(Value::Null, Value::from));
         // The marketplace's examples have no `dataRedacted`; the partner examples always carry `false`.
         if self.program == Program::Partner {
             envelope.insert(key("dataRedacted"), Value::Bool(false));
         }
         json_response(status, &Value::Object(envelope))
+    }
+}
+
+impl Reply {
+    /// The page of this list that starts at item `skip`, at most `size` long, with the link to the next page
+    /// (`path`, the list's query and `skip` moved on) when there is one. Query-result rows are not paged.
+    pub(crate) fn page(mut self, path: &str, query: &[(String, String)], skip: usize, size: usize) -> Self {
+        let Items::Typed(items) = &mut self.items else { return self };
+        let total = items.len();
+        *items = std::mem::take(items).into_iter().skip(skip).take(size).collect();
+        let next = skip.saturating_add(size);
+        self.next_link = (next < total).then(|| {
+            let mut link = url::form_urlencoded::Serializer::new(String::new());
+            link.extend_pairs(query.iter().filter(|(name, _)| !name.eq_ignore_ascii_case("skip")));
+            link.append_pair("skip", &next.to_string());
+            format!("{path}?{}", link.finish())
+        });
+        self
     }
 }
 

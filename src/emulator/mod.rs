@@ -77,7 +77,8 @@
 //! - **Datasets**: the names are the documented ones; their columns and metrics are invented, except ISVUsage's
 //!   (the marketplace's query specification), so a query's columns are checked against the emulator's own lists,
 //!   not the service's. The partner system queries have the documented ids, over those lists.
-//! - **Paging**: every list is one page (`nextLink` is null).
+//! - **Paging**: every list is one page (`nextLink` is null), unless [`EmulatorBuilder::page_size`] asks for pages:
+//!   then each links the next as the same request with `skip=<n>` (the service's link form is not documented).
 //! - **Try query** returns rows keyed by the selected columns: up to 100 on partner insights, 10 on the
 //!   marketplace (what each program's page says), fewer with `LIMIT`.
 //! - **Messages** the docs do not give (success messages other than the documented three, deleting a system query,
@@ -315,6 +316,7 @@ pub struct EmulatorBuilder {
     users: HashMap<String, String>,
     min_start_lead: Duration,
     link_ttl: Duration,
+    page_size: Option<usize>,
 }
 
 impl fmt::Debug for EmulatorBuilder {
@@ -340,6 +342,7 @@ impl fmt::Debug for EmulatorBuilder {
             .field("user_names", &names(&self.users))
             .field("min_start_lead", &self.min_start_lead)
             .field("link_ttl", &self.link_ttl)
+            .field("page_size", &self.page_size)
             .finish()
     }
 }
@@ -358,6 +361,7 @@ impl Default for EmulatorBuilder {
             users: HashMap::from([(DEV_USERNAME.to_owned(), DEV_PASSWORD.to_owned())]),
             min_start_lead: Duration::ZERO,
             link_ttl: Duration::from_secs(24 * 3600),
+            page_size: None,
         }
     }
 }
@@ -441,6 +445,16 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Answers the four list operations (datasets, queries, reports, executions) in pages of at most `items`,
+    /// each linking the next with `nextLink`, so that paging code such as
+    /// [`Client::pages`](crate::Client::pages) can be tried out. The service pages long lists, but its links' form
+    /// is not documented: the emulator's is the same request with `skip=<n>` added. Default: one page, no link
+    /// (as does `0`).
+    pub fn page_size(mut self, items: usize) -> Self {
+        self.page_size = (items > 0).then_some(items);
+        self
+    }
+
     /// Binds the port, applies the seed and starts serving.
     ///
     /// # Errors
@@ -454,6 +468,7 @@ impl EmulatorBuilder {
             timing: self.timing,
             min_start_lead: clock::chrono_duration(self.min_start_lead),
             link_ttl: clock::chrono_duration(self.link_ttl),
+            page_size: self.page_size,
         };
         let file_rows =
             self.file_rows.or_else(|| self.seed.as_ref().and_then(|s| s.file_rows)).unwrap_or(DEFAULT_FILE_ROWS);

@@ -209,6 +209,7 @@ async fn api_response(State(shared): SharedState, request: Request) -> Response 
         Err(error) => return renderer.error(&error),
     };
     let params = Params::parse(request.uri().query());
+    let path = request.uri().path().to_owned();
     let body = match operation {
         Operation::CreateQuery | Operation::CreateReport | Operation::UpdateReport(_) => {
             // An unreadable or oversized body reads as no body, which every required field then reports.
@@ -245,8 +246,18 @@ async fn api_response(State(shared): SharedState, request: Request) -> Response 
             Operation::GetExecutions(ids) => ops::get_executions(&call, state, ids, &params),
         }
     };
+    let listing = matches!(
+        operation,
+        Operation::GetDatasets | Operation::GetQueries | Operation::GetReports | Operation::GetExecutions(_)
+    );
     match result {
-        Ok(reply) => renderer.success(reply),
+        Ok(reply) => match shared.settings.page_size.filter(|_| listing) {
+            Some(size) => {
+                let skip = params.get("skip").and_then(|n| n.parse().ok()).unwrap_or(0);
+                renderer.success(reply.page(&path, params.pairs(), skip, size))
+            }
+            None => renderer.success(reply),
+        },
         Err(error) => renderer.error(&error),
     }
 }

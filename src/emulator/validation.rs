@@ -92,6 +92,11 @@ impl Params {
             .map(|(_, value)| value.trim())
     }
 
+    /// Every pair, as sent.
+    pub(crate) fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     /// A `;`-separated list (blank entries dropped).
     pub(crate) fn list(&self, name: &str) -> Option<Vec<String>> {
         self.get(name).map(split_list)
