@@ -114,7 +114,9 @@ pub(crate) struct Transient {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Timeouts {
     Retry,
-    /// Try-query: the service stops a query after 100 s, and one that runs that long is most likely valid.
+    /// Try-query: the service stops a query after 100 s, and one that runs that long is most likely valid: a rerun
+    /// would only double the wait. So neither the client's timeout nor a 408 or 504 (the service's or its
+    /// gateway's) is repeated.
     Final,
 }
 
@@ -137,6 +139,7 @@ pub(crate) fn transient(method: &Method, timeouts: Timeouts, outcome: &reqwest::
                 // A throttling or maintenance answer says when to come back; a gateway's bare 503 may follow work
                 // the service did.
                 StatusCode::SERVICE_UNAVAILABLE => Some(transient()).filter(|t| idempotent || t.hint.is_some()),
+                StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT if timeouts == Timeouts::Final => None,
                 StatusCode::REQUEST_TIMEOUT
                 | StatusCode::INTERNAL_SERVER_ERROR
                 | StatusCode::BAD_GATEWAY

@@ -463,6 +463,11 @@ async fn a_server_cannot_pose_as_the_record_of_a_token_that_was_not_renewed() {
     assert_eq!(status(&error), Some(401));
     assert!(std::error::Error::source(&error).is_none(), "{error:?}");
     assert!(!error.to_string().contains("tenant A"), "{error}");
+    // Nor as the record of how many attempts a call took, on a 200 that fails to decode.
+    let fake =
+        Reply::body(200, "application/json", "{\"value\":[").with_header("x-partner-center-insights-attempts", "9");
+    let error = get(&client(&TestServer::always(fake).await)).await.unwrap_err();
+    assert_eq!((status(&error), error.attempts()), (Some(200), 1), "{error}");
     // The failure stays with its own call.
     let error = Error::from(kept);
     assert_eq!(error.kind(), ErrorKind::Authentication);
@@ -915,6 +920,16 @@ async fn a_try_query_that_times_out_is_not_run_again_but_other_reads_are() {
     let error = get(&client).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
     assert_eq!(error.attempts(), 4, "a timed-out read is retried as far as the policy's 4 attempts go");
+
+    // Nor when the service (or its gateway) gave up on it: a 504 or a 408. A 500 or a 503 is tried again.
+    for (status, attempts) in [(504, 1), (408, 1), (500, 4), (503, 4)] {
+        let server = TestServer::always(Reply::json(status, r#"{"message":"stopped"}"#)).await;
+        let client = Client::builder(mpn(&server)).bearer_token(TEST_TOKEN).retry_policy(quick_retries()).build();
+        let error = client.unwrap().try_query().query_id("q1").send().await.map(drop).map_err(Error::from);
+        let error = error.unwrap_err();
+        assert_eq!((self::status(&error), error.attempts()), (Some(status), attempts), "{error}");
+        assert_eq!(server.request_count(), attempts as usize);
+    }
 }
 
 #[tokio::test]

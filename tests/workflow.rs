@@ -80,6 +80,52 @@ async fn waiting_reads_404_as_not_yet_and_returns_the_completed_execution() {
     }
 }
 
+#[tokio::test]
+async fn a_poll_that_fails_for_now_does_not_end_the_wait() {
+    // An outage (a 503, retries off) and a throttled poll (a 429 asking for 1 s), then the run has completed; and the
+    // report check, when it fails for now, is asked again.
+    let server = TestServer::sequence(vec![
+        Reply::json(503, r#"{"message":"Service unavailable","statusCode":503}"#),
+        not_found(),
+        not_found(),
+        Reply::json(503, r#"{"message":"Service unavailable","statusCode":503}"#),
+        not_found(),
+        not_found(),
+        Reply::json(200, &common::response_example("Reports").to_string()),
+        Reply::json(429, r#"{"message":"Too many requests","statusCode":429}"#).with_header("Retry-After", "1"),
+        Reply::json(200, &executions("Completed", Some("https://storage.example/r.csv?sig=x"))),
+    ])
+    .await;
+    let api = client(&mpn(&server));
+    let wait = api.wait_for_execution(REPORT_ID).poll_interval(Duration::from_millis(5));
+    let execution = wait.timeout(Duration::from_secs(30)).await.expect("the run is seen completed");
+    assert_eq!(execution.execution_status, Some(ExecutionStatus::Completed));
+    assert_eq!(server.request_count(), 9);
+
+    // Past the deadline, the last failure is the answer.
+    let server = TestServer::always(Reply::json(503, r#"{"message":"Service unavailable","statusCode":503}"#)).await;
+    let api = client(&mpn(&server));
+    let wait = api.wait_for_execution(REPORT_ID).poll_interval(Duration::from_millis(20));
+    let error = wait.timeout(Duration::from_millis(300)).await.unwrap_err();
+    assert!(server.request_count() >= 2, "polled again after the first failure");
+    let ended = (error.kind(), error.status().map(|s| s.as_u16()));
+    assert!(matches!(ended, (ErrorKind::Service, Some(503)) | (ErrorKind::Timeout, None)), "{error}");
+    // A failure that is not transient ends it at once.
+    let server = TestServer::always(Reply::json(403, r#"{"message":"Forbidden","statusCode":403}"#)).await;
+    let error = client(&mpn(&server)).wait_for_execution(REPORT_ID).await.unwrap_err();
+    assert_eq!((error.status().map(|s| s.as_u16()), server.request_count()), (Some(403), 1));
+}
+
+#[tokio::test]
+async fn a_run_asked_for_by_id_is_found_in_any_case() {
+    let server = TestServer::always(Reply::json(200, &executions("Completed", None))).await;
+    let api = client(&mpn(&server));
+    let wait = api.wait_for_execution(REPORT_ID).execution_id("E1");
+    let execution = wait.poll_interval(Duration::from_millis(5)).await.expect("e1 is E1");
+    assert_eq!(execution.execution_id, "e1");
+    assert_eq!(server.request_count(), 1);
+}
+
 /// A server where execution e1 is Running at first and then listed in no documented state, while an earlier run
 /// is Completed; `report` answers the report lookup.
 async fn run_that_vanishes(report: Reply) -> TestServer {

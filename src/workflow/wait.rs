@@ -62,6 +62,10 @@ impl Client {
     ///   not exist fails with the service's 404, or with
     ///   [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) "there is no report …" if the service
     ///   lists none instead).
+    /// - **Failed polls**: a poll that fails transiently ([`Error::is_transient`]: an outage after the client's own
+    ///   retries, a 429) is one look lost, not the run: the wait polls again after the interval, or after the wait
+    ///   the service asked for if longer, while the deadline allows; then that failure is the wait's error. Any
+    ///   other failure ends the wait at once.
     /// - **Deadline**: one hour by default ([`timeout`](ExecutionWait::timeout)), then
     ///   [`ErrorKind::Timeout`](crate::ErrorKind::Timeout).
     ///
@@ -188,7 +192,20 @@ impl<'a> ExecutionWait<'a> {
             let asked = Instant::now();
             let poll = poll(client, &report_id, watching.as_deref(), completed_after);
             let seen = match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), poll).await {
-                Ok(seen) => seen?,
+                Ok(Ok(seen)) => seen,
+                // An outage or a throttled poll loses one look, not the run: look again after the interval (or the
+                // wait the service asked for) while the wait lasts; past that, this failure is the answer.
+                Ok(Err(error)) if error.is_transient() => {
+                    let pause = interval.max(error.retry_after().unwrap_or_default());
+                    if pause >= timeout.saturating_sub(started.elapsed()) {
+                        return Err(error);
+                    }
+                    tracing::warn!(report_id = %report_id, error = %error, "a poll failed; polling again");
+                    tokio::time::sleep(pause).await;
+                    interval = interval.saturating_add(interval / 2).min(max_interval);
+                    continue;
+                }
+                Ok(Err(error)) => return Err(error),
                 Err(_) => return Err(timed_out(&last_seen)),
             };
             let took = asked.elapsed();
@@ -225,8 +242,8 @@ impl<'a> ExecutionWait<'a> {
                     }
                     missed += 1;
                     let watched = watching.as_deref().unwrap_or_default();
-                    if missed >= 2 {
-                        exists(&last_seen).await?;
+                    // Which it is, is asked again after the next poll when the answer was a transient failure.
+                    if missed >= 2 && known(exists(&last_seen).await)? {
                         return Err(Error::execution_failed(if listed {
                             format!(
                                 "execution {watched} of report {report_id} is no longer listed in a documented state \
@@ -244,8 +261,7 @@ impl<'a> ExecutionWait<'a> {
                 None => {
                     // The 404 for "no run yet" is also the answer for a report that does not exist: ask once which.
                     if !report_known {
-                        exists(&last_seen).await?;
-                        report_known = true;
+                        report_known = known(exists(&last_seen).await)?;
                     }
                     report(&WaitProgress::NoExecutionYet);
                     "no execution yet".to_owned()
@@ -263,6 +279,15 @@ impl<'a> ExecutionWait<'a> {
             tokio::time::sleep(interval.min(left.saturating_sub(took.saturating_mul(2)))).await;
             interval = interval.saturating_add(interval / 2).min(max_interval);
         }
+    }
+}
+
+/// Whether a check was answered: a transient failure (`false`) leaves it to be asked again, any other is the wait's.
+fn known(check: Result<(), Error>) -> Result<bool, Error> {
+    match check {
+        Ok(()) => Ok(true),
+        Err(error) if error.is_transient() => Ok(false),
+        Err(error) => Err(error),
     }
 }
 
@@ -297,7 +322,10 @@ async fn poll(
     };
     if let Some(id) = execution_id {
         let found = not_yet_as_none(executions(ANY_STATE, false).execution_id(id).send().await)?;
-        return Ok(found.and_then(|all| all.into_iter().find(|e| e.execution_id == id)));
+        // Ids are GUIDs, which the service matches in any case: so must the wait, or a run asked for in capitals
+        // would never be seen.
+        let same = |e: &types::Execution| e.execution_id.trim().eq_ignore_ascii_case(id.trim());
+        return Ok(found.and_then(|all| all.into_iter().find(same)));
     }
     let too_old = |run: &types::Execution| {
         run.execution_status == Some(ExecutionStatus::Completed)
