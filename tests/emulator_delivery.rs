@@ -185,6 +185,23 @@ async fn links_expire() {
 }
 
 #[tokio::test]
+async fn a_query_s_limit_holds_for_its_report_files() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = client
+        .create_query()
+        .body_map(|b| b.name("five").query("SELECT CustomerName, NormalizedUsage FROM ISVUsage LIMIT 5"))
+        .send()
+        .await
+        .unwrap();
+    let report = execute_now(&client, &query.value[0].query_id, "five rows").await;
+    emulator.advance(RUN).await;
+    let executions = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
+    let text = fetch(link(&executions.value[0])).await.unwrap().text().await.unwrap();
+    assert_eq!(text.lines().count(), 1 + 5, "the header and the query's five rows:\n{text}");
+}
+
+#[tokio::test]
 async fn gzip_multi_megabyte_download() {
     let emulator = Emulator::builder().file_rows(120_000).start().await.unwrap();
     let link = completed_link(&emulator, Program::Marketplace).await;

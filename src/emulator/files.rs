@@ -45,6 +45,7 @@ pub struct DownloadRecord {
 struct FileSpec {
     dataset: &'static Dataset,
     columns: Vec<&'static str>,
+    limit: Option<u64>,
     format: ReportFormat,
     sig: String,
     generated: Option<DateTime<Utc>>,
@@ -98,6 +99,7 @@ fn respond(shared: &Shared, execution_id: &str, query: Option<&str>, gzip: bool)
         FileSpec {
             dataset: report.dataset,
             columns: report.columns.clone(),
+            limit: report.limit,
             format: execution.format.clone(),
             sig: execution.sig.clone(),
             generated: execution.generated,
@@ -129,7 +131,8 @@ fn respond(shared: &Shared, execution_id: &str, query: Option<&str>, gzip: bool)
         delimiter,
         today: generated.date_naive(),
         next_row: 0,
-        rows: shared.file_rows.load(Ordering::Relaxed),
+        // The query's `LIMIT` holds for its files as for its try-query rows.
+        rows: spec.limit.unwrap_or(u64::MAX).min(shared.file_rows.load(Ordering::Relaxed)),
         header_sent: false,
     };
     let body = FileBody { lines, gzip: gzip.then(|| GzEncoder::new(Vec::new(), Compression::fast())), done: false };

@@ -175,7 +175,7 @@ pub(crate) fn try_query(call: &Call<'_>, state: &ProgramState, params: &Params) 
 pub(crate) fn create_report(call: &Call<'_>, state: &mut ProgramState, body: &Body) -> Result<Reply, ApiError> {
     let request = validation::new_report(body, &call.rules())?;
     let text = query_text(state, &request.query_id).ok_or_else(|| ApiError::bad_request(messages::INVALID_QUERY_ID))?;
-    let ParsedQuery { dataset, columns, .. } = query_lang::parse(call.program, &text)?;
+    let ParsedQuery { dataset, columns, limit } = query_lang::parse(call.program, &text)?;
 
     let (execute_now, start, interval_hours, count, query_start, query_end) = match request.kind {
         NewReportKind::Scheduled(schedule) => {
@@ -206,6 +206,7 @@ pub(crate) fn create_report(call: &Call<'_>, state: &mut ProgramState, body: &Bo
         query_text: text,
         dataset,
         columns,
+        limit,
         user: call.user(),
         created: call.now,
         modified: None,

@@ -50,20 +50,23 @@ fn tokens(text: &str) -> Vec<Token<'_>> {
             });
             i += 1;
         } else if b == b'\'' {
-            // A string literal; `''` inside is an escaped quote. An unterminated one runs to the end.
+            // A string literal; `''` inside is an escaped quote. An unterminated one is no literal: it would hide
+            // everything after it (a bad column, `LIMIT 0`) from the checks.
             i += 1;
+            let mut closed = false;
             while i < bytes.len() {
                 if bytes[i] == b'\'' {
                     if bytes.get(i + 1) == Some(&b'\'') {
                         i += 2;
                         continue;
                     }
+                    closed = true;
                     break;
                 }
                 i += 1;
             }
             i += 1;
-            out.push(Token::Text);
+            out.push(if closed { Token::Text } else { Token::Other });
         } else if word(b) || (b == b'-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
             let mut end = run(i + 1, word);
             // A number's exponent may have a sign (`1e-3`), which is not a word character.
@@ -411,7 +414,7 @@ mod tests {
                 "= 'a'",
             ],
         );
-        refused(messages::WHERE_SYNTAX, &["WHERE LIMIT 5"]);
+        refused(messages::WHERE_SYNTAX, &["WHERE LIMIT 5", "WHERE OfferName = 'abc", "WHERE OfferName = 'a'' LIMIT 0"]);
         refused(messages::ORDER_BY_SYNTAX, &["ORDER BY"]);
         let all = "WHERE OfferName = 'a' ORDER BY RawUsage LIMIT 5 TIMESPAN LAST_MONTH";
         assert_eq!(message(Program::Marketplace, &format!("SELECT OfferName FROM ISVUsage {all}")), "ok");

@@ -142,6 +142,8 @@ pub(crate) struct ReportRecord {
     /// What its files contain: the query's dataset and selected columns, resolved at creation.
     pub(crate) dataset: &'static Dataset,
     pub(crate) columns: Vec<&'static str>,
+    /// The query's `LIMIT`: its files have at most this many rows.
+    pub(crate) limit: Option<u64>,
     pub(crate) user: String,
     pub(crate) created: DateTime<Utc>,
     pub(crate) modified: Option<DateTime<Utc>>,
