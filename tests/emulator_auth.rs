@@ -325,6 +325,52 @@ async fn entra_errors() {
 }
 
 #[tokio::test]
+async fn an_expired_issued_token_stays_refused_when_any_token_is_accepted() {
+    let emulator = Emulator::builder().accept_any_token().start().await.unwrap();
+    let token = emulator.issue_token();
+    emulator.advance(Duration::from_secs(3600)).await;
+    assert!(!api_accepts(&emulator, Program::Marketplace, &token).await);
+    // Issuing another forgets expired ones; this one is still known as expired.
+    let fresh = emulator.issue_token();
+    assert!(!api_accepts(&emulator, Program::Marketplace, &token).await);
+    assert!(api_accepts(&emulator, Program::Marketplace, &fresh).await);
+    assert!(api_accepts(&emulator, Program::Marketplace, "anything-else").await);
+}
+
+#[tokio::test]
+async fn another_app_s_try_does_not_use_up_a_refresh_token() {
+    let emulator = Emulator::builder().client("app-2", "secret-2").start().await.unwrap();
+    let password = [
+        ("grant_type", "password"),
+        ("client_id", DEV_CLIENT_ID),
+        ("client_secret", DEV_CLIENT_SECRET),
+        ("resource", RESOURCE),
+        ("scope", "openid"),
+        ("username", DEV_USERNAME),
+        ("password", DEV_PASSWORD),
+    ];
+    let (status, body) = token_request(&emulator.token_url(), &password).await;
+    assert_eq!(status, 200, "{body}");
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    let redeem = |client_id: &'static str, secret: &'static str| {
+        let (url, refresh) = (emulator.token_url(), refresh.clone());
+        async move {
+            let pairs = [
+                ("grant_type", "refresh_token"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+                ("refresh_token", refresh.as_str()),
+            ];
+            token_request(&url, &pairs).await
+        }
+    };
+    let (status, error) = redeem("app-2", "secret-2").await;
+    assert_eq!((status, error["error"].as_str()), (400, Some("invalid_grant")), "{error}");
+    let (status, renewed) = redeem(DEV_CLIENT_ID, DEV_CLIENT_SECRET).await;
+    assert_eq!(status, 200, "the owner's token was not used up: {renewed}");
+}
+
+#[tokio::test]
 async fn issued_tokens_expire_after_an_hour_of_emulator_time() {
     let emulator = Emulator::start().await.unwrap();
     let token = emulator.issue_token();

@@ -1,7 +1,7 @@
 // Who may call the API: the bearer tokens the emulator accepts (fixed ones such as the dev token, and those its
 // token endpoint issued, until they expire on the emulator clock), and the apps and users the token endpoint knows.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use axum::http::{HeaderMap, header};
@@ -78,6 +78,26 @@ pub(crate) struct AuthState {
 struct Tokens {
     access: HashMap<String, Issued>,
     refresh: HashMap<String, RefreshGrant>,
+    /// Issued tokens that expired and were forgotten: refused still when any token is accepted, or an expired one
+    /// would be refused until the next issue and accepted after it. Bounded, as a long-running emulator must stay
+    /// small: past `RETIRED_KEPT` the oldest are dropped.
+    retired: HashSet<String>,
+    retired_order: VecDeque<String>,
+}
+
+/// How many expired issued tokens are remembered as such.
+const RETIRED_KEPT: usize = 10_000;
+
+impl Tokens {
+    fn retire(&mut self, token: String) {
+        if self.retired_order.len() == RETIRED_KEPT
+            && let Some(oldest) = self.retired_order.pop_front()
+        {
+            self.retired.remove(&oldest);
+        }
+        self.retired.insert(token.clone());
+        self.retired_order.push_back(token);
+    }
 }
 
 impl AuthState {
@@ -92,9 +112,14 @@ impl AuthState {
     /// The caller behind the request's bearer token, or `None` when it must get a 401.
     pub(crate) fn authenticate(&self, headers: &HeaderMap, now: DateTime<Utc>) -> Option<Caller> {
         let token = bearer_token(headers)?;
-        if let Some(issued) = self.tokens().access.get(token) {
+        let tokens = self.tokens();
+        if let Some(issued) = tokens.access.get(token) {
             return (now < issued.expires && issued.for_partner_center).then(|| issued.caller.clone());
         }
+        if tokens.retired.contains(token) {
+            return None;
+        }
+        drop(tokens);
         match &self.accepted {
             Accepted::Any => Some(Caller::default()),
             Accepted::Tokens(tokens) => tokens.contains(token).then(Caller::default),
@@ -115,7 +140,12 @@ impl AuthState {
         let access = jwt_shaped(now, expires, tenant, client_id, audience, username);
         let mut tokens = self.tokens();
         // Expired tokens can never be accepted again; forgetting them keeps a long-running emulator small.
-        tokens.access.retain(|_, issued| issued.expires > now);
+        let expired: Vec<String> =
+            tokens.access.iter().filter(|(_, issued)| issued.expires <= now).map(|(token, _)| token.clone()).collect();
+        for token in expired {
+            tokens.access.remove(&token);
+            tokens.retire(token);
+        }
         tokens.refresh.retain(|_, grant| grant.expires > now);
         let for_partner_center =
             audience.trim_end_matches('/').eq_ignore_ascii_case(super::token::DEFAULT_RESOURCE.trim_end_matches('/'));
@@ -137,9 +167,17 @@ impl AuthState {
         (access, refresh)
     }
 
-    /// Consumes a refresh token: each one works once, the response carries its replacement (rotation).
-    pub(crate) fn redeem_refresh_token(&self, refresh_token: &str, now: DateTime<Utc>) -> Option<RefreshGrant> {
-        self.tokens().refresh.remove(refresh_token).filter(|grant| now < grant.expires)
+    /// Consumes a refresh token of `client_id`: each one works once, the response carries its replacement
+    /// (rotation). Another app's attempt leaves it to its owner.
+    pub(crate) fn redeem_refresh_token(
+        &self,
+        refresh_token: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> Option<RefreshGrant> {
+        let mut tokens = self.tokens();
+        let owner = tokens.refresh.get(refresh_token).is_some_and(|grant| grant.client_id == client_id);
+        owner.then(|| tokens.refresh.remove(refresh_token)).flatten().filter(|grant| now < grant.expires)
     }
 
     /// Mints an access token for tests that skip the token endpoint.

@@ -170,8 +170,7 @@ fn issue(
         "refresh_token" => {
             let refresh_token = field("refresh_token").ok_or_else(|| EntraError::missing("refresh_token"))?;
             let grant = auth
-                .redeem_refresh_token(refresh_token, now)
-                .filter(|grant| grant.client_id == client_id)
+                .redeem_refresh_token(refresh_token, client_id, now)
                 .ok_or_else(|| EntraError::invalid_grant(70000, "Provided grant is invalid or malformed."))?;
             // Without a resource or scope, Entra gives a token for the resource the refresh token was issued for.
             let default = match version {
