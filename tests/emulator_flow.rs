@@ -309,6 +309,23 @@ async fn a_paused_report_holds_its_run_and_skips_the_slots_it_missed() {
     assert_eq!(done.value[0].execution_status, Some(ExecutionStatus::Completed));
 }
 
+#[tokio::test]
+async fn a_short_pause_after_a_slot_holds_that_run_and_does_not_skip_it() {
+    let emulator = Emulator::start().await.unwrap();
+    let client = client(&emulator, Program::Marketplace);
+    let query = create_query(&client, Program::Marketplace).await;
+    let report = scheduled(&client, &query, hours_from_now(&emulator, 1), 4, 2).await;
+    // Its first slot has come (the run is queued) when it is paused, for ten seconds.
+    emulator.advance(Duration::from_secs(3600 + 30)).await;
+    client.pause_report().report_id(report.as_str()).send().await.unwrap();
+    emulator.advance(Duration::from_secs(10)).await;
+    client.resume_report().report_id(report.as_str()).send().await.unwrap();
+    // The slot came before the pause, so the run is not moved to the next one (four hours on).
+    emulator.advance(RUN).await;
+    let done = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
+    assert_eq!(done.value[0].execution_status, Some(ExecutionStatus::Completed), "{:?}", done.value);
+}
+
 /// The emulator's choice: the docs do not say whether pause and resume are idempotent. Refusing is the stricter
 /// reading, so a client that relies on repeating them is caught here rather than against the service.
 #[tokio::test]

@@ -61,7 +61,7 @@
 //!   rolling 60 minutes of emulator time.
 //! - **Pause/resume**: pausing needs an Active report and resuming a Paused one; anything else is a 400
 //!   `Report with status <status> cannot be paused|resumed`. Pausing holds the queued execution (status `Paused`);
-//!   slots missed while paused are skipped, not run late.
+//!   slots missed while paused are skipped, not run late (a run whose slot came before the pause keeps it).
 //! - **Updates** replace the schedule: runs not yet started are dropped, the new schedule starts at the new
 //!   `StartTime`, an Inactive report becomes Active again; an absent `RecurrenceInterval` keeps the old one.
 //! - **Lists**: a filter that matches nothing is a 404 `No item found with given filters.`; no filter at all

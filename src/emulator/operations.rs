@@ -220,6 +220,7 @@ pub(crate) fn create_report(call: &Call<'_>, state: &mut ProgramState, body: &Bo
         callback_method: fields.callback.as_ref().map(|c| c.method.clone()),
         callback_url: fields.callback.map(|c| c.url),
         status: ReportStatus::Active,
+        paused_at: None,
         next_slot: start,
         runs_created: 0,
         executions: Vec::new(),

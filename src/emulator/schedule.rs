@@ -158,6 +158,7 @@ impl ReportRecord {
     pub(crate) fn pause(&mut self, now: DateTime<Utc>) {
         self.status = ReportStatus::Paused;
         self.modified = Some(now);
+        self.paused_at = Some(now);
         for execution in &mut self.executions {
             if execution.status == ExecutionStatus::Pending {
                 execution.status = ExecutionStatus::Paused;
@@ -166,17 +167,24 @@ impl ReportRecord {
     }
 
     /// Releases the held execution. Slots missed while paused are skipped (not run late, and not counted against
-    /// RecurrenceCount): the held run moves to the first slot from now on.
+    /// RecurrenceCount): a run held on such a slot moves to the first slot from now on. A run whose slot came
+    /// before the pause keeps it, and goes on from now if its time to start has passed.
     pub(crate) fn resume(&mut self, now: DateTime<Utc>, timing: ExecutionTiming) {
         self.status = ReportStatus::Active;
         self.modified = Some(now);
+        let paused_at = self.paused_at.take();
         let (start, interval) = (self.start, self.interval_hours);
         let mut next_slot = None;
         for execution in &mut self.executions {
             if execution.status != ExecutionStatus::Paused {
                 continue;
             }
-            if execution.slot < now {
+            if paused_at.is_some_and(|paused_at| execution.slot < paused_at) {
+                if execution.running_at < now {
+                    execution.running_at = now;
+                    execution.completed_at = later(now, chrono_duration(timing.running));
+                }
+            } else if execution.slot < now {
                 execution.slot = match interval {
                     Some(hours) => first_slot_at_or_after(start, hours, now),
                     None => now,

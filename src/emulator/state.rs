@@ -160,6 +160,8 @@ pub(crate) struct ReportRecord {
     pub(crate) callback_url: Option<String>,
     pub(crate) callback_method: Option<CallbackMethod>,
     pub(crate) status: ReportStatus,
+    /// When it was paused, while it is.
+    pub(crate) paused_at: Option<DateTime<Utc>>,
     /// Slot time of the next execution to create.
     pub(crate) next_slot: DateTime<Utc>,
     /// Executions created so far under the current schedule (what RecurrenceCount limits).
