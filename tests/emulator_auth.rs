@@ -24,6 +24,17 @@ async fn token_request(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
+/// A v1 refresh-token grant of `app` (client id and secret).
+async fn refresh_grant(emulator: &Emulator, (client_id, secret): (&str, &str), refresh_token: &str) -> (u16, Value) {
+    let pairs = [
+        ("grant_type", "refresh_token"),
+        ("client_id", client_id),
+        ("client_secret", secret),
+        ("refresh_token", refresh_token),
+    ];
+    token_request(&emulator.token_url(), &pairs).await
+}
+
 /// Whether the API accepts `token` (a GET of the reports).
 async fn api_accepts(emulator: &Emulator, program: Program, token: &str) -> bool {
     let client = Client::builder(emulator.base_url(program)).bearer_token(token).build().unwrap();
@@ -140,24 +151,13 @@ async fn v1_password_then_refresh_rotates_the_refresh_token() {
     assert_eq!(error["error_codes"], serde_json::json!([70000]));
 
     // A refresh token lasts 90 days: one is redeemed on day 89, and its replacement is refused on day 91 + 89.
-    let redeem = |token: String| {
-        let url = emulator.token_url();
-        async move {
-            let pairs = [
-                ("grant_type", "refresh_token"),
-                ("client_id", DEV_CLIENT_ID),
-                ("client_secret", DEV_CLIENT_SECRET),
-                ("refresh_token", token.as_str()),
-            ];
-            token_request(&url, &pairs).await
-        }
-    };
+    let dev_app = (DEV_CLIENT_ID, DEV_CLIENT_SECRET);
     let day = std::time::Duration::from_secs(86_400);
     emulator.advance(89 * day).await;
-    let (status, renewed) = redeem(new_refresh.to_owned()).await;
+    let (status, renewed) = refresh_grant(&emulator, dev_app, new_refresh).await;
     assert_eq!(status, 200, "{renewed}");
     emulator.advance(91 * day).await;
-    let (status, error) = redeem(renewed["refresh_token"].as_str().unwrap().to_owned()).await;
+    let (status, error) = refresh_grant(&emulator, dev_app, renewed["refresh_token"].as_str().unwrap()).await;
     assert_eq!((status, error["error"].as_str()), (400, Some("invalid_grant")), "{error}");
 }
 
@@ -352,21 +352,9 @@ async fn another_app_s_try_does_not_use_up_a_refresh_token() {
     let (status, body) = token_request(&emulator.token_url(), &password).await;
     assert_eq!(status, 200, "{body}");
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
-    let redeem = |client_id: &'static str, secret: &'static str| {
-        let (url, refresh) = (emulator.token_url(), refresh.clone());
-        async move {
-            let pairs = [
-                ("grant_type", "refresh_token"),
-                ("client_id", client_id),
-                ("client_secret", secret),
-                ("refresh_token", refresh.as_str()),
-            ];
-            token_request(&url, &pairs).await
-        }
-    };
-    let (status, error) = redeem("app-2", "secret-2").await;
+    let (status, error) = refresh_grant(&emulator, ("app-2", "secret-2"), &refresh).await;
     assert_eq!((status, error["error"].as_str()), (400, Some("invalid_grant")), "{error}");
-    let (status, renewed) = redeem(DEV_CLIENT_ID, DEV_CLIENT_SECRET).await;
+    let (status, renewed) = refresh_grant(&emulator, (DEV_CLIENT_ID, DEV_CLIENT_SECRET), &refresh).await;
     assert_eq!(status, 200, "the owner's token was not used up: {renewed}");
 }
 
