@@ -324,6 +324,20 @@ async fn a_short_pause_after_a_slot_holds_that_run_and_does_not_skip_it() {
     emulator.advance(RUN).await;
     let done = client.get_report_executions().report_id(report.as_str()).send().await.unwrap();
     assert_eq!(done.value[0].execution_status, Some(ExecutionStatus::Completed), "{:?}", done.value);
+
+    // A long pause after a slot: the held run keeps its slot, and the slots that came while paused are skipped
+    // (not run late, and not counted).
+    let report = scheduled(&client, &query, hours_from_now(&emulator, 1), 4, 3).await;
+    emulator.advance(Duration::from_secs(3600 + 30)).await;
+    client.pause_report().report_id(report.as_str()).send().await.unwrap();
+    emulator.advance(Duration::from_secs(10 * 3600)).await;
+    client.resume_report().report_id(report.as_str()).send().await.unwrap();
+    emulator.advance(RUN).await;
+    let runs = client.get_report_executions().report_id(report.as_str()).get_latest_execution(false).send().await;
+    let statuses: Vec<_> = runs.unwrap().into_inner().value.into_iter().map(|e| e.execution_status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == Some(ExecutionStatus::Completed)).count(), 1, "{statuses:?}");
+    let reports = client.get_reports().report_id(report.as_str()).send().await.unwrap();
+    assert_eq!(reports.value[0].report_status, Some(ReportStatus::Active), "two runs of three are still to come");
 }
 
 /// The emulator's choice: the docs do not say whether pause and resume are idempotent. Refusing is the stricter

@@ -117,6 +117,21 @@ async fn a_poll_that_fails_for_now_does_not_end_the_wait() {
 }
 
 #[tokio::test]
+async fn a_poll_that_fails_near_the_deadline_is_followed_by_one_more_look() {
+    // The interval (3 s) outlasts the wait (2 s): after the failed first poll, the wait still looks once more.
+    let server = TestServer::sequence(vec![
+        Reply::json(503, r#"{"message":"Service unavailable","statusCode":503}"#),
+        Reply::json(200, &executions("Completed", None)),
+    ])
+    .await;
+    let api = client(&mpn(&server));
+    let wait = api.wait_for_execution(REPORT_ID).execution_id("e1").poll_interval(Duration::from_secs(3));
+    let execution = wait.timeout(Duration::from_secs(2)).await.expect("the second look sees it completed");
+    assert_eq!(execution.execution_status, Some(ExecutionStatus::Completed));
+    assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
 async fn a_run_asked_for_by_id_is_found_in_any_case() {
     let server = TestServer::always(Reply::json(200, &executions("Completed", None))).await;
     let api = client(&mpn(&server));

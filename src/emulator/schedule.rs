@@ -184,6 +184,12 @@ impl ReportRecord {
                     execution.running_at = now;
                     execution.completed_at = later(now, chrono_duration(timing.running));
                 }
+                // The slots that came while paused are skipped all the same: the next is the first from now on.
+                if let Some(hours) = interval
+                    && self.next_slot < now
+                {
+                    next_slot = Some(first_slot_at_or_after(start, hours, now));
+                }
             } else if execution.slot < now {
                 execution.slot = match interval {
                     Some(hours) => first_slot_at_or_after(start, hours, now),

@@ -64,8 +64,9 @@ impl Client {
     ///   lists none instead).
     /// - **Failed polls**: a poll that fails transiently ([`Error::is_transient`]: an outage after the client's own
     ///   retries, a 429) is one look lost, not the run: the wait polls again after the interval, or after the wait
-    ///   the service asked for if longer, while the deadline allows; then that failure is the wait's error. Any
-    ///   other failure ends the wait at once.
+    ///   the service asked for if longer, and once more just before the deadline, as after an answer. A wait asked
+    ///   for that outlasts the deadline makes that failure the wait's error; a deadline reached after one names it
+    ///   as the last thing seen. Any other failure ends the wait at once.
     /// - **Deadline**: one hour by default ([`timeout`](ExecutionWait::timeout)), then
     ///   [`ErrorKind::Timeout`](crate::ErrorKind::Timeout).
     ///
@@ -194,14 +195,19 @@ impl<'a> ExecutionWait<'a> {
             let seen = match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), poll).await {
                 Ok(Ok(seen)) => seen,
                 // An outage or a throttled poll loses one look, not the run: look again after the interval (or the
-                // wait the service asked for) while the wait lasts; past that, this failure is the answer.
+                // wait the service asked for), and as after an answer, once more before the deadline. A wait the
+                // service asked for that outlasts the deadline makes this failure the answer.
                 Ok(Err(error)) if error.is_transient() => {
-                    let pause = interval.max(error.retry_after().unwrap_or_default());
-                    if pause >= timeout.saturating_sub(started.elapsed()) {
+                    let left = timeout.saturating_sub(started.elapsed());
+                    let asked_to_wait = error.retry_after().unwrap_or_default();
+                    if left.is_zero() || asked_to_wait >= left {
                         return Err(error);
                     }
                     tracing::warn!(report_id = %report_id, error = %error, "a poll failed; polling again");
-                    tokio::time::sleep(pause).await;
+                    last_seen = format!("a failed poll: {error}");
+                    let took = asked.elapsed();
+                    tokio::time::sleep(interval.max(asked_to_wait).min(left.saturating_sub(took.saturating_mul(2))))
+                        .await;
                     interval = interval.saturating_add(interval / 2).min(max_interval);
                     continue;
                 }
