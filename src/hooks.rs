@@ -461,10 +461,13 @@ fn with_call_record(
 /// What the names this crate records a call under begin with.
 const RECORD_PREFIX: &str = "x-partner-center-insights-";
 
+/// Every name this crate records a call under.
+const RECORDED: [HeaderName; 3] = [TOKEN_NOT_RENEWED, ATTEMPTS, SENT_REQUEST_ID];
+
 /// Removes the names this crate records a call under from headers a server sent: a server that set them would
 /// pose as that record (and a marker's key could take another call's token failure).
 pub(crate) fn forget_recorded(headers: &mut header::HeaderMap) {
-    for recorded in [&TOKEN_NOT_RENEWED, &ATTEMPTS, &SENT_REQUEST_ID] {
+    for recorded in &RECORDED {
         headers.remove(recorded);
     }
 }
@@ -695,7 +698,7 @@ mod tests {
 
     #[test]
     fn every_record_header_has_the_prefix_that_is_looked_for() {
-        for name in [&TOKEN_NOT_RENEWED, &ATTEMPTS, &SENT_REQUEST_ID] {
+        for name in &RECORDED {
             assert!(name.as_str().starts_with(RECORD_PREFIX), "{name}");
         }
     }

@@ -123,7 +123,7 @@ impl TokenCache {
         };
         // A refresh may have ended between the look at the token and the lock: its token, or its postponement.
         // And a token endpoint that asked to wait is not asked before then, not even behind the callers.
-        if self.shared.fresh(SystemTime::now()).is_some() || self.shared.holds_off() {
+        if self.shared.fresh(SystemTime::now()).is_some() || self.shared.held_off().is_some() {
             return;
         }
         tracing::debug!("token due for refresh; refreshing while the current one stays in use");
@@ -138,11 +138,9 @@ impl TokenCache {
     ) -> tokio::task::JoinHandle<Result<AccessToken, AuthError>> {
         let (shared, limit, retry) = (Arc::clone(&self.shared), self.ask_limit, self.retry.clone());
         tokio::spawn(async move {
-            let asking = Arc::clone(&shared);
             // The provider in a task of its own too: a panic is then a failed ask like any other (postponed while
             // the token is valid, shared with those waiting), not one that each later caller asks again.
-            let outcome =
-                tokio::spawn(async move { asking.ask(&retry, limit).await }).await.unwrap_or_else(|e| Err(gone(&e)));
+            let outcome = ask_in_own_task(Arc::clone(&shared), retry, limit).await;
             let answer = shared.settle(outcome);
             drop(refreshing);
             answer
@@ -159,9 +157,7 @@ impl TokenCache {
                 return Err(error);
             }
             // Asked on every call, and still in a task of its own: a panic is then a failed ask, not the caller's.
-            let (asking, limit, retry) = (Arc::clone(shared), self.ask_limit, self.retry.clone());
-            let outcome =
-                tokio::spawn(async move { asking.ask(&retry, limit).await }).await.unwrap_or_else(|e| Err(gone(&e)));
+            let outcome = ask_in_own_task(Arc::clone(shared), self.retry.clone(), self.ask_limit).await;
             shared.hold_off(outcome.as_ref().err());
             return outcome;
         }
@@ -184,6 +180,11 @@ impl TokenCache {
         }
         self.spawn_ask(refreshing).await.unwrap_or_else(|e| Err(gone(&e)))
     }
+}
+
+/// The provider's answer, asked in a task of its own, so a panic in it is a failed ask and not its caller's.
+async fn ask_in_own_task(shared: Arc<Shared>, retry: RetryPolicy, limit: Duration) -> Result<AccessToken, AuthError> {
+    tokio::spawn(async move { shared.ask(&retry, limit).await }).await.unwrap_or_else(|e| Err(gone(&e)))
 }
 
 /// The error for an ask whose task ended without an answer. A panic's message is not repeated: it could hold
@@ -250,12 +251,6 @@ impl Shared {
             Some((tokio::time::Instant::now().checked_add(wait)?, error.clone()))
         });
         *self.held_off.lock().unwrap_or_else(|e| e.into_inner()) = until;
-    }
-
-    /// Whether a failure holds the provider off.
-    fn holds_off(&self) -> bool {
-        let held_off = self.held_off.lock().unwrap_or_else(|e| e.into_inner());
-        held_off.as_ref().is_some_and(|(until, _)| tokio::time::Instant::now() < *until)
     }
 
     /// The failure that holds the provider off, with the wait that is left, while it does.

@@ -192,31 +192,28 @@ impl<'a> ExecutionWait<'a> {
             // One poll may retry for the client's whole call timeout; the wait's own deadline comes first.
             let asked = Instant::now();
             let poll = poll(client, &report_id, watching.as_deref(), completed_after);
+            // How long the service asked to be left alone, after a poll it refused for now.
+            let mut asked_to_wait = Duration::ZERO;
             let seen = match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), poll).await {
-                Ok(Ok(seen)) => seen,
+                Ok(Ok(seen)) => Ok(seen),
                 // An outage or a throttled poll loses one look, not the run: look again after the interval (or the
                 // wait the service asked for), and as after an answer, once more before the deadline. A wait the
                 // service asked for that outlasts the deadline makes this failure the answer.
                 Ok(Err(error)) if error.is_transient() => {
-                    let left = timeout.saturating_sub(started.elapsed());
-                    let asked_to_wait = error.retry_after().unwrap_or_default();
-                    if left.is_zero() || asked_to_wait >= left {
+                    asked_to_wait = error.retry_after().unwrap_or_default();
+                    if asked_to_wait >= timeout.saturating_sub(started.elapsed()) {
                         return Err(error);
                     }
                     tracing::warn!(report_id = %report_id, error = %error, "a poll failed; polling again");
-                    last_seen = format!("a failed poll: {error}");
-                    let took = asked.elapsed();
-                    tokio::time::sleep(interval.max(asked_to_wait).min(left.saturating_sub(took.saturating_mul(2))))
-                        .await;
-                    interval = interval.saturating_add(interval / 2).min(max_interval);
-                    continue;
+                    Err(error)
                 }
                 Ok(Err(error)) => return Err(error),
                 Err(_) => return Err(timed_out(&last_seen)),
             };
             let took = asked.elapsed();
             let progress = match seen {
-                Some(execution) => {
+                Err(failed) => format!("a failed poll: {failed}"),
+                Ok(Some(execution)) => {
                     let status = execution.execution_status.clone().unwrap_or(ExecutionStatus::Pending);
                     if watching.is_none() && status == ExecutionStatus::Running {
                         watching = Some(execution.execution_id.clone());
@@ -242,7 +239,7 @@ impl<'a> ExecutionWait<'a> {
                 // A run watched (given by id, or seen running) that is not listed, two polls in a row (one could be
                 // the service's hiccup): its report was deleted, or the run ended in a state the documentation does
                 // not name (or, never listed, its id is wrong).
-                None if watching.is_some() => {
+                Ok(None) if watching.is_some() => {
                     if !listed {
                         report(&WaitProgress::NoExecutionYet);
                     }
@@ -264,7 +261,7 @@ impl<'a> ExecutionWait<'a> {
                     }
                     format!("execution {watched} not listed")
                 }
-                None => {
+                Ok(None) => {
                     // The 404 for "no run yet" is also the answer for a report that does not exist: ask once which.
                     if !report_known {
                         report_known = known(exists(&last_seen).await)?;
@@ -282,7 +279,7 @@ impl<'a> ExecutionWait<'a> {
                 return Err(timed_out(&progress));
             }
             last_seen = progress;
-            tokio::time::sleep(interval.min(left.saturating_sub(took.saturating_mul(2)))).await;
+            tokio::time::sleep(interval.max(asked_to_wait).min(left.saturating_sub(took.saturating_mul(2)))).await;
             interval = interval.saturating_add(interval / 2).min(max_interval);
         }
     }
