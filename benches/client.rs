@@ -248,7 +248,8 @@ fn main() {
     let (camel, pascal) = ten_thousand_reports();
     let decode = |body: &Bytes| {
         let decoded: types::ReportEnvelope =
-            partner_center_insights::__private::decode_body(reqwest::StatusCode::OK, body.clone(), false).unwrap();
+            partner_center_insights::__private::decode_body(reqwest::StatusCode::OK, body.clone(), "get_reports")
+                .unwrap();
         assert_eq!(decoded.value.len(), 10_000);
         std::hint::black_box(decoded);
     };

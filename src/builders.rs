@@ -10,7 +10,9 @@ impl builder::GetReportExecutions<'_> {
     /// Only executions in any of these states: the typed form of [`execution_status`](Self::execution_status),
     /// which takes the service's `;`-separated list as text. An empty list changes nothing: a filter set before
     /// stays, and with none set the service's default applies, which is `Completed` only (so a report that has not
-    /// completed a run yet answers 404 unless other states are asked for).
+    /// completed a run yet answers 404 unless other states are asked for). Only the documented states go out: an
+    /// [`ExecutionStatus::Unknown`] (or, as text, any other word) is refused before sending, as the service would
+    /// answer 400.
     ///
     /// ```no_run
     /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {

@@ -136,8 +136,14 @@ impl From<&String> for BaseUrl {
 impl ClientBuilder {
     /// Gets tokens from `provider`. Tokens with an expiry are cached and refreshed ahead of it (one refresh at a
     /// time; a still-valid token is kept when a refresh fails); tokens without one are asked for before every
-    /// request.
+    /// request. A [`StaticToken`](crate::StaticToken) is sent as [`bearer_token`](Self::bearer_token) sends its
+    /// token, and checked as it is when the client is built.
     pub fn token_provider(mut self, provider: impl TokenProvider) -> Self {
+        // A fixed token needs no cache, whose every ask of a provider without expiry is a task and a timer.
+        if let Some(fixed) = (&provider as &dyn std::any::Any).downcast_ref::<crate::StaticToken>() {
+            self.tokens = Some(Tokens::Fixed(fixed.access_token().clone()));
+            return self;
+        }
         self.tokens = Some(Tokens::Cached(TokenCache::new(Arc::new(provider))));
         self
     }

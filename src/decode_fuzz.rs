@@ -9,13 +9,13 @@ use serde::de::DeserializeOwned;
 use crate::casing::Items;
 use crate::{Error, types};
 
-fn decode<T: DeserializeOwned>(status: StatusCode, body: &[u8], items: Items) -> Result<T, Error> {
-    crate::hooks::decode_body(status, Bytes::copy_from_slice(body), items == Items::Rows)
+fn decode<T: DeserializeOwned>(status: StatusCode, body: &[u8], operation_id: &str) -> Result<T, Error> {
+    crate::hooks::decode_body(status, Bytes::copy_from_slice(body), operation_id)
 }
 
-fn check<T: DeserializeOwned>(status: u16, body: &[u8], items: Items) {
+fn check<T: DeserializeOwned>(status: u16, body: &[u8], operation_id: &str) {
     let status = StatusCode::from_u16(status).unwrap();
-    if let Err(error) = decode::<T>(status, body, items) {
+    if let Err(error) = decode::<T>(status, body, operation_id) {
         let line = error.to_string();
         assert!(!line.contains('\n'), "one line: {line:?}");
         if error.status().is_none() {
@@ -28,12 +28,12 @@ fn check<T: DeserializeOwned>(status: u16, body: &[u8], items: Items) {
 }
 
 fn every_type(status: u16, body: &[u8]) {
-    check::<types::ReportEnvelope>(status, body, Items::Typed);
-    check::<types::QueryEnvelope>(status, body, Items::Typed);
-    check::<types::DatasetEnvelope>(status, body, Items::Typed);
-    check::<types::ExecutionEnvelope>(status, body, Items::Typed);
-    check::<types::QueryResultEnvelope>(status, body, Items::Rows);
-    check::<types::ErrorEnvelope>(status, body, Items::Typed);
+    check::<types::ReportEnvelope>(status, body, "get_reports");
+    check::<types::QueryEnvelope>(status, body, "get_queries");
+    check::<types::DatasetEnvelope>(status, body, "get_datasets");
+    check::<types::ExecutionEnvelope>(status, body, "get_report_executions");
+    check::<types::QueryResultEnvelope>(status, body, "try_query");
+    check::<types::ErrorEnvelope>(status, body, "delete_query");
 }
 
 const EXAMPLES: &[&str] = &[
@@ -186,9 +186,11 @@ fn any_json() -> impl Strategy<Value = serde_json::Value> {
 
 #[test]
 fn the_examples_decode() {
-    assert!(decode::<types::ReportEnvelope>(StatusCode::OK, EXAMPLES[0].as_bytes(), Items::Typed).is_ok());
-    assert!(decode::<types::ExecutionEnvelope>(StatusCode::OK, EXAMPLES[3].as_bytes(), Items::Typed).is_ok());
+    assert!(decode::<types::ReportEnvelope>(StatusCode::OK, EXAMPLES[0].as_bytes(), "get_reports").is_ok());
+    assert!(
+        decode::<types::ExecutionEnvelope>(StatusCode::OK, EXAMPLES[3].as_bytes(), "get_report_executions").is_ok()
+    );
     let error =
-        decode::<types::ReportEnvelope>(StatusCode::BAD_REQUEST, EXAMPLES[5].as_bytes(), Items::Typed).unwrap_err();
+        decode::<types::ReportEnvelope>(StatusCode::BAD_REQUEST, EXAMPLES[5].as_bytes(), "get_reports").unwrap_err();
     assert_eq!(error.message(), Some("Invalid QueryId"));
 }

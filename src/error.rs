@@ -137,10 +137,12 @@ impl Error {
         self.request_id.as_deref()
     }
 
-    /// The raw response body, when the service answered with one that is not its error envelope: an HTML page,
+    /// The response body, when the service answered with one that is not its error envelope: an HTML page,
     /// plain text, other JSON, or an undocumented status (of a failed download, the first 64 KiB). A documented
-    /// error status with the envelope is read into [`message`](Self::message) and not kept raw. Of a body over
+    /// error status with the envelope is read into [`message`](Self::message) and not kept. Of a body over
     /// 64 MiB, the first 64 KiB read before the client stopped (none when its declared length was already over).
+    /// JSON is as the client read it: keys the spec names in the spec's spelling, `null` lists as `[]`, trailing
+    /// commas gone. Unlike `Display`, it may hold a link's signature (a success body of the wrong shape).
     pub fn body(&self) -> Option<&[u8]> {
         self.body.as_deref()
     }
@@ -223,13 +225,15 @@ impl Error {
     /// A 200 whose body is JSON but does not decode into the operation's type.
     pub(crate) fn wrong_shape(headers: &HeaderMap, body: Bytes, error: serde_json::Error) -> Self {
         Self {
-            // Not the envelope's `message`: on a 200 that is the service's success text.
-            message: Some("response body does not have the operation's shape".to_owned()),
+            message: Some(WRONG_SHAPE.to_owned()),
             source: Some(Box::new(error)),
             ..Self::from_response(StatusCode::OK, headers, Some(body))
         }
     }
 }
+
+/// Why a success answer failed. Not the envelope's `message`: on a 200 that is the service's success text.
+const WRONG_SHAPE: &str = "response body does not have the operation's shape";
 
 /// The `error_description` of a `WWW-Authenticate` challenge (RFC 6750), for a refusal whose body says nothing: an
 /// API gateway's 401 often has no body, and the challenge is its only explanation (`The token is expired`).
@@ -315,17 +319,21 @@ pub(crate) fn attempts_in(headers: &HeaderMap) -> u32 {
 }
 
 /// What a failure body says, in any of the shapes seen in front of Microsoft APIs: the service's envelope (any
-/// casing), `{"error":{"message":…}}` (Azure gateways), OAuth's `error_description`, problem+json's `detail`, or
+/// casing), `{"error":{"message":…}}` (Azure gateways), OAuth's `error_description`, Partner Center's
+/// `{"code":…,"description":…}`, problem+json's `detail`, a bare JSON string (ASP.NET's `BadRequest("…")`), or
 /// Azure Storage's XML error (a download link that expired or was refused).
-fn message_in(body: &[u8]) -> Option<String> {
+pub(crate) fn message_in(body: &[u8]) -> Option<String> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let text = |value: &serde_json::Value| value.as_str().map(str::trim).filter(|m| !m.is_empty()).map(str::to_owned);
     let Ok(normalized) = crate::casing::normalize(&Bytes::copy_from_slice(body), crate::casing::Items::Typed) else {
-        return storage_message(body);
+        return storage_message(body).or_else(|| text(&serde_json::from_slice(body).ok()?));
     };
     let json: serde_json::Value = serde_json::from_slice(&normalized).ok()?;
-    let text = |value: &serde_json::Value| value.as_str().map(str::trim).filter(|m| !m.is_empty()).map(str::to_owned);
     text(&json["message"])
         .or_else(|| text(&json["error"]["message"]))
         .or_else(|| text(&json["error_description"]))
+        // `description` alone is a report's field, so only next to Partner Center's error `code`.
+        .or_else(|| json.get("code").and_then(|_| text(&json["description"])))
         .or_else(|| text(&json["detail"]))
         .or_else(|| text(&json["title"]))
         .or_else(|| text(&json["error"]))
@@ -373,7 +381,8 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
             // The hooks turn every body that cannot decode under an error status into `UnexpectedResponse`, and
             // every operation's only success status is 200, so a payload error here is a 200 whose body is JSON
             // of the wrong shape.
-            // progenitor keeps only the body of such an answer, so its headers (the request id) are gone here.
+            // progenitor keeps only the body of such an answer, so its headers (the request id) are gone here; the
+            // hooks catch the answers that hold a link first (`BodyProblem::WrongShape`), which keeps them.
             E::InvalidResponsePayload(body, e) => Self::wrong_shape(&HeaderMap::new(), body, e),
             E::UnexpectedResponse(response) => {
                 let received = response.extensions().get::<ReceivedBody>();
@@ -385,6 +394,10 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
                     }
                     Some(BodyProblem::NotAnEnvelope(reason)) if error.message.is_none() => {
                         error.message = Some(format!("response body is not the service's envelope ({reason})"));
+                    }
+                    Some(BodyProblem::WrongShape(e)) => {
+                        error.message = Some(WRONG_SHAPE.to_owned());
+                        error.source = Some(Box::new(e.clone()));
                     }
                     Some(BodyProblem::TooLarge) => {
                         error.message = Some(format!(
@@ -468,9 +481,11 @@ impl From<std::convert::Infallible> for Error {
     }
 }
 
+/// Kept as the source, so code can downcast to read `what()` and `reason()`.
 impl From<ValidationError> for Error {
     fn from(error: ValidationError) -> Self {
-        Self::invalid_argument(error.to_string())
+        let message = error.to_string();
+        Self { source: Some(Box::new(error)), ..Self::invalid_argument(message) }
     }
 }
 

@@ -42,6 +42,9 @@ pub(crate) enum BodyProblem {
     NotAnEnvelope(String),
     /// Larger than `MAX_BODY_BYTES`: only its start was read.
     TooLarge,
+    /// A success body that holds a link with a query or user info, and does not decode into what the operation
+    /// promises (see `success_problem`).
+    WrongShape(std::sync::Arc<serde_json::Error>),
 }
 
 impl ClientHooks<ClientState> for Client {
@@ -170,7 +173,8 @@ fn refused(operation_id: &str, request: &Request) -> Option<&'static str> {
                 ("executionId", "execution_id must not be blank"),
                 ("executionStatus", "execution_status must not be blank"),
             ],
-        ),
+        )
+        .or_else(|| undocumented_execution_status(request.url())),
         _ => None,
     }
 }
@@ -183,6 +187,17 @@ fn blank_filter(url: &reqwest::Url, filters: &[(&str, &'static str)]) -> Option<
         let &(_, refusal) = filters.iter().find(|(filter, _)| *filter == name)?;
         value.trim().is_empty().then_some(refusal)
     })
+}
+
+/// Why an executions filter cannot be asked for, if it cannot: each of its `;`-separated states must be one the
+/// service documents (matched ignoring case and blanks, as the service's enum parse does), or the answer is a 400
+/// naming the first other.
+fn undocumented_execution_status(url: &reqwest::Url) -> Option<&'static str> {
+    let (_, statuses) = url.query_pairs().find(|(name, _)| name == "executionStatus")?;
+    let mut entries = statuses.split(';').map(str::trim).filter(|status| !status.is_empty());
+    entries
+        .any(|status| status.parse::<crate::ExecutionStatus>().is_err())
+        .then_some("execution_status must be `;`-separated states out of Pending, Running, Paused and Completed")
 }
 
 /// Why a create-report body cannot be scheduled, if it cannot: `StartTime` and `RecurrenceInterval` are required
@@ -535,10 +550,7 @@ async fn with_received_body(mut response: Response, info: &OperationInfo) -> req
         error.with_url(at)
     };
     let received = match read_body(&mut response).await.map_err(broken)? {
-        Body::Whole(bytes) => {
-            let items = if info.operation_id == "try_query" { Items::Rows } else { Items::Typed };
-            inspect(status, bytes, items)
-        }
+        Body::Whole(bytes) => inspect(status, bytes, info.operation_id),
         Body::TooLarge(start) => ReceivedBody { bytes: start, problem: Some(BodyProblem::TooLarge) },
     };
     let mut rebuilt = http::Response::builder().status(status).version(version);
@@ -611,10 +623,16 @@ fn start_of(read: &[u8], next: &[u8]) -> Body {
 }
 
 /// The body with its keys normalized, and whether it can decode into what `status` promises.
-pub(crate) fn inspect(status: StatusCode, bytes: Bytes, items: Items) -> ReceivedBody {
+pub(crate) fn inspect(status: StatusCode, bytes: Bytes, operation_id: &str) -> ReceivedBody {
+    let items = if operation_id == "try_query" { Items::Rows } else { Items::Typed };
+    let bytes = without_byte_order_mark(bytes);
     match casing::normalize(&bytes, items) {
         Ok(normalized) => {
-            let problem = if status.is_success() { None } else { envelope_problem(&normalized) };
+            let problem = if status.is_success() {
+                success_problem(operation_id, &normalized)
+            } else {
+                envelope_problem(&normalized)
+            };
             ReceivedBody { bytes: normalized, problem }
         }
         Err(malformed) => ReceivedBody { bytes, problem: Some(BodyProblem::NotJson(malformed)) },
@@ -626,10 +644,10 @@ pub(crate) fn inspect(status: StatusCode, bytes: Bytes, items: Items) -> Receive
 pub fn decode_body<T: serde::de::DeserializeOwned>(
     status: StatusCode,
     body: Bytes,
-    rows: bool,
+    operation_id: &str,
 ) -> Result<T, crate::Error> {
     use crate::OperationError;
-    let received = inspect(status, body, if rows { Items::Rows } else { Items::Typed });
+    let received = inspect(status, body, operation_id);
     let unexpected = |received: ReceivedBody| {
         let bytes = received.bytes.clone();
         let response = http::Response::builder().status(status).extension(received).body(bytes);
@@ -652,6 +670,27 @@ pub fn decode_body<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// `body` without a leading UTF-8 byte order mark, which .NET writers may put before JSON and JSON parsers refuse.
+pub(crate) fn without_byte_order_mark(body: Bytes) -> Bytes {
+    if body.starts_with(b"\xEF\xBB\xBF") { body.slice(3..) } else { body }
+}
+
+/// Why a success body cannot decode into what the operation promises, checked before the generated code decodes it
+/// only where its failure would show a secret: the generated payload error prints the whole body, and reports and
+/// executions carry links whose query or user info (`?sig=…`, `?code=…`) must not reach a log that way. Bodies
+/// without a `?` or `@` have no such link and skip the second decode.
+fn success_problem(operation_id: &str, body: &[u8]) -> Option<BodyProblem> {
+    let decoded = match operation_id {
+        _ if memchr::memchr2(b'?', b'@', body).is_none() => return None,
+        "get_report_executions" => serde_json::from_slice::<types::ExecutionEnvelope>(body).map(drop),
+        "create_report" | "get_reports" | "update_report" | "delete_report" | "pause_report" | "resume_report" => {
+            serde_json::from_slice::<types::ReportEnvelope>(body).map(drop)
+        }
+        _ => return None,
+    };
+    decoded.err().map(|e| BodyProblem::WrongShape(e.into()))
+}
+
 /// Why an error body is not the service's envelope, if it is not: it must decode, and carry at least one of the
 /// envelope's fields (all are optional, so any other JSON object, such as a gateway's `{"error":…}`, would decode
 /// as an empty envelope and lose what it says).
@@ -660,6 +699,10 @@ fn envelope_problem(body: &[u8]) -> Option<BodyProblem> {
         Err(e) => Some(BodyProblem::NotAnEnvelope(e.to_string())),
         Ok(types::ErrorEnvelope { message: None, status_code: None, total_count: None, value: None, .. }) => {
             Some(BodyProblem::NotAnEnvelope("it has none of the envelope's fields".to_owned()))
+        }
+        // `{"statusCode":500,"error":{"message":…}}`: read as an envelope, it would say nothing.
+        Ok(types::ErrorEnvelope { message: None, .. }) if crate::error::message_in(body).is_some() => {
+            Some(BodyProblem::NotAnEnvelope("its message is not the envelope's".to_owned()))
         }
         Ok(_) => None,
     }

@@ -305,6 +305,8 @@ async fn not_found_and_bad_parameters() {
     assert_eq!((status, message(&response)), (404, "No item found with given filters."));
     let (status, response) = raw.get("/ScheduledReport?reportId=").await;
     assert_eq!((status, message(&response)), (200, "Reports fetched successfully"), "a blank filter is no filter");
+    let (status, response) = raw.get("/ScheduledReport/execution/unknown?executionStatus=Pending;Done").await;
+    assert_eq!((status, message(&response)), (400, "Requested value 'Done' not found"), "the client refuses it");
     let (status, response) = raw.get("/ScheduledQueries?includeSystemQueries=perhaps").await;
     assert_eq!((status, message(&response)), (400, "The value 'perhaps' is not valid for includeSystemQueries"));
     let (status, response) = raw.get("/ScheduledReports").await;

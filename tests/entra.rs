@@ -789,6 +789,64 @@ fn a_secret_given_in_the_wrong_argument_is_not_repeated_in_the_error() {
     }
     let error = ClientCredentials::new(secret, CLIENT_ID, TENANT).unwrap_err();
     assert!(error.to_string().starts_with("tenant id contains `~`, which is not allowed"), "{error}");
+    // Client id and secret swapped: Entra's secrets hold a `~`, application ids never do.
+    let swapped = [
+        ClientCredentials::new(TENANT, secret, CLIENT_ID).unwrap_err(),
+        RefreshTokenCredential::builder(TENANT, secret, REFRESH_TOKEN).build().unwrap_err(),
+        PasswordCredential::new(TENANT, secret, CLIENT_ID, USERNAME, PASSWORD).unwrap_err(),
+    ];
+    for error in swapped {
+        assert!(error.to_string().starts_with("client id has a `~`, as client secrets do (not repeated"), "{error}");
+        assert!(!format!("{error} {error:?}").contains("s3cret"), "{error:?}");
+    }
+}
+
+#[test]
+fn a_given_http_client_is_not_shown_as_its_default_headers_may_hold_a_key() {
+    let mut proxy_key = header::HeaderValue::from_static("proxy-s3cret");
+    proxy_key.set_sensitive(false); // as a caller may well leave it
+    let http = partner_center_insights::http_client_builder()
+        .unwrap()
+        .default_headers([(header::HeaderName::from_static("x-proxy-key"), proxy_key)].into_iter().collect())
+        .build()
+        .unwrap();
+    let builder = ClientCredentials::builder(TENANT, CLIENT_ID, CLIENT_SECRET).http_client(http);
+    let shown = format!("{builder:?}");
+    assert!(!shown.contains("proxy-s3cret") && shown.contains(r#"http_client: Some("[set]")"#), "{shown}");
+    let built = format!("{:?}", builder.build().unwrap());
+    assert!(!built.contains("proxy-s3cret"), "{built}");
+}
+
+#[tokio::test]
+async fn a_client_id_that_is_not_a_guid_is_neither_shown_nor_let_through_when_entra_quotes_it() {
+    // A secret of the older kind (no `~`) in the client id's place: AADSTS700016 quotes the "application" back.
+    let old_style_secret = "Jd8xLb2mQ9vWc4Rt7Yp1Zk5Ns3Hf6Ga0Ue2Io4Pa8=";
+    let not_found = |id: &str| {
+        json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({
+                "error": "unauthorized_client",
+                "error_description": format!(
+                    "AADSTS700016: Application with identifier '{id}' was not found in the directory 'Contoso'."
+                ),
+                "error_codes": [700016],
+            }),
+        )
+    };
+    let server = TokenServer::start(vec![not_found(old_style_secret), not_found(CLIENT_ID)]).await;
+    let credential = |client_id: &str| {
+        ClientCredentials::builder(TENANT, client_id, CLIENT_SECRET).authority(server.authority()).build().unwrap()
+    };
+    let swapped = credential(old_style_secret);
+    let error = swapped.token().await.expect_err("not found");
+    let shown = format!("{}\n{swapped:?}", everything_shown(&error));
+    assert_none_of(&[old_style_secret], &shown, "an error or the credential's Debug");
+    assert!(error.to_string().contains("Application with identifier '[redacted]' was not found"), "{error}");
+    // An application id is no secret: it stays, where it helps to find the app.
+    let right = credential(CLIENT_ID);
+    let error = right.token().await.expect_err("not found");
+    assert!(error.to_string().contains(&format!("identifier '{CLIENT_ID}'")), "{error}");
+    assert!(format!("{right:?}").contains(CLIENT_ID), "{right:?}");
 }
 
 #[test]

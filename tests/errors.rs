@@ -262,10 +262,73 @@ async fn wrong_field_types_and_invalid_utf8_fail_with_status_200() {
 }
 
 #[tokio::test]
+async fn failure_messages_are_found_in_every_shape_seen_in_front_of_the_service() {
+    let bom = |json: &str| [b"\xEF\xBB\xBF".as_slice(), json.as_bytes()].concat();
+    for (status, body, expected) in [
+        // A .NET writer's byte order mark before the envelope.
+        (404, bom(r#"{"value":[],"message":"No item found with given filters.","statusCode":404}"#), "No item found"),
+        // Partner Center's own error shape.
+        (401, br#"{"code":"600012","description":"MFA is required","data":[],"source":"PartnerFD"}"#.to_vec(), "MFA"),
+        // ASP.NET's `BadRequest("…")`: a bare JSON string.
+        (400, br#""Invalid report parameters""#.to_vec(), "Invalid report parameters"),
+        // An envelope field next to a gateway's message.
+        (400, br#"{"statusCode":400,"error":{"message":"Backend refused it"}}"#.to_vec(), "Backend refused it"),
+    ] {
+        let (error, _) = resume_with(Reply::body(status, "application/json", body)).await;
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(status));
+        assert!(error.message().is_some_and(|m| m.starts_with(expected)), "{status}: {error}");
+        assert_well_formed(&error);
+    }
+    // A report field named `description` is no error message without the error's `code`.
+    let (error, _) = resume_with(Reply::json(400, r#"{"description":"usage","reportName":"r"}"#)).await;
+    assert_eq!(
+        error.message(),
+        Some("response body is not the service's envelope (it has none of the envelope's fields)")
+    );
+    // And a success body with a byte order mark decodes.
+    let example = common::response_example("Reports").to_string();
+    let server = TestServer::always(Reply::body(200, "application/json", bom(&example))).await;
+    let reports = client(&mpn(&server)).get_reports().send().await.expect("decodes after the mark");
+    assert!(!reports.value.is_empty());
+}
+
+#[tokio::test]
+async fn a_success_body_of_the_wrong_shape_never_shows_the_links_it_holds() {
+    // The generated code's payload error prints the whole body, and with it a download link's signature or a
+    // callback's key: such bodies are checked first and fail as an answer, which prints no body.
+    let server = TestServer::always(
+        Reply::json(
+            200,
+            r#"{"value":[{"reportId":"r1","reportAccessSecureLink":"https://s.example/r.csv?sv=1&sig=SAS-SIG-123"}]}"#,
+        )
+        .with_header("MS-RequestId", REQUEST_ID),
+    )
+    .await;
+    let raw = client(&mpn(&server)).get_report_executions().report_id("r1").send().await.expect_err("no executionId");
+    let shown = format!("{raw} {raw:?}");
+    assert!(!shown.contains("SAS-SIG-123"), "{shown}");
+    let error = Error::from(raw);
+    assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(200));
+    assert_eq!(error.message(), Some("response body does not have the operation's shape"));
+    assert_eq!(error.request_id(), Some(REQUEST_ID), "the answer's headers are kept now");
+    let cause = std::error::Error::source(&error).expect("the decode error is the source").to_string();
+    assert!(cause.contains("missing field `executionId`"), "{cause}");
+    assert!(!assert_well_formed(&error).contains("SAS-SIG-123"));
+    // A report's callback key, likewise.
+    let server = TestServer::always(Reply::json(
+        200,
+        r#"{"value":[{"reportId":"r1","recurrenceInterval":"daily","callbackUrl":"https://f.example/cb?code=KEY-42"}]}"#,
+    ))
+    .await;
+    let raw = client(&mpn(&server)).resume_report().report_id("r1").send().await.expect_err("wrong type");
+    assert!(!format!("{raw} {raw:?}").contains("KEY-42"), "{raw}");
+    assert_eq!(Error::from(raw).message(), Some("response body does not have the operation's shape"));
+}
+
+#[tokio::test]
 async fn connection_refused_is_a_connect_error_on_one_line() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let (_refusing, port) = common::refusing_port();
     let error = client(&format!("http://127.0.0.1:{port}/insights/v1/mpn"))
         .resume_report()
         .report_id(REPORT_ID)

@@ -73,14 +73,10 @@ fn entra_client(server: &TestServer, token_endpoint: &TestServer, retry: RetryPo
     Client::builder(mpn(server)).token_provider(credential).retry_policy(retry).build().unwrap()
 }
 
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 #[tokio::test]
 async fn connection_refused_is_retried_then_reported() {
-    let client = Client::builder(format!("http://127.0.0.1:{}/insights/v1/mpn", closed_port()))
+    let (_refusing, port) = common::refusing_port();
+    let client = Client::builder(format!("http://127.0.0.1:{port}/insights/v1/mpn"))
         .bearer_token(TEST_TOKEN)
         .retry_policy(quick_retries())
         .build()
@@ -193,7 +189,8 @@ async fn throttled_with_retry_after_seconds_then_ok() {
 
 #[tokio::test]
 async fn throttled_with_an_http_date_then_ok() {
-    // Two seconds ahead, written to the second: at least one second away.
+    // Two seconds ahead, written to the second: at least one second away from now, and from the start below.
+    let started = std::time::Instant::now();
     let when = chrono::Utc::now() + chrono::Duration::seconds(2);
     let date = when.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     let server = TestServer::sequence(vec![
@@ -201,7 +198,6 @@ async fn throttled_with_an_http_date_then_ok() {
         Reply::json(200, &reports()),
     ])
     .await;
-    let started = std::time::Instant::now();
     resume(&client(&server)).await.expect("succeeds after the date");
     assert_eq!(server.request_count(), 2);
     // A lower bound only (a slow machine makes it longer, never shorter): the backoff alone is ≤ 5 ms.
@@ -680,7 +676,8 @@ async fn a_cross_host_redirect_is_not_followed_and_never_gets_the_token() {
 #[tokio::test]
 async fn a_token_endpoint_that_is_down_fails_the_call_before_sending() {
     let server = TestServer::always(Reply::json(200, &reports())).await;
-    let authority = Authority::parse(&format!("http://127.0.0.1:{}", closed_port())).unwrap();
+    let (_refusing, port) = common::refusing_port();
+    let authority = Authority::parse(&format!("http://127.0.0.1:{port}")).unwrap();
     let credential = ClientCredentials::builder("contoso.onmicrosoft.com", "app-id", "client-secret-value-123")
         .authority(authority)
         .build()

@@ -5,7 +5,8 @@ mod common;
 
 use common::{Reply, TestServer, client, cmp, mpn, response_example};
 use partner_center_insights::{
-    CallbackUrl, Client, ClientInfo, Error, ErrorKind, Program, RecurrenceInterval, ReportId, ReportName, types,
+    AccessToken, AuthError, CallbackUrl, Client, ClientInfo, Error, ErrorKind, ExecutionStatus, Program,
+    RecurrenceInterval, ReportId, ReportName, StaticToken, TokenProvider, types,
 };
 
 async fn server() -> TestServer {
@@ -71,6 +72,37 @@ async fn blank_list_filters_are_refused_before_sending() {
     client.get_queries().query_id("q1").query_name("usage").send().await.unwrap();
     client.get_datasets().dataset_name("ISVUsage").send().await.unwrap();
     client.get_report_executions().report_id("r1").execution_id("e1").execution_status("Running").send().await.unwrap();
+    assert_eq!(server.request_count(), 4);
+}
+
+#[test]
+fn a_rejected_value_is_the_errors_source_and_named_once() {
+    let error = Error::from(ReportName::try_from("usage;daily").unwrap_err());
+    assert_eq!(error.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(error.to_string(), "invalid argument: invalid report name: must not contain `;`");
+    let source = std::error::Error::source(&error).expect("the rejection is the source");
+    let rejected = source.downcast_ref::<partner_center_insights::ValidationError>().expect("a ValidationError");
+    assert_eq!((rejected.what(), rejected.reason()), ("report name", "must not contain `;`"));
+}
+
+#[tokio::test]
+async fn execution_states_outside_the_documented_ones_are_refused_before_sending() {
+    // The service answers a 400 ("Requested value 'Complete' not found") a round trip later.
+    let server = TestServer::always(Reply::json(200, r#"{"value":[],"totalCount":0}"#)).await;
+    let client = client(&mpn(&server));
+    let executions = || client.get_report_executions().report_id("r1");
+    let unknown: ExecutionStatus = serde_json::from_str(r#""Failed""#).unwrap(); // a state from a newer service
+    for states in ["Complete", "Pending;Done", "Pending,Completed", "Running;Pending;completed;x"] {
+        let result = executions().execution_status(states).send().await.map(drop).map_err(Error::from);
+        expect_invalid(result, "execution_status must be `;`-separated states out of Pending, Running, Paused");
+    }
+    let result = executions().execution_statuses(&[ExecutionStatus::Pending, unknown]).send().await;
+    expect_invalid(result.map(drop).map_err(Error::from), "execution_status must be");
+    assert_eq!(server.request_count(), 0, "nothing was sent");
+    // The documented states go out in any case, with blanks and empty entries as the service reads them.
+    for states in ["Pending", "pending;COMPLETED", " Running ; Paused ", "Completed;"] {
+        executions().execution_status(states).send().await.unwrap();
+    }
     assert_eq!(server.request_count(), 4);
 }
 
@@ -297,19 +329,26 @@ async fn tokens_a_header_cannot_carry_are_refused_before_sending() {
     let server = server().await;
     // A fixed token: at build time.
     for token in ["", " \n", "line\nbreak", "nul\0", "Bearer eyJ0eXAi.body.signature"] {
-        let built = Client::builder(mpn(&server)).bearer_token(token).build().map(drop);
-        expect_invalid(
-            built,
-            "bearer token is empty, contains whitespace or holds characters an HTTP header cannot carry (give the \
-             token alone, without `Bearer `)",
-        );
+        let fixed = Client::builder(mpn(&server)).bearer_token(token).build().map(drop);
+        // A `StaticToken` is sent as a fixed token, and checked as one.
+        let given = Client::builder(mpn(&server)).token_provider(StaticToken::new(token)).build().map(drop);
+        for built in [fixed, given] {
+            expect_invalid(
+                built,
+                "bearer token is empty, contains whitespace or holds characters an HTTP header cannot carry (give \
+                 the token alone, without `Bearer `)",
+            );
+        }
     }
     // From a provider: the call fails without a request.
+    struct Issued(&'static str);
+    impl TokenProvider for Issued {
+        async fn token(&self) -> Result<AccessToken, AuthError> {
+            Ok(AccessToken::new(self.0, None))
+        }
+    }
     for token in ["carriage\rreturn", "Bearer carriage.body.signature"] {
-        let client = Client::builder(mpn(&server))
-            .token_provider(partner_center_insights::StaticToken::new(token))
-            .build()
-            .unwrap();
+        let client = Client::builder(mpn(&server)).token_provider(Issued(token)).build().unwrap();
         let error = Error::from(client.resume_report().report_id("r1").send().await.unwrap_err());
         assert_eq!(error.kind(), ErrorKind::Authentication, "{error}");
         assert!(error.to_string().contains("contains whitespace or holds characters"), "{error}");

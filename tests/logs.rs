@@ -113,8 +113,14 @@ async fn no_secret_appears_in_trace_logs() {
     assert!(storage.requests().iter().all(|r| r.target.ends_with(LINK_SIGNATURE)), "the whole link was fetched");
 
     let logs = String::from_utf8(CAPTURED.lock().unwrap().clone()).unwrap();
-    // The capture works: the client's own events and spans are in it, and so are dependencies' records.
-    for expected in ["partner_center_call", "401: retrying once with a fresh token", "AADSTS50126"] {
+    // The capture works: the client's own events and spans are in it, and so are dependencies' records (reqwest's
+    // `log` records, through the `tracing-log` bridge).
+    for expected in [
+        "partner_center_call",
+        "401: retrying once with a fresh token",
+        "AADSTS50126",
+        "reqwest::connect: starting new connection",
+    ] {
         assert!(logs.contains(expected), "`{expected}` was logged:\n{logs}");
     }
     // The retry is a warning with its reason and wait; the call's span ends up with its attempts, status and time.

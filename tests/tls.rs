@@ -35,6 +35,30 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle)
 }
 
+/// The key exchange groups a ClientHello offers (its `supported_groups` extension), read field by field.
+fn offered_groups(hello: &[u8]) -> Vec<u16> {
+    let u16_at = |at: usize| hello.get(at..at + 2).map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    // Record header (5), handshake header (4), version (2), random (32), then the session id.
+    let mut at = 5 + 4 + 2 + 32;
+    at += 1 + usize::from(hello.get(at).copied().unwrap_or(0));
+    at += 2 + u16_at(at); // cipher suites
+    at += 1 + usize::from(hello.get(at).copied().unwrap_or(0)); // compression methods
+    let end = (at + 2 + u16_at(at)).min(hello.len());
+    at += 2;
+    while at + 4 <= end {
+        let (kind, len) = (u16_at(at), u16_at(at + 2));
+        if kind == 0x000a {
+            let list = hello.get(at + 6..at + 6 + u16_at(at + 4)).unwrap_or_default();
+            return list.chunks_exact(2).map(|g| u16::from_be_bytes([g[0], g[1]])).collect();
+        }
+        at += 4 + len;
+    }
+    Vec::new()
+}
+
+/// X25519MLKEM768, the post-quantum hybrid that rustls offers first with aws-lc-rs and that ring does not have.
+const X25519_MLKEM768: u16 = 0x11ec;
+
 #[tokio::test]
 async fn https_calls_start_a_rustls_handshake_offering_http_1_1() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -56,6 +80,15 @@ async fn https_calls_start_a_rustls_handshake_offering_http_1_1() {
     assert!(contains(&hello, b"localhost"), "server name indication names the host");
     assert!(contains(&hello, b"http/1.1"), "ALPN offers HTTP/1.1");
     assert!(!contains(&hello, b"a-token"), "nothing of the request leaves before the handshake");
+    // Which crypto provider made it: the one the features pick.
+    let groups = offered_groups(&hello);
+    assert!(groups.contains(&0x001d), "X25519 is offered: {groups:04x?}");
+    let aws_lc = groups.contains(&X25519_MLKEM768);
+    assert_eq!(
+        aws_lc,
+        cfg!(feature = "rustls-aws-lc"),
+        "aws-lc-rs offers X25519MLKEM768, ring does not: {groups:04x?}"
+    );
     // The socket closed mid-handshake: a connection failure, not a panic and not an answer.
     assert!(matches!(error.kind(), ErrorKind::Connect | ErrorKind::Transport), "{error}");
     assert_eq!(error.status(), None);

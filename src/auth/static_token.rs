@@ -20,6 +20,11 @@ impl StaticToken {
     pub fn new(token: impl Into<String>) -> Self {
         Self(AccessToken::new(token, None))
     }
+
+    /// The token, for a client that sends it as `ClientBuilder::bearer_token` would.
+    pub(crate) fn access_token(&self) -> &AccessToken {
+        &self.0
+    }
 }
 
 impl TokenProvider for StaticToken {

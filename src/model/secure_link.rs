@@ -42,8 +42,8 @@ impl fmt::Display for SecureLink {
     }
 }
 
-/// Writes `link` without its query (marked `?…`) and user info (marked `…@`), or only its length when it is not a
-/// URL: the parts that carry signatures, keys and passwords.
+/// Writes `link` without its query (marked `?…`) and user info (marked `…@`), or only its length when it is not an
+/// http(s) URL: the parts that carry signatures, keys and passwords.
 pub(crate) fn write_without_secrets(f: &mut fmt::Formatter<'_>, link: &str) -> fmt::Result {
     use url::Position;
     // Read as a download or a callback will read it: URL parsing accepts spellings of user info (`https:u:p@host`,
@@ -51,6 +51,10 @@ pub(crate) fn write_without_secrets(f: &mut fmt::Formatter<'_>, link: &str) -> f
     let Ok(url) = url::Url::parse(link) else {
         return write!(f, "<not a URL, {} bytes>", link.len());
     };
+    // Other schemes have no host and keep everything in the path (`sas:sv=1&sig=…`).
+    if !matches!(url.scheme(), "http" | "https") {
+        return write!(f, "<not an http(s) URL, {} bytes>", link.len());
+    }
     f.write_str(&url[..Position::BeforeUsername])?;
     if !url.username().is_empty() || url.password().is_some() {
         f.write_str("…@")?;
@@ -109,6 +113,9 @@ mod tests {
         assert_eq!(shown("https://u:se/cret@s.example/r"), "<not a URL, 29 bytes>");
         assert_eq!(shown("not a link?sig=abc"), "<not a URL, 18 bytes>");
         assert_eq!(shown(""), "<not a URL, 0 bytes>");
+        // Nor is a URL of another scheme, whose path would be the whole rest.
+        assert_eq!(shown("sas:sv=1&sig=SECRET"), "<not an http(s) URL, 19 bytes>");
+        assert_eq!(shown("ftp://u:p@s.example/r.csv"), "<not an http(s) URL, 25 bytes>");
         let debug = format!("{:?}", SecureLink::new("https://u:secret@s.example/r.csv?sig=abc"));
         assert_eq!(debug, "SecureLink(https://…@s.example/r.csv?…)");
     }

@@ -3,13 +3,15 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ValidationError;
 
 /// A UTC time to the second, written as `yyyy-MM-ddTHH:mm:ssZ`. Sub-seconds are dropped when a timestamp is made,
-/// from text or from a chrono value, as the service writes and wants times.
+/// from text or from a chrono value, as the service writes and wants times. Years are 0001–9999, the four digits
+/// of the wire format (and the range of the service's .NET `DateTime`): text outside them is refused, and a chrono
+/// value or a sum outside them is held to the nearest end.
 ///
 /// ```
 /// use partner_center_insights::Timestamp;
@@ -38,7 +40,10 @@ impl Timestamp {
     }
 }
 
-/// A later time: `Timestamp::now() + Duration::from_secs(5 * 3600)`.
+/// The years the wire format's four digits can write.
+const WIRE_YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// A later time: `Timestamp::now() + Duration::from_secs(5 * 3600)`, at most 9999-12-31T23:59:59Z.
 impl std::ops::Add<std::time::Duration> for Timestamp {
     type Output = Self;
 
@@ -49,10 +54,14 @@ impl std::ops::Add<std::time::Duration> for Timestamp {
 }
 
 /// To the second, as the service writes times: `completed_after(Utc::now())` then takes a run generated within the
-/// same second, and two times that print the same compare equal.
+/// same second, and two times that print the same compare equal. Held to 0001–9999, the years the wire format has.
 impl From<DateTime<Utc>> for Timestamp {
     fn from(time: DateTime<Utc>) -> Self {
-        Self(time.trunc_subsecs(0))
+        if WIRE_YEARS.contains(&time.year()) {
+            return Self(time.trunc_subsecs(0));
+        }
+        let end = if time.year() < 1 { "0001-01-01T00:00:00Z" } else { "9999-12-31T23:59:59Z" };
+        Self(DateTime::parse_from_rfc3339(end).expect("a valid time").to_utc())
     }
 }
 
@@ -67,16 +76,20 @@ impl std::str::FromStr for Timestamp {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
-        if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-            return Ok(Self::from(time.with_timezone(&Utc)));
+        let parsed = DateTime::parse_from_rfc3339(text).map(|time| time.to_utc()).or_else(|_| {
+            // No offset (or a bare `Z` after a space-separated date): the docs say every time is UTC.
+            let naive = text.strip_suffix(['Z', 'z']).unwrap_or(text);
+            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                .iter()
+                .find_map(|format| NaiveDateTime::parse_from_str(naive, format).ok())
+                .map(|time| time.and_utc())
+                .ok_or_else(|| ValidationError::new("timestamp", format!("`{text}` is not yyyy-MM-ddTHH:mm:ssZ")))
+        })?;
+        // chrono reads `+10000-…` and `-0001-…`, which the service's four-digit years cannot hold.
+        if !WIRE_YEARS.contains(&parsed.year()) {
+            return Err(ValidationError::new("timestamp", format!("`{text}` is not in the years 0001 to 9999")));
         }
-        // No offset (or a bare `Z` after a space-separated date): the docs say every time is UTC.
-        let naive = text.strip_suffix(['Z', 'z']).unwrap_or(text);
-        ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
-            .iter()
-            .find_map(|format| NaiveDateTime::parse_from_str(naive, format).ok())
-            .map(|time| Self::from(time.and_utc()))
-            .ok_or_else(|| ValidationError::new("timestamp", format!("`{text}` is not yyyy-MM-ddTHH:mm:ssZ")))
+        Ok(Self(parsed.trunc_subsecs(0)))
     }
 }
 
@@ -135,5 +148,28 @@ impl schemars::JsonSchema for Timestamp {
             ..Default::default()
         }
         .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn years_the_wire_format_cannot_write_are_refused_or_held_to_its_ends() {
+        for text in ["+10000-01-01T00:00:00Z", "-0001-01-01T00:00:00Z", "0000-12-31T23:59:59Z", "+10000-01-01T00:00:00"]
+        {
+            let error = text.parse::<Timestamp>().unwrap_err();
+            assert_eq!(error.to_string(), format!("invalid timestamp: `{text}` is not in the years 0001 to 9999"));
+        }
+        for text in ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"] {
+            assert_eq!(text.parse::<Timestamp>().unwrap().to_string(), text);
+        }
+        let far = Timestamp::now() + std::time::Duration::from_secs(u64::MAX / 4);
+        assert_eq!(far.to_string(), "9999-12-31T23:59:59Z");
+        assert_eq!(Timestamp::from(DateTime::<Utc>::MAX_UTC).to_string(), "9999-12-31T23:59:59Z");
+        assert_eq!(Timestamp::from(DateTime::<Utc>::MIN_UTC).to_string(), "0001-01-01T00:00:00Z");
+        let last = "9999-12-31T23:59:59.5Z".parse::<Timestamp>().unwrap();
+        assert_eq!(last + std::time::Duration::from_secs(1), last, "no further than the last second");
     }
 }

@@ -132,8 +132,8 @@ impl<'a> ExecutionWait<'a> {
 
     /// How long to wait in all (default one hour), polls included: a poll still running at the deadline is given up
     /// (so a zero timeout fails without polling). A wait between polls that would pass the deadline is cut short
-    /// for a last poll, begun early enough to be answered in time (by twice what the poll before it took), so a run
-    /// that completes by then is returned.
+    /// for a last poll, begun early enough to be answered in time (by twice what the poll before it took, and at
+    /// least a second), so a run that completes by then is returned.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -183,6 +183,8 @@ impl<'a> ExecutionWait<'a> {
         // watched from the first poll: its id came from the list, so the run exists, and not finding it is not "no
         // run yet" (which would wait out the whole timeout for a mistyped id).
         let (mut listed, mut missed) = (false, 0);
+        // Whether the poll placed by the deadline (see the sleep below) has been made or is next.
+        let mut last_look_begun = false;
         let exists = |last_seen: &str| {
             let (left, timed_out) = (timeout.saturating_sub(started.elapsed()), timed_out(last_seen));
             let check = report_exists(client, &report_id);
@@ -270,20 +272,32 @@ impl<'a> ExecutionWait<'a> {
                     "no execution yet".to_owned()
                 }
             };
-            // The next poll begins by the deadline less twice what this one took, so that it can still be answered:
-            // giving up when a whole interval no longer fits would skip the last stretch unlooked at (up to a
-            // minute). A poll slowed by retries only brings the next one forward; the poll's own timeout holds the
-            // deadline.
+            // The last poll begins by the deadline less twice what this one took (at least `LAST_LOOK_LEAD`), so
+            // that it can still be answered: giving up when a whole interval no longer fits would skip the last
+            // stretch unlooked at (up to a minute). A poll slowed by retries only brings it forward (at once, when
+            // less than the lead is left); the poll's own timeout holds the deadline. After it, polls keep their
+            // interval until the deadline.
             let left = timeout.saturating_sub(started.elapsed());
-            if left.is_zero() {
+            let lead = took.saturating_mul(2).max(LAST_LOOK_LEAD);
+            let mut pause = interval.max(asked_to_wait);
+            if !last_look_begun && pause.saturating_add(lead) >= left {
+                last_look_begun = true;
+                pause = left.saturating_sub(lead);
+            }
+            if pause >= left {
+                tokio::time::sleep(left).await;
                 return Err(timed_out(&progress));
             }
             last_seen = progress;
-            tokio::time::sleep(interval.max(asked_to_wait).min(left.saturating_sub(took.saturating_mul(2)))).await;
+            tokio::time::sleep(pause).await;
             interval = interval.saturating_add(interval / 2).min(max_interval);
         }
     }
 }
+
+/// The least time a wait's last poll is begun before the deadline, however quickly the poll before it was answered:
+/// a loopback or cached answer says little about how long the next takes.
+const LAST_LOOK_LEAD: Duration = Duration::from_secs(1);
 
 /// Whether a check was answered: a transient failure (`false`) leaves it to be asked again, any other is the wait's.
 fn known(check: Result<(), Error>) -> Result<bool, Error> {

@@ -8,6 +8,15 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// A loopback port that refuses connections while the returned socket lives: bound and never listening, so no
+/// other test (or outgoing connection) can take it in the meantime, as it could a port merely found free.
+pub fn refusing_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).expect("a loopback port");
+    let port = socket.local_addr().expect("bound").port();
+    (socket, port)
+}
+
 /// One request as it arrived.
 #[derive(Clone, Debug)]
 pub struct Recorded {

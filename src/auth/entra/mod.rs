@@ -230,13 +230,26 @@ impl Default for EndpointVersion {
 }
 
 /// The settings every credential builder shares: where to ask and how.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct EndpointOptions {
     authority: Authority,
     version: EndpointVersion,
     http_client: Option<reqwest::Client>,
     connect_timeout: Duration,
     request_timeout: Duration,
+}
+
+// By hand: a `reqwest::Client`'s `Debug` prints its default headers, where a proxy's key may be.
+impl fmt::Debug for EndpointOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointOptions")
+            .field("authority", &self.authority)
+            .field("version", &self.version)
+            .field("http_client", &self.http_client.as_ref().map(|_| "[set]"))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
 }
 
 impl Default for EndpointOptions {
@@ -340,9 +353,22 @@ fn check_client_id(client_id: &str) -> Result<(), AuthError> {
     let why = match whitespace_in(client_id) {
         _ if client_id.is_empty() => "is empty".to_owned(),
         Some(place) => format!("has whitespace {place}{NOT_REPEATED}"),
+        // Entra's client secrets have held a `~` since 2019; application ids never do.
+        None if client_id.contains('~') => format!("has a `~`, as client secrets do{NOT_REPEATED}"),
         None => return Ok(()),
     };
     Err(AuthError::new(format!("client id {why}: use the application (client) id")))
+}
+
+/// Whether `client_id` has the shape of an application id, a GUID (no secret). Any other is not shown by `Debug`
+/// nor let through in an Entra error that quotes it: it may be a secret given in the wrong place.
+pub(super) fn is_application_id(client_id: &str) -> bool {
+    uuid::Uuid::try_parse(client_id).is_ok()
+}
+
+/// A client id as `Debug` shows it.
+pub(super) fn shown_client_id(client_id: &str) -> &str {
+    if is_application_id(client_id) { client_id } else { "[not a GUID: not shown]" }
 }
 
 /// Why a rejected input is not quoted in its error: it may be a secret (a password, a client secret) given in the

@@ -125,7 +125,7 @@ impl fmt::Debug for PasswordCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordCredential")
             .field("tenant", &self.endpoint.tenant())
-            .field("client_id", &self.client_id)
+            .field("client_id", &super::shown_client_id(&self.client_id))
             .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
             .field("username", &self.username)
             .field("password", &"[redacted]")
@@ -196,7 +196,7 @@ impl fmt::Debug for PasswordCredentialBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordCredentialBuilder")
             .field("tenant", &self.tenant)
-            .field("client_id", &self.client_id)
+            .field("client_id", &super::shown_client_id(&self.client_id))
             .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
             .field("username", &self.username)
             .field("password", &"[redacted]")

@@ -145,7 +145,7 @@ impl fmt::Debug for RefreshTokenCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefreshTokenCredential")
             .field("tenant", &self.endpoint.tenant())
-            .field("client_id", &self.client_id)
+            .field("client_id", &super::shown_client_id(&self.client_id))
             .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
             .field("refresh_token", &"[redacted]")
             .field("on_refresh_token_rotated", &self.on_rotated.as_ref().map(|_| "[set]"))
@@ -223,7 +223,7 @@ impl fmt::Debug for RefreshTokenCredentialBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefreshTokenCredentialBuilder")
             .field("tenant", &self.tenant)
-            .field("client_id", &self.client_id)
+            .field("client_id", &super::shown_client_id(&self.client_id))
             .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
             .field("refresh_token", &"[redacted]")
             .field("on_refresh_token_rotated", &self.on_rotated.as_ref().map(|_| "[set]"))
