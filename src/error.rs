@@ -226,10 +226,20 @@ impl Error {
     pub(crate) fn wrong_shape(headers: &HeaderMap, body: Bytes, error: serde_json::Error) -> Self {
         Self {
             message: Some(WRONG_SHAPE.to_owned()),
-            source: Some(Box::new(error)),
+            source: Some(Box::new(without_quoted_values(error))),
             ..Self::from_response(StatusCode::OK, headers, Some(body))
         }
     }
+}
+
+/// `error`, or where its message quotes a value (serde writes `invalid type: string "…"`, which may be a link with
+/// its signature), one saying only where the body went wrong.
+pub(crate) fn without_quoted_values(error: serde_json::Error) -> serde_json::Error {
+    if !error.to_string().contains('"') {
+        return error;
+    }
+    let at = format!("a value of the wrong type or form at line {} column {}", error.line(), error.column());
+    serde::de::Error::custom(at)
 }
 
 /// Why a success answer failed. Not the envelope's `message`: on a 200 that is the service's success text.

@@ -678,17 +678,37 @@ pub(crate) fn without_byte_order_mark(body: Bytes) -> Bytes {
 /// Why a success body cannot decode into what the operation promises, checked before the generated code decodes it
 /// only where its failure would show a secret: the generated payload error prints the whole body, and reports and
 /// executions carry links whose query or user info (`?sig=…`, `?code=…`) must not reach a log that way. Bodies
-/// without a `?` or `@` have no such link and skip the second decode.
+/// whose links show whole (or that have none) skip the second decode.
 fn success_problem(operation_id: &str, body: &[u8]) -> Option<BodyProblem> {
+    use std::sync::LazyLock;
+    static SECURE_LINK: LazyLock<memchr::memmem::Finder> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"\"reportAccessSecureLink\""));
+    static CALLBACK_URL: LazyLock<memchr::memmem::Finder> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"\"callbackUrl\""));
     let decoded = match operation_id {
-        _ if memchr::memchr2(b'?', b'@', body).is_none() => return None,
-        "get_report_executions" => serde_json::from_slice::<types::ExecutionEnvelope>(body).map(drop),
-        "create_report" | "get_reports" | "update_report" | "delete_report" | "pause_report" | "resume_report" => {
+        "get_report_executions" if holds_hidden_link(body, &SECURE_LINK) => {
+            serde_json::from_slice::<types::ExecutionEnvelope>(body).map(drop)
+        }
+        "create_report" | "get_reports" | "update_report" | "delete_report" | "pause_report" | "resume_report"
+            if holds_hidden_link(body, &CALLBACK_URL) =>
+        {
             serde_json::from_slice::<types::ReportEnvelope>(body).map(drop)
         }
         _ => return None,
     };
-    decoded.err().map(|e| BodyProblem::WrongShape(e.into()))
+    decoded.err().map(|e| BodyProblem::WrongShape(crate::error::without_quoted_values(e).into()))
+}
+
+/// Whether a value of the (quoted) key `key` in `body` is a string that shows less than whole: anything but an
+/// http(s) URL without a query and user info, or with an escape, which could spell either.
+fn holds_hidden_link(body: &[u8], key: &memchr::memmem::Finder) -> bool {
+    key.find_iter(body).any(|at| {
+        let Some(rest) = body[at + key.needle().len()..].trim_ascii_start().strip_prefix(b":") else { return false };
+        let Some(value) = rest.trim_ascii_start().strip_prefix(b"\"") else { return false };
+        let value = &value[..memchr::memchr(b'"', value).unwrap_or(value.len())];
+        !(value.starts_with(b"https://") || value.starts_with(b"http://"))
+            || memchr::memchr3(b'?', b'@', b'\\', value).is_some()
+    })
 }
 
 /// Why an error body is not the service's envelope, if it is not: it must decode, and carry at least one of the

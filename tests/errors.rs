@@ -324,6 +324,23 @@ async fn a_success_body_of_the_wrong_shape_never_shows_the_links_it_holds() {
     let raw = client(&mpn(&server)).resume_report().report_id("r1").send().await.expect_err("wrong type");
     assert!(!format!("{raw} {raw:?}").contains("KEY-42"), "{raw}");
     assert_eq!(Error::from(raw).message(), Some("response body does not have the operation's shape"));
+    // Links that hide a part without a `?` or `@`: another scheme, an escaped `?`. And a decode error that would
+    // quote a link it found where another type belongs.
+    for body in [
+        r#"{"value":[{"reportId":"r1","reportAccessSecureLink":"sas:sv=1&sig=SAS-SIG-123"}]}"#,
+        r#"{"value":[{"reportId":"r1","reportAccessSecureLink":"https://s.example/r.csv\u003fsig=SAS-SIG-123"}]}"#,
+        r#"{"value":[{"executionId":"e1","reportAccessSecureLink":"https://s.example/r.csv?sig=SAS-SIG-123",
+            "recurrenceInterval":0,"reportId":7}]}"#,
+        r#"{"value":[{"executionId":"e1","recurrenceInterval":"https://s.example/r.csv?sig=SAS-SIG-123",
+            "reportAccessSecureLink":"https://s.example/r.csv?sig=SAS-SIG-123"}]}"#,
+    ] {
+        let server = TestServer::always(Reply::json(200, body)).await;
+        let raw = client(&mpn(&server)).get_report_executions().report_id("r1").send().await.expect_err(body);
+        assert!(!format!("{raw} {raw:?}").contains("SAS-SIG-123"), "{raw}");
+        let error = Error::from(raw);
+        assert!(!format!("{error} {error:?}").contains("SAS-SIG-123"), "{error}");
+        assert_eq!(error.message(), Some("response body does not have the operation's shape"), "{body}");
+    }
 }
 
 #[tokio::test]

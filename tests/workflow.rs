@@ -135,6 +135,28 @@ async fn a_poll_that_fails_near_the_deadline_is_followed_by_one_more_look() {
 }
 
 #[tokio::test]
+async fn a_slow_poll_early_on_does_not_use_up_the_look_before_the_deadline() {
+    // The first poll takes about a second: the next is brought forward, with time for as slow an answer. That one
+    // is quick, and the last 2 s would go unlooked at before the 2.5 s interval ended the wait; a third poll, a
+    // second before the deadline, sees the run completed.
+    let server = TestServer::sequence(vec![
+        Reply::trickle(200, executions("Running", None), 3, Duration::from_millis(400)),
+        Reply::json(200, &executions("Running", None)),
+        Reply::json(200, &executions("Completed", None)),
+    ])
+    .await;
+    let execution = client(&mpn(&server))
+        .wait_for_execution(REPORT_ID)
+        .poll_interval(Duration::from_millis(2500))
+        .max_interval(Duration::from_millis(2500))
+        .timeout(Duration::from_millis(4500))
+        .await
+        .expect("the third poll sees it completed");
+    assert_eq!(execution.execution_status, Some(ExecutionStatus::Completed));
+    assert_eq!(server.request_count(), 3);
+}
+
+#[tokio::test]
 async fn a_run_asked_for_by_id_is_found_in_any_case() {
     let server = TestServer::always(Reply::json(200, &executions("Completed", None))).await;
     let api = client(&mpn(&server));
@@ -395,6 +417,30 @@ async fn a_poll_that_hangs_ends_at_the_waits_deadline_not_the_clients() {
     assert_eq!(error.kind(), ErrorKind::Timeout);
     assert!(error.to_string().contains("completed within 2s (last seen: execution e1 is Running)"), "{error}");
     assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
+async fn a_zero_timeout_fails_without_polling_or_asking_for_a_token() {
+    struct Counted(Arc<std::sync::atomic::AtomicUsize>);
+    impl partner_center_insights::TokenProvider for Counted {
+        async fn token(&self) -> Result<partner_center_insights::AccessToken, partner_center_insights::AuthError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(partner_center_insights::AccessToken::new(TEST_TOKEN, None))
+        }
+    }
+    let server = TestServer::always(Reply::json(200, &executions("Completed", None))).await;
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let client =
+        partner_center_insights::Client::builder(mpn(&server)).token_provider(Counted(asked.clone())).build().unwrap();
+    let error = client.wait_for_execution(REPORT_ID).timeout(Duration::ZERO).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+    // A token asked for in a task of its own would have been asked by now: this runtime has one thread, and runs
+    // the tasks it was given in turn.
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 0, "no token was asked for");
+    assert_eq!(server.request_count(), 0);
 }
 
 #[tokio::test]

@@ -76,20 +76,27 @@ impl std::str::FromStr for Timestamp {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
-        let parsed = DateTime::parse_from_rfc3339(text).map(|time| time.to_utc()).or_else(|_| {
-            // No offset (or a bare `Z` after a space-separated date): the docs say every time is UTC.
-            let naive = text.strip_suffix(['Z', 'z']).unwrap_or(text);
-            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
-                .iter()
-                .find_map(|format| NaiveDateTime::parse_from_str(naive, format).ok())
-                .map(|time| time.and_utc())
-                .ok_or_else(|| ValidationError::new("timestamp", format!("`{text}` is not yyyy-MM-ddTHH:mm:ssZ")))
-        })?;
-        // chrono reads `+10000-…` and `-0001-…`, which the service's four-digit years cannot hold.
-        if !WIRE_YEARS.contains(&parsed.year()) {
+        // The year as written, and the time in UTC.
+        let (year, time) = match DateTime::parse_from_rfc3339(text) {
+            Ok(time) => (time.year(), time.to_utc()),
+            Err(_) => {
+                // No offset (or a bare `Z` after a space-separated date): the docs say every time is UTC.
+                let naive = text.strip_suffix(['Z', 'z']).unwrap_or(text);
+                let time = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                    .iter()
+                    .find_map(|format| NaiveDateTime::parse_from_str(naive, format).ok())
+                    .ok_or_else(|| {
+                        ValidationError::new("timestamp", format!("`{text}` is not yyyy-MM-ddTHH:mm:ssZ"))
+                    })?;
+                (time.year(), time.and_utc())
+            }
+        };
+        // chrono reads `+10000-…` and `-0001-…`, which the service's four-digit years cannot hold. A .NET extreme
+        // with an offset (`0001-01-01T00:00:00+01:00`) is written in range, and held to it in UTC.
+        if !WIRE_YEARS.contains(&year) {
             return Err(ValidationError::new("timestamp", format!("`{text}` is not in the years 0001 to 9999")));
         }
-        Ok(Self(parsed.trunc_subsecs(0)))
+        Ok(Self::from(time))
     }
 }
 
@@ -169,6 +176,11 @@ mod tests {
         assert_eq!(far.to_string(), "9999-12-31T23:59:59Z");
         assert_eq!(Timestamp::from(DateTime::<Utc>::MAX_UTC).to_string(), "9999-12-31T23:59:59Z");
         assert_eq!(Timestamp::from(DateTime::<Utc>::MIN_UTC).to_string(), "0001-01-01T00:00:00Z");
+        // .NET's extremes written with an offset are in range as written: held to the ends in UTC.
+        let first: Timestamp = "0001-01-01T00:00:00+01:00".parse().unwrap();
+        assert_eq!(first.to_string(), "0001-01-01T00:00:00Z");
+        let end: Timestamp = "9999-12-31T23:59:59.9999999-08:00".parse().unwrap();
+        assert_eq!(end.to_string(), "9999-12-31T23:59:59Z");
         let last = "9999-12-31T23:59:59.5Z".parse::<Timestamp>().unwrap();
         assert_eq!(last + std::time::Duration::from_secs(1), last, "no further than the last second");
     }

@@ -183,27 +183,38 @@ impl<'a> ExecutionWait<'a> {
         // watched from the first poll: its id came from the list, so the run exists, and not finding it is not "no
         // run yet" (which would wait out the whole timeout for a mistyped id).
         let (mut listed, mut missed) = (false, 0);
-        // Whether the poll placed by the deadline (see the sleep below) has been made or is next.
-        let mut last_look_begun = false;
+        // Whether the poll just made was brought forward to be answered by the deadline (see the sleep below).
+        let mut brought_forward = false;
         let exists = |last_seen: &str| {
             let (left, timed_out) = (timeout.saturating_sub(started.elapsed()), timed_out(last_seen));
             let check = report_exists(client, &report_id);
-            async move { tokio::time::timeout(left, check).await.unwrap_or(Err(timed_out)) }
+            // Not even begun at the deadline: a timeout polls its future once before it looks at the clock.
+            async move {
+                if left.is_zero() {
+                    Err(timed_out)
+                } else {
+                    tokio::time::timeout(left, check).await.unwrap_or(Err(timed_out))
+                }
+            }
         };
         loop {
             // One poll may retry for the client's whole call timeout; the wait's own deadline comes first.
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(timed_out(&last_seen));
+            }
             let asked = Instant::now();
             let poll = poll(client, &report_id, watching.as_deref(), completed_after);
             // How long the service asked to be left alone, after a poll it refused for now.
             let mut asked_to_wait = Duration::ZERO;
-            let seen = match tokio::time::timeout(timeout.saturating_sub(started.elapsed()), poll).await {
+            let seen = match tokio::time::timeout(left, poll).await {
                 Ok(Ok(seen)) => Ok(seen),
                 // An outage or a throttled poll loses one look, not the run: look again after the interval (or the
                 // wait the service asked for), and as after an answer, once more before the deadline. A wait the
                 // service asked for that outlasts the deadline makes this failure the answer.
                 Ok(Err(error)) if error.is_transient() => {
                     asked_to_wait = error.retry_after().unwrap_or_default();
-                    if asked_to_wait >= timeout.saturating_sub(started.elapsed()) {
+                    if !asked_to_wait.is_zero() && asked_to_wait >= timeout.saturating_sub(started.elapsed()) {
                         return Err(error);
                     }
                     tracing::warn!(report_id = %report_id, error = %error, "a poll failed; polling again");
@@ -272,17 +283,22 @@ impl<'a> ExecutionWait<'a> {
                     "no execution yet".to_owned()
                 }
             };
-            // The last poll begins by the deadline less twice what this one took (at least `LAST_LOOK_LEAD`), so
-            // that it can still be answered: giving up when a whole interval no longer fits would skip the last
-            // stretch unlooked at (up to a minute). A poll slowed by retries only brings it forward (at once, when
-            // less than the lead is left); the poll's own timeout holds the deadline. After it, polls keep their
-            // interval until the deadline.
+            // A poll that the next one would leave too little time before the deadline is brought forward, to begin
+            // by the deadline less twice what this one took (at least `LAST_LOOK_LEAD`), so that it can still be
+            // answered: giving up when a whole interval no longer fits would skip the last stretch unlooked at (up
+            // to a minute). Never earlier than the service asked for, and at once (when less than the lead is left)
+            // only after a poll that was not brought forward itself, or a quick answer would be asked again and
+            // again; the poll's own timeout holds the deadline.
             let left = timeout.saturating_sub(started.elapsed());
             let lead = took.saturating_mul(2).max(LAST_LOOK_LEAD);
             let mut pause = interval.max(asked_to_wait);
-            if !last_look_begun && pause.saturating_add(lead) >= left {
-                last_look_begun = true;
-                pause = left.saturating_sub(lead);
+            if pause.saturating_add(lead) < left {
+                brought_forward = false;
+            } else {
+                let forward = left.saturating_sub(lead).max(asked_to_wait);
+                if !forward.is_zero() || !brought_forward {
+                    (pause, brought_forward) = (forward, true);
+                }
             }
             if pause >= left {
                 tokio::time::sleep(left).await;
