@@ -232,14 +232,38 @@ impl Error {
     }
 }
 
-/// `error`, or where its message quotes a value (serde writes `invalid type: string "…"`, which may be a link with
-/// its signature), one saying only where the body went wrong.
+/// `error`, or where its message may quote a value (serde writes `invalid type: string "…"`, this crate's types
+/// quote what they refuse in backticks, and either may be a link with its signature), the same message with each
+/// quoted part cut to `…`. Missing and repeated fields name only the field, and stay.
 pub(crate) fn without_quoted_values(error: serde_json::Error) -> serde_json::Error {
-    if !error.to_string().contains('"') {
+    let message = error.to_string();
+    let names_a_field = message.starts_with("missing field `") || message.starts_with("duplicate field `");
+    if names_a_field || !message.contains(['"', '`']) {
         return error;
     }
-    let at = format!("a value of the wrong type or form at line {} column {}", error.line(), error.column());
-    serde::de::Error::custom(at)
+    // Everything between a quote and the next one of its kind goes, but for a number (serde's ``integer `42` ``);
+    // an unpaired quote takes the rest with it.
+    let mut cut = String::with_capacity(message.len());
+    let mut quoted: Option<(char, String)> = None;
+    for c in message.chars() {
+        match &mut quoted {
+            Some((quote, inside)) if c == *quote => {
+                let number = !inside.is_empty() && inside.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c));
+                cut.push_str(if number { inside } else { "…" });
+                cut.push(c);
+                quoted = None;
+            }
+            Some((_, inside)) => inside.push(c),
+            None => {
+                cut.push(c);
+                quoted = matches!(c, '"' | '`').then(|| (c, String::new()));
+            }
+        }
+    }
+    if quoted.is_some() {
+        cut.push('…');
+    }
+    serde::de::Error::custom(cut)
 }
 
 /// Why a success answer failed. Not the envelope's `message`: on a 200 that is the service's success text.
@@ -593,5 +617,34 @@ impl fmt::Display for OneLine<'_> {
             fmt::Write::write_char(f, if c.is_control() { ' ' } else { c })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_quoted_values;
+
+    fn cut(json: &str) -> String {
+        let error = serde_json::from_str::<crate::types::Execution>(json).expect_err("wrong shape");
+        without_quoted_values(error).to_string()
+    }
+
+    #[test]
+    fn decode_errors_keep_what_went_wrong_and_where_but_no_value() {
+        let link = "https://s.example/r.csv?sig=SECRET";
+        assert_eq!(
+            cut(&format!(r#"{{"executionId":"e1","recurrenceInterval":"{link}"}}"#)),
+            "invalid type: string \"…\", expected i32 at line 1 column 77"
+        );
+        assert_eq!(
+            cut(&format!(r#"{{"executionId":"e1","reportGeneratedTime":"{link}"}}"#)),
+            "invalid timestamp: `…` is not yyyy-MM-ddTHH:mm:ssZ at line 1 column 78"
+        );
+        // Field names and numbers are no secrets.
+        assert_eq!(cut(r#"{"reportId":"r1"}"#), "missing field `executionId` at line 1 column 17");
+        assert_eq!(
+            cut(r#"{"executionId":"e1","reportId":42}"#),
+            "invalid type: integer `42`, expected a string at line 1 column 33"
+        );
     }
 }

@@ -676,21 +676,17 @@ pub(crate) fn without_byte_order_mark(body: Bytes) -> Bytes {
 }
 
 /// Why a success body cannot decode into what the operation promises, checked before the generated code decodes it
-/// only where its failure would show a secret: the generated payload error prints the whole body, and reports and
-/// executions carry links whose query or user info (`?sig=…`, `?code=…`) must not reach a log that way. Bodies
-/// whose links show whole (or that have none) skip the second decode.
+/// only where its failure could show a secret: the generated payload error prints the whole body, and reports and
+/// executions carry links whose query, fragment or user info (`?sig=…`, `?code=…`) must not reach a log that way.
+/// Bodies that may hold such a link decode twice; the others (no `?`, `#`, `@` or escape anywhere, and each link
+/// a plain http(s) URL or `null`) once.
 fn success_problem(operation_id: &str, body: &[u8]) -> Option<BodyProblem> {
-    use std::sync::LazyLock;
-    static SECURE_LINK: LazyLock<memchr::memmem::Finder> =
-        LazyLock::new(|| memchr::memmem::Finder::new(b"\"reportAccessSecureLink\""));
-    static CALLBACK_URL: LazyLock<memchr::memmem::Finder> =
-        LazyLock::new(|| memchr::memmem::Finder::new(b"\"callbackUrl\""));
     let decoded = match operation_id {
-        "get_report_executions" if holds_hidden_link(body, &SECURE_LINK) => {
+        "get_report_executions" if may_show_a_secret(body) => {
             serde_json::from_slice::<types::ExecutionEnvelope>(body).map(drop)
         }
         "create_report" | "get_reports" | "update_report" | "delete_report" | "pause_report" | "resume_report"
-            if holds_hidden_link(body, &CALLBACK_URL) =>
+            if may_show_a_secret(body) =>
         {
             serde_json::from_slice::<types::ReportEnvelope>(body).map(drop)
         }
@@ -699,16 +695,23 @@ fn success_problem(operation_id: &str, body: &[u8]) -> Option<BodyProblem> {
     decoded.err().map(|e| BodyProblem::WrongShape(crate::error::without_quoted_values(e).into()))
 }
 
-/// Whether a value of the (quoted) key `key` in `body` is a string that shows less than whole: anything but an
-/// http(s) URL without a query and user info, or with an escape, which could spell either.
-fn holds_hidden_link(body: &[u8], key: &memchr::memmem::Finder) -> bool {
-    key.find_iter(body).any(|at| {
-        let Some(rest) = body[at + key.needle().len()..].trim_ascii_start().strip_prefix(b":") else { return false };
-        let Some(value) = rest.trim_ascii_start().strip_prefix(b"\"") else { return false };
-        let value = &value[..memchr::memchr(b'"', value).unwrap_or(value.len())];
-        !(value.starts_with(b"https://") || value.starts_with(b"http://"))
-            || memchr::memchr3(b'?', b'@', b'\\', value).is_some()
-    })
+/// Whether `body` may hold a link that prints less than whole: the characters that start a URL's hidden parts (or
+/// an escape, which could spell one) anywhere, or a link key with a value other than `null` or an http(s) URL.
+fn may_show_a_secret(body: &[u8]) -> bool {
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    static LINK_KEYS: LazyLock<[Finder; 2]> =
+        LazyLock::new(|| [Finder::new(b"\"reportAccessSecureLink\""), Finder::new(b"\"callbackUrl\"")]);
+    let odd_value = |key: &Finder| {
+        key.find_iter(body).any(|at| {
+            let rest = body[at + key.needle().len()..].trim_ascii_start();
+            let value = rest.strip_prefix(b":").unwrap_or(rest).trim_ascii_start();
+            !(value.starts_with(b"null") || value.starts_with(b"\"https://") || value.starts_with(b"\"http://"))
+        })
+    };
+    memchr::memchr3(b'?', b'#', b'@', body).is_some()
+        || memchr::memchr(b'\\', body).is_some()
+        || LINK_KEYS.iter().any(odd_value)
 }
 
 /// Why an error body is not the service's envelope, if it is not: it must decode, and carry at least one of the

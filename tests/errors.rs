@@ -333,6 +333,13 @@ async fn a_success_body_of_the_wrong_shape_never_shows_the_links_it_holds() {
             "recurrenceInterval":0,"reportId":7}]}"#,
         r#"{"value":[{"executionId":"e1","recurrenceInterval":"https://s.example/r.csv?sig=SAS-SIG-123",
             "reportAccessSecureLink":"https://s.example/r.csv?sig=SAS-SIG-123"}]}"#,
+        // An execution's own callback key; a link that is not a string; a signature in the fragment; a timestamp
+        // refusing (and quoting) what it was given.
+        r#"{"value":[{"executionId":"e1","reportId":7,"callbackUrl":"https://f.example/cb?code=SAS-SIG-123",
+            "reportAccessSecureLink":null}]}"#,
+        r#"{"value":[{"executionId":"e1","reportAccessSecureLink":["https://s.example/r.csv?sig=SAS-SIG-123"]}]}"#,
+        r#"{"value":[{"executionId":"e1","reportAccessSecureLink":"https://s.example/r.csv#SAS-SIG-123","reportId":7}]}"#,
+        r#"{"value":[{"executionId":"e1","reportGeneratedTime":"https://s.example/r.csv?sig=SAS-SIG-123"}]}"#,
     ] {
         let server = TestServer::always(Reply::json(200, body)).await;
         let raw = client(&mpn(&server)).get_report_executions().report_id("r1").send().await.expect_err(body);

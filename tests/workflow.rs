@@ -135,6 +135,19 @@ async fn a_poll_that_fails_near_the_deadline_is_followed_by_one_more_look() {
 }
 
 #[tokio::test]
+async fn a_wait_asked_for_that_leaves_no_time_to_answer_ends_with_the_hint() {
+    // Asked to wait 1 s with 1.5 s left: a poll after it would have half a second, under the lead a poll is given.
+    let server = TestServer::always(
+        Reply::json(503, r#"{"message":"Service unavailable","statusCode":503}"#).with_header("Retry-After", "1"),
+    )
+    .await;
+    let error = client(&mpn(&server)).wait_for_execution(REPORT_ID).timeout(Duration::from_millis(1500)).await;
+    let error = error.unwrap_err();
+    assert_eq!((error.status().map(|s| s.as_u16()), error.retry_after()), (Some(503), Some(Duration::from_secs(1))));
+    assert_eq!(server.request_count(), 1, "not polled again with too little time left");
+}
+
+#[tokio::test]
 async fn a_slow_poll_early_on_does_not_use_up_the_look_before_the_deadline() {
     // The first poll takes about a second: the next is brought forward, with time for as slow an answer. That one
     // is quick, and the last 2 s would go unlooked at before the 2.5 s interval ended the wait; a third poll, a

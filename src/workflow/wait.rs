@@ -211,10 +211,12 @@ impl<'a> ExecutionWait<'a> {
                 Ok(Ok(seen)) => Ok(seen),
                 // An outage or a throttled poll loses one look, not the run: look again after the interval (or the
                 // wait the service asked for), and as after an answer, once more before the deadline. A wait the
-                // service asked for that outlasts the deadline makes this failure the answer.
+                // service asked for that leaves no time to answer a poll before the deadline makes this failure the
+                // answer, with the hint.
                 Ok(Err(error)) if error.is_transient() => {
                     asked_to_wait = error.retry_after().unwrap_or_default();
-                    if !asked_to_wait.is_zero() && asked_to_wait >= timeout.saturating_sub(started.elapsed()) {
+                    let left = timeout.saturating_sub(started.elapsed());
+                    if !asked_to_wait.is_zero() && asked_to_wait.saturating_add(LAST_LOOK_LEAD) >= left {
                         return Err(error);
                     }
                     tracing::warn!(report_id = %report_id, error = %error, "a poll failed; polling again");
@@ -286,9 +288,9 @@ impl<'a> ExecutionWait<'a> {
             // A poll that the next one would leave too little time before the deadline is brought forward, to begin
             // by the deadline less twice what this one took (at least `LAST_LOOK_LEAD`), so that it can still be
             // answered: giving up when a whole interval no longer fits would skip the last stretch unlooked at (up
-            // to a minute). Never earlier than the service asked for, and at once (when less than the lead is left)
-            // only after a poll that was not brought forward itself, or a quick answer would be asked again and
-            // again; the poll's own timeout holds the deadline.
+            // to a minute). Never earlier than the service asked for. With less than the lead left, a look at once
+            // only where the interval would end the wait, and after a quick poll only if that one was not such a look
+            // itself, or a quick answer would be asked again and again; the poll's own timeout holds the deadline.
             let left = timeout.saturating_sub(started.elapsed());
             let lead = took.saturating_mul(2).max(LAST_LOOK_LEAD);
             let mut pause = interval.max(asked_to_wait);
@@ -296,7 +298,8 @@ impl<'a> ExecutionWait<'a> {
                 brought_forward = false;
             } else {
                 let forward = left.saturating_sub(lead).max(asked_to_wait);
-                if !forward.is_zero() || !brought_forward {
+                let at_once_again = brought_forward && took < LAST_LOOK_LEAD;
+                if !forward.is_zero() || (pause >= left && !at_once_again) {
                     (pause, brought_forward) = (forward, true);
                 }
             }
