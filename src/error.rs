@@ -232,37 +232,44 @@ impl Error {
     }
 }
 
-/// `error`, or where its message may quote a value (serde writes `invalid type: string "…"`, this crate's types
-/// quote what they refuse in backticks, and either may be a link with its signature), the same message with each
-/// quoted part cut to `…`. Missing and repeated fields name only the field, and stay.
+/// `error`, or where its message may quote a value (serde writes `invalid type: string "…"`, and a type's own
+/// refusal may quote in backticks; either may be a link with its signature), the same message with each quoted
+/// value cut to `…`. Missing and repeated fields name only the field, and stay; so do numbers (``integer `42` ``).
 pub(crate) fn without_quoted_values(error: serde_json::Error) -> serde_json::Error {
     let message = error.to_string();
     let names_a_field = message.starts_with("missing field `") || message.starts_with("duplicate field `");
     if names_a_field || !message.contains(['"', '`']) {
         return error;
     }
-    // Everything between a quote and the next one of its kind goes, but for a number (serde's ``integer `42` ``);
-    // an unpaired quote takes the rest with it.
     let mut cut = String::with_capacity(message.len());
-    let mut quoted: Option<(char, String)> = None;
-    for c in message.chars() {
-        match &mut quoted {
-            Some((quote, inside)) if c == *quote => {
-                let number = !inside.is_empty() && inside.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c));
-                cut.push_str(if number { inside } else { "…" });
-                cut.push(c);
-                quoted = None;
-            }
-            Some((_, inside)) => inside.push(c),
-            None => {
-                cut.push(c);
-                quoted = matches!(c, '"' | '`').then(|| (c, String::new()));
-            }
-        }
+    let mut rest = message.as_str();
+    while let Some(start) = rest.find(['"', '`']) {
+        let quote = if rest[start..].starts_with('"') { '"' } else { '`' };
+        cut.push_str(&rest[..=start]);
+        let inside = &rest[start + 1..];
+        let number = |end: usize| inside[..end].parse::<f64>().is_ok();
+        let end = if quote == '"' {
+            // serde writes strings as Rust does, `\"` and `\\` inside: the first quote not escaped closes.
+            let mut escaped = false;
+            inside.char_indices().find(|&(_, c)| {
+                let closes = !escaped && c == '"';
+                escaped = !escaped && c == '\\';
+                closes
+            })
+        } else {
+            // Backticks are not escaped: a number is whole by the next one, anything else runs to the last.
+            inside.find('`').filter(|&end| number(end)).or_else(|| inside.rfind('`')).map(|end| (end, '`'))
+        };
+        let Some((end, _)) = end else {
+            cut.push('…');
+            rest = "";
+            break;
+        };
+        cut.push_str(if quote == '`' && number(end) { &inside[..end] } else { "…" });
+        cut.push(quote);
+        rest = &inside[end + 1..];
     }
-    if quoted.is_some() {
-        cut.push('…');
-    }
+    cut.push_str(rest);
     serde::de::Error::custom(cut)
 }
 
@@ -638,7 +645,7 @@ mod tests {
         );
         assert_eq!(
             cut(&format!(r#"{{"executionId":"e1","reportGeneratedTime":"{link}"}}"#)),
-            "invalid timestamp: `…` is not yyyy-MM-ddTHH:mm:ssZ at line 1 column 78"
+            "invalid timestamp: the value is not yyyy-MM-ddTHH:mm:ssZ at line 1 column 78"
         );
         // Field names and numbers are no secrets.
         assert_eq!(cut(r#"{"reportId":"r1"}"#), "missing field `executionId` at line 1 column 17");
@@ -646,5 +653,12 @@ mod tests {
             cut(r#"{"executionId":"e1","reportId":42}"#),
             "invalid type: integer `42`, expected a string at line 1 column 33"
         );
+        // Quotes inside the value: escaped in serde's strings, not in backticks.
+        let tricky = r#"{"executionId":"e1","recurrenceInterval":"https://s.example/r?x=\"&sig=SECRET`"}"#;
+        assert_eq!(cut(tricky), "invalid type: string \"…\", expected i32 at line 1 column 79");
+        let custom = serde::de::Error::custom("refused `https://s.example/r?x=`&sig=SECRET` here, and `more`");
+        assert_eq!(without_quoted_values(custom).to_string(), "refused `…`");
+        let unpaired = serde::de::Error::custom("refused `https://s.example/r?sig=SECRET");
+        assert_eq!(without_quoted_values(unpaired).to_string(), "refused `…");
     }
 }

@@ -696,17 +696,21 @@ fn success_problem(operation_id: &str, body: &[u8]) -> Option<BodyProblem> {
 }
 
 /// Whether `body` may hold a link that prints less than whole: the characters that start a URL's hidden parts (or
-/// an escape, which could spell one) anywhere, or a link key with a value other than `null` or an http(s) URL.
+/// an escape, which could spell one) anywhere, or a link key with a value other than `null` or a plain http(s) URL
+/// (one that could fail to parse, and print as `<not a URL>`, has a character outside the plainest few).
 fn may_show_a_secret(body: &[u8]) -> bool {
     use memchr::memmem::Finder;
     use std::sync::LazyLock;
     static LINK_KEYS: LazyLock<[Finder; 2]> =
         LazyLock::new(|| [Finder::new(b"\"reportAccessSecureLink\""), Finder::new(b"\"callbackUrl\"")]);
+    let plain = |url: &[u8]| url.iter().all(|&b| b.is_ascii_alphanumeric() || b"-._~/".contains(&b));
     let odd_value = |key: &Finder| {
         key.find_iter(body).any(|at| {
             let rest = body[at + key.needle().len()..].trim_ascii_start();
             let value = rest.strip_prefix(b":").unwrap_or(rest).trim_ascii_start();
-            !(value.starts_with(b"null") || value.starts_with(b"\"https://") || value.starts_with(b"\"http://"))
+            let url = value.strip_prefix(b"\"https://").or_else(|| value.strip_prefix(b"\"http://"));
+            let plain_url = url.is_some_and(|url| plain(&url[..memchr::memchr(b'"', url).unwrap_or(url.len())]));
+            !(value.starts_with(b"null") || plain_url)
         })
     };
     memchr::memchr3(b'?', b'#', b'@', body).is_some()

@@ -75,7 +75,13 @@ impl std::str::FromStr for Timestamp {
     type Err = ValidationError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
+        Self::parse(text.trim()).map_err(|why| ValidationError::new("timestamp", format!("`{}` {why}", text.trim())))
+    }
+}
+
+impl Timestamp {
+    /// `text` read as a time, or why not (to follow the text, or a word for it).
+    fn parse(text: &str) -> Result<Self, &'static str> {
         // The year as written, and the time in UTC.
         let (year, time) = match DateTime::parse_from_rfc3339(text) {
             Ok(time) => (time.year(), time.to_utc()),
@@ -85,16 +91,14 @@ impl std::str::FromStr for Timestamp {
                 let time = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
                     .iter()
                     .find_map(|format| NaiveDateTime::parse_from_str(naive, format).ok())
-                    .ok_or_else(|| {
-                        ValidationError::new("timestamp", format!("`{text}` is not yyyy-MM-ddTHH:mm:ssZ"))
-                    })?;
+                    .ok_or("is not yyyy-MM-ddTHH:mm:ssZ")?;
                 (time.year(), time.and_utc())
             }
         };
         // chrono reads `+10000-…` and `-0001-…`, which the service's four-digit years cannot hold. A .NET extreme
         // with an offset (`0001-01-01T00:00:00+01:00`) is written in range, and held to it in UTC.
         if !WIRE_YEARS.contains(&year) {
-            return Err(ValidationError::new("timestamp", format!("`{text}` is not in the years 0001 to 9999")));
+            return Err("is not in the years 0001 to 9999");
         }
         Ok(Self::from(time))
     }
@@ -137,9 +141,12 @@ impl Serialize for Timestamp {
     }
 }
 
+/// Without the value in the error: an answer's field in the wrong place may hold anything, a signed link included.
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        super::deserialize_str(deserializer, str::parse)
+        super::deserialize_str(deserializer, |text| {
+            Self::parse(text.trim()).map_err(|why| ValidationError::new("timestamp", format!("the value {why}")))
+        })
     }
 }
 
