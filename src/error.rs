@@ -234,7 +234,7 @@ impl Error {
 
 /// `error`, or where its message may quote a value (serde writes `invalid type: string "…"`, and a type's own
 /// refusal may quote in backticks; either may be a link with its signature), the same message with each quoted
-/// value cut to `…`. Missing and repeated fields name only the field, and stay; so do numbers (``integer `42` ``).
+/// value cut to `…`. Missing and repeated fields name only the field, and stay.
 pub(crate) fn without_quoted_values(error: serde_json::Error) -> serde_json::Error {
     let message = error.to_string();
     let names_a_field = message.starts_with("missing field `") || message.starts_with("duplicate field `");
@@ -247,7 +247,6 @@ pub(crate) fn without_quoted_values(error: serde_json::Error) -> serde_json::Err
         let quote = if rest[start..].starts_with('"') { '"' } else { '`' };
         cut.push_str(&rest[..=start]);
         let inside = &rest[start + 1..];
-        let number = |end: usize| inside[..end].parse::<f64>().is_ok();
         let end = if quote == '"' {
             // serde writes strings as Rust does, `\"` and `\\` inside: the first quote not escaped closes.
             let mut escaped = false;
@@ -257,15 +256,15 @@ pub(crate) fn without_quoted_values(error: serde_json::Error) -> serde_json::Err
                 closes
             })
         } else {
-            // Backticks are not escaped: a number is whole by the next one, anything else runs to the last.
-            inside.find('`').filter(|&end| number(end)).or_else(|| inside.rfind('`')).map(|end| (end, '`'))
+            // Backticks are not escaped: what they quote runs to the last one.
+            inside.rfind('`').map(|end| (end, '`'))
         };
         let Some((end, _)) = end else {
             cut.push('…');
             rest = "";
             break;
         };
-        cut.push_str(if quote == '`' && number(end) { &inside[..end] } else { "…" });
+        cut.push('…');
         cut.push(quote);
         rest = &inside[end + 1..];
     }
@@ -647,11 +646,11 @@ mod tests {
             cut(&format!(r#"{{"executionId":"e1","reportGeneratedTime":"{link}"}}"#)),
             "invalid timestamp: the value is not yyyy-MM-ddTHH:mm:ssZ at line 1 column 78"
         );
-        // Field names and numbers are no secrets.
+        // Field names are no values.
         assert_eq!(cut(r#"{"reportId":"r1"}"#), "missing field `executionId` at line 1 column 17");
         assert_eq!(
             cut(r#"{"executionId":"e1","reportId":42}"#),
-            "invalid type: integer `42`, expected a string at line 1 column 33"
+            "invalid type: integer `…`, expected a string at line 1 column 33"
         );
         // Quotes inside the value: escaped in serde's strings, not in backticks.
         let tricky = r#"{"executionId":"e1","recurrenceInterval":"https://s.example/r?x=\"&sig=SECRET`"}"#;

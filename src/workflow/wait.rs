@@ -183,8 +183,8 @@ impl<'a> ExecutionWait<'a> {
         // watched from the first poll: its id came from the list, so the run exists, and not finding it is not "no
         // run yet" (which would wait out the whole timeout for a mistyped id).
         let (mut listed, mut missed) = (false, 0);
-        // Whether the poll just made was begun at once after the one before, for want of time (see the sleep below).
-        let mut looked_at_once = false;
+        // Whether the poll just made was brought forward for want of time, or begun at once (see the sleep below).
+        let mut brought_forward = false;
         let exists = |last_seen: &str| {
             let (left, timed_out) = (timeout.saturating_sub(started.elapsed()), timed_out(last_seen));
             let check = report_exists(client, &report_id);
@@ -289,19 +289,21 @@ impl<'a> ExecutionWait<'a> {
             // by the deadline less twice what this one took (at least `LAST_LOOK_LEAD`), so that it can still be
             // answered: giving up when a whole interval no longer fits would skip the last stretch unlooked at (up
             // to a minute). Never earlier than the service asked for. With less than the lead left, a look at once
-            // where waiting the interval (and a poll as long as this one) would pass the deadline, but not twice in a
-            // row after quick polls, or a quick answer would be asked again and again; the poll's own timeout holds
-            // the deadline.
+            // where waiting the interval (and a poll as long as this one) would pass the deadline, if a poll that
+            // long still fits; not after a quick poll that was itself brought forward, or a quick answer would be
+            // asked again and again. The poll's own timeout holds the deadline.
             let left = timeout.saturating_sub(started.elapsed());
             let lead = took.saturating_mul(2).max(LAST_LOOK_LEAD);
             let mut pause = interval.max(asked_to_wait);
             let forward = left.saturating_sub(lead).max(asked_to_wait);
-            let at_once =
-                forward.is_zero() && pause.saturating_add(took) >= left && !(looked_at_once && took < LAST_LOOK_LEAD);
-            if pause.saturating_add(lead) >= left && (!forward.is_zero() || at_once) {
+            let at_once = forward.is_zero()
+                && pause.saturating_add(took) >= left
+                && left >= took.min(LAST_LOOK_LEAD)
+                && !(brought_forward && took < LAST_LOOK_LEAD);
+            brought_forward = pause.saturating_add(lead) >= left && (!forward.is_zero() || at_once);
+            if brought_forward {
                 pause = forward;
             }
-            looked_at_once = at_once;
             if pause >= left {
                 tokio::time::sleep(left).await;
                 return Err(timed_out(&progress));
