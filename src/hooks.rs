@@ -707,7 +707,11 @@ fn may_show_a_secret(body: &[u8]) -> bool {
         return true;
     }
     let shows_whole = |value: &[u8]| {
-        let Some(text) = value.strip_prefix(b"\"") else { return value.starts_with(b"null") };
+        let Some(text) = value.strip_prefix(b"\"") else {
+            // `null` as a whole value (the scan checks brackets and strings only, not what lies between).
+            let after = value.strip_prefix(b"null").map(<[u8]>::trim_ascii_start);
+            return after.is_some_and(|after| matches!(after.first(), Some(b',' | b'}' | b']')));
+        };
         // No escapes in the body (above), so the string ends at the next quote and is as it decodes.
         let text = &text[..memchr::memchr(b'"', text).unwrap_or(text.len())];
         plainly_whole(text)

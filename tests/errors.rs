@@ -343,6 +343,8 @@ async fn a_success_body_of_the_wrong_shape_never_shows_the_links_it_holds() {
         // A link that does not parse (its port), shown as `<not a URL>`, with a signature in its path.
         r#"{"value":[{"executionId":"e1","reportAccessSecureLink":"https://s.example:99999/r;SAS-SIG-123","reportId":7}]}"#,
         r#"{"value":[{"executionId":"e1","reportAccessSecureLink":"https://256.0.0.1/r/SAS-SIG-123","reportId":7}]}"#,
+        // Not even JSON after a `null`: the decoder's syntax error would print the whole body.
+        r#"{"value":[{"executionId":"e1","reportAccessSecureLink":null"https://h.example:99999/SAS-SIG-123"}]}"#,
     ] {
         let server = TestServer::always(Reply::json(200, body)).await;
         let raw = client(&mpn(&server)).get_report_executions().report_id("r1").send().await.expect_err(body);

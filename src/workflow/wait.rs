@@ -289,9 +289,10 @@ impl<'a> ExecutionWait<'a> {
             // by the deadline less twice what this one took (at least `LAST_LOOK_LEAD`), so that it can still be
             // answered: giving up when a whole interval no longer fits would skip the last stretch unlooked at (up
             // to a minute). Never earlier than the service asked for. With less than the lead left, a look at once
-            // where waiting the interval (and a poll as long as this one) would pass the deadline, if a poll that
-            // long still fits; not after a quick poll that was itself brought forward, or a quick answer would be
-            // asked again and again. The poll's own timeout holds the deadline.
+            // where waiting the interval (and a poll as long as this one) would pass the deadline; not after a quick
+            // poll that was itself brought forward, or a quick answer would be asked again and again. No poll is
+            // begun that one as long as the last (counted up to the lead) could not finish; the poll's own timeout
+            // holds the deadline.
             let left = timeout.saturating_sub(started.elapsed());
             let lead = took.saturating_mul(2).max(LAST_LOOK_LEAD);
             let mut pause = interval.max(asked_to_wait);
@@ -304,7 +305,7 @@ impl<'a> ExecutionWait<'a> {
             if brought_forward {
                 pause = forward;
             }
-            if pause >= left {
+            if pause.saturating_add(took.min(LAST_LOOK_LEAD)) > left || pause >= left {
                 tokio::time::sleep(left).await;
                 return Err(timed_out(&progress));
             }
