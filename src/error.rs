@@ -435,9 +435,11 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
                     Some(BodyProblem::NotAnEnvelope(reason)) if error.message.is_none() => {
                         error.message = Some(format!("response body is not the service's envelope ({reason})"));
                     }
-                    Some(BodyProblem::WrongShape(e)) => {
+                    Some(BodyProblem::WrongShape(why)) => {
                         error.message = Some(WRONG_SHAPE.to_owned());
-                        error.source = Some(Box::new(e.clone()));
+                        // A decode error, as the generated code's payload error would have had.
+                        let cause: serde_json::Error = serde::de::Error::custom(why);
+                        error.source = Some(Box::new(cause));
                     }
                     Some(BodyProblem::TooLarge) => {
                         error.message = Some(format!(

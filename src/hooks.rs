@@ -42,9 +42,9 @@ pub(crate) enum BodyProblem {
     NotAnEnvelope(String),
     /// Larger than `MAX_BODY_BYTES`: only its start was read.
     TooLarge,
-    /// A success body that holds a link with a query or user info, and does not decode into what the operation
-    /// promises (see `success_problem`).
-    WrongShape(std::sync::Arc<serde_json::Error>),
+    /// A success body that may hold a link printing less than whole, and does not decode into what the operation
+    /// promises (see `success_problem`): the decode error's line, its quoted values cut.
+    WrongShape(String),
 }
 
 impl ClientHooks<ClientState> for Client {
@@ -692,7 +692,7 @@ fn success_problem(operation_id: &str, body: &[u8]) -> Option<BodyProblem> {
         }
         _ => return None,
     };
-    decoded.err().map(|e| BodyProblem::WrongShape(crate::error::without_quoted_values(e).into()))
+    decoded.err().map(|e| BodyProblem::WrongShape(crate::error::without_quoted_values(e).to_string()))
 }
 
 /// Whether `body` may hold a link that prints less than whole: the characters that start a URL's hidden parts (or

@@ -312,8 +312,9 @@ async fn a_success_body_of_the_wrong_shape_never_shows_the_links_it_holds() {
     assert_eq!(error.status().map(|s| s.as_u16()), Some(200));
     assert_eq!(error.message(), Some("response body does not have the operation's shape"));
     assert_eq!(error.request_id(), Some(REQUEST_ID), "the answer's headers are kept now");
-    let cause = std::error::Error::source(&error).expect("the decode error is the source").to_string();
-    assert!(cause.contains("missing field `executionId`"), "{cause}");
+    let cause = std::error::Error::source(&error).expect("the decode error is the source");
+    assert!(cause.downcast_ref::<serde_json::Error>().is_some(), "a decode error, as on other paths");
+    assert!(cause.to_string().contains("missing field `executionId`"), "{cause}");
     assert!(!assert_well_formed(&error).contains("SAS-SIG-123"));
     // A report's callback key, likewise.
     let server = TestServer::always(Reply::json(
