@@ -215,7 +215,8 @@ impl ClientBuilder {
     ///
     /// # Errors
     /// When the base URL is not an absolute http(s) URL, when a token would be sent over plain `http://` to a host
-    /// other than loopback, when a [`bearer_token`](Self::bearer_token) is empty, contains whitespace or is not a
+    /// other than loopback, when a [`bearer_token`](Self::bearer_token) (or a [`StaticToken`](crate::StaticToken)
+    /// given as the token provider) is empty, contains whitespace or is not a
     /// valid header value, when an operation timeout names no operation, when the user agent is not a valid header
     /// value, or when the TLS backend cannot start.
     pub fn build(self) -> Result<Client, Error> {

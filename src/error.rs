@@ -132,7 +132,8 @@ impl Error {
     /// The call's request id, to quote to Microsoft support: the response's `MS-RequestId` (or `request-id`)
     /// header, or, when no response came or it carried none, the `MS-RequestId` this client sent (the same on
     /// every attempt). One gap: a generated operation's 200 whose JSON does not have the operation's shape has
-    /// neither, as progenitor passes on only its body.
+    /// neither, as progenitor passes on only its body, unless the answer may hold a link (checked before progenitor
+    /// sees it).
     pub fn request_id(&self) -> Option<&str> {
         self.request_id.as_deref()
     }
@@ -234,7 +235,8 @@ impl Error {
 
 /// `error`, or where its message may quote a value (serde writes `invalid type: string "…"`, and a type's own
 /// refusal may quote in backticks; either may be a link with its signature), the same message with each quoted
-/// value cut to `…`. Missing and repeated fields name only the field, and stay.
+/// value cut to `…`. Missing and repeated fields name only the field, and stay. A cut error keeps its position in its
+/// message only (its `line()` and `column()` are 0).
 pub(crate) fn without_quoted_values(error: serde_json::Error) -> serde_json::Error {
     let message = error.to_string();
     let names_a_field = message.starts_with("missing field `") || message.starts_with("duplicate field `");
@@ -476,7 +478,7 @@ fn readable_conversion_error(message: &str) -> String {
              contain `\\` or control characters"
         )
     } else if message.contains("`Timestamp`") {
-        format!("{message}: a time is written yyyy-MM-ddTHH:mm:ssZ (UTC)")
+        format!("{message}: a time is written yyyy-MM-ddTHH:mm:ssZ (UTC), in the years 0001 to 9999")
     } else {
         message
     }

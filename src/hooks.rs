@@ -750,7 +750,7 @@ fn plainly_whole(text: &[u8]) -> bool {
 /// as an empty envelope and lose what it says).
 fn envelope_problem(body: &[u8]) -> Option<BodyProblem> {
     match serde_json::from_slice::<types::ErrorEnvelope>(body) {
-        Err(e) => Some(BodyProblem::NotAnEnvelope(e.to_string())),
+        Err(e) => Some(BodyProblem::NotAnEnvelope(crate::error::without_quoted_values(e).to_string())),
         Ok(types::ErrorEnvelope { message: None, status_code: None, total_count: None, value: None, .. }) => {
             Some(BodyProblem::NotAnEnvelope("it has none of the envelope's fields".to_owned()))
         }

@@ -279,6 +279,11 @@ async fn failure_messages_are_found_in_every_shape_seen_in_front_of_the_service(
         assert!(error.message().is_some_and(|m| m.starts_with(expected)), "{status}: {error}");
         assert_well_formed(&error);
     }
+    // A failure body whose envelope field has a value of the wrong type: the decode error does not quote it.
+    let (error, _) = resume_with(Reply::json(400, r#"{"statusCode":"https://s.example/r?sig=SAS-SIG-123"}"#)).await;
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(400));
+    assert!(!format!("{error} {error:?}").contains("SAS-SIG-123"), "{error}");
+    assert!(error.to_string().contains("invalid type: string \"…\""), "{error}");
     // A report field named `description` is no error message without the error's `code`.
     let (error, _) = resume_with(Reply::json(400, r#"{"description":"usage","reportName":"r"}"#)).await;
     assert_eq!(
@@ -341,6 +346,8 @@ async fn a_success_body_of_the_wrong_shape_never_shows_the_links_it_holds() {
         r#"{"value":[{"executionId":"e1","reportAccessSecureLink":["https://s.example/r.csv?sig=SAS-SIG-123"]}]}"#,
         r#"{"value":[{"executionId":"e1","reportAccessSecureLink":"https://s.example/r.csv#SAS-SIG-123","reportId":7}]}"#,
         r#"{"value":[{"executionId":"e1","reportGeneratedTime":"https://s.example/r.csv?sig=SAS-SIG-123"}]}"#,
+        // A key in a link's user info, which parses as an http(s) URL.
+        r#"{"value":[{"executionId":"e1","callbackUrl":"https://u:KEY-SAS-SIG-123@f.example/cb","reportId":7}]}"#,
         // A link that does not parse (its port), shown as `<not a URL>`, with a signature in its path.
         r#"{"value":[{"executionId":"e1","reportAccessSecureLink":"https://s.example:99999/r;SAS-SIG-123","reportId":7}]}"#,
         r#"{"value":[{"executionId":"e1","reportAccessSecureLink":"https://256.0.0.1/r/SAS-SIG-123","reportId":7}]}"#,

@@ -135,6 +135,17 @@ async fn a_poll_that_fails_near_the_deadline_is_followed_by_one_more_look() {
 }
 
 #[tokio::test]
+async fn a_wait_shorter_than_the_last_looks_lead_polls_once() {
+    // Less than a second in all: the first poll is the last look, and a quick answer is not asked again at once.
+    let server = TestServer::always(Reply::json(200, &executions("Running", None))).await;
+    for timeout in [500, 900] {
+        let error = client(&mpn(&server)).wait_for_execution(REPORT_ID).timeout(Duration::from_millis(timeout)).await;
+        assert_eq!(error.unwrap_err().kind(), ErrorKind::Timeout);
+    }
+    assert_eq!(server.request_count(), 2, "one poll per wait");
+}
+
+#[tokio::test]
 async fn a_wait_asked_for_that_leaves_no_time_to_answer_ends_with_the_hint() {
     // Asked to wait 1 s with 1.5 s left: a poll after it would have half a second, under the lead a poll is given.
     let server = TestServer::always(

@@ -56,17 +56,19 @@ impl Client {
     ///   undocumented state fails the same way. A run given by id is held to this from the first poll: an id that
     ///   is not listed two polls in a row (mistyped, or of a run that has already failed) fails the wait the same
     ///   way, naming the id, rather than waiting out the timeout.
-    /// - **Polling**: at once, then after 5 s, backing off to one poll a minute, and once more just before the
-    ///   deadline however long the interval has grown. Without an execution id, the 404 the service answers before
-    ///   a report's first run counts as "not yet" once the report is known to exist (asked once; a report that does
+    /// - **Polling**: at once, then after 5 s, backing off to one poll a minute, and once more before the deadline
+    ///   however long the interval has grown, begun early enough to be answered (see
+    ///   [`timeout`](ExecutionWait::timeout)). Without an execution id, the 404 the service answers before a
+    ///   report's first run counts as "not yet" once the report is known to exist (asked once; a report that does
     ///   not exist fails with the service's 404, or with
     ///   [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) "there is no report …" if the service
     ///   lists none instead).
     /// - **Failed polls**: a poll that fails transiently ([`Error::is_transient`]: an outage after the client's own
     ///   retries, a 429) is one look lost, not the run: the wait polls again after the interval, or after the wait
-    ///   the service asked for if longer, and once more just before the deadline, as after an answer. A wait asked
-    ///   for that outlasts the deadline makes that failure the wait's error; a deadline reached after one names it
-    ///   as the last thing seen. Any other failure ends the wait at once.
+    ///   the service asked for if longer, and once more before the deadline, as after an answer. A wait asked for
+    ///   that leaves less than a second before the deadline makes that failure the wait's error (with its
+    ///   [`retry_after`](Error::retry_after)); a deadline reached after one names it as the last thing seen. Any
+    ///   other failure ends the wait at once.
     /// - **Deadline**: one hour by default ([`timeout`](ExecutionWait::timeout)), then
     ///   [`ErrorKind::Timeout`](crate::ErrorKind::Timeout).
     ///
@@ -203,6 +205,8 @@ impl<'a> ExecutionWait<'a> {
             if left.is_zero() {
                 return Err(timed_out(&last_seen));
             }
+            // A poll begun this near the deadline is a last look already, as one brought forward is.
+            let begun_late = left < LAST_LOOK_LEAD;
             let asked = Instant::now();
             let poll = poll(client, &report_id, watching.as_deref(), completed_after);
             // How long the service asked to be left alone, after a poll it refused for now.
@@ -290,7 +294,8 @@ impl<'a> ExecutionWait<'a> {
             // answered: giving up when a whole interval no longer fits would skip the last stretch unlooked at (up
             // to a minute). Never earlier than the service asked for. With less than the lead left, a look at once
             // where waiting the interval (and a poll as long as this one) would pass the deadline; not after a quick
-            // poll that was itself brought forward, or a quick answer would be asked again and again. No poll is
+            // poll that was itself brought forward (or begun that late), or a quick answer would be asked again and
+            // again. No poll is
             // begun that one as long as the last (counted up to the lead) could not finish; the poll's own timeout
             // holds the deadline.
             let left = timeout.saturating_sub(started.elapsed());
@@ -300,7 +305,7 @@ impl<'a> ExecutionWait<'a> {
             let at_once = forward.is_zero()
                 && pause.saturating_add(took) >= left
                 && left >= took.min(LAST_LOOK_LEAD)
-                && !(brought_forward && took < LAST_LOOK_LEAD);
+                && !((brought_forward || begun_late) && took < LAST_LOOK_LEAD);
             brought_forward = pause.saturating_add(lead) >= left && (!forward.is_zero() || at_once);
             if brought_forward {
                 pause = forward;

@@ -42,8 +42,8 @@ impl ClientCredentials {
     /// scope. Whitespace around the secret (a line break from a file) is dropped.
     ///
     /// # Errors
-    /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id is empty or contains
-    /// whitespace, the secret is empty, or the HTTP client cannot start.
+    /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id is empty, contains
+    /// whitespace or a `~` (a client secret's), the secret is empty, or the HTTP client cannot start.
     pub fn new(
         tenant: impl Into<String>,
         client_id: impl Into<String>,
@@ -129,8 +129,9 @@ impl ClientCredentialsBuilder {
     /// Checks the settings and builds the credential.
     ///
     /// # Errors
-    /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id is empty or contains
-    /// whitespace, the secret or the resource/scope is empty, or the HTTP client cannot start.
+    /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id is empty, contains
+    /// whitespace or a `~` (a client secret's), the secret or the resource/scope is empty, or the HTTP client cannot
+    /// start.
     pub fn build(self) -> Result<ClientCredentials, AuthError> {
         check_client_id(&self.client_id)?;
         let client_secret = trimmed_secret(self.client_secret, "client secret")?;

@@ -92,11 +92,10 @@ impl TokenEndpoint {
     }
 
     /// Posts `form` and reads the answer. `secrets` are the values sent, which no error may repeat; nor may a
-    /// `client_id` that is not an application id (Entra's AADSTS700016 quotes it, and it may be a secret given in its
-    /// place).
+    /// `client_id` that may be a secret given in its place (Entra's AADSTS700016 quotes it).
     pub(super) async fn request(&self, form: &[(&str, &str)], secrets: &[&str]) -> Result<GrantedToken, AuthError> {
         let client_id = form.iter().find(|(name, _)| *name == "client_id").map(|&(_, id)| id);
-        let secrets = &[secrets, &[client_id.filter(|id| !super::is_application_id(id)).unwrap_or_default()]].concat();
+        let secrets = &[secrets, &[client_id.filter(|id| super::may_be_a_secret(id)).unwrap_or_default()]].concat();
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
         // Entra adopts a caller's `client-request-id` as the correlation id, so even a failure without a JSON body
         // has an id to quote.

@@ -348,7 +348,8 @@ fn is_guid(text: &str) -> bool {
             .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
 }
 
-/// Checks a client id: sent as a form field, so any text is safe, but an empty or padded one is a mistake.
+/// Checks a client id: sent as a form field, so any text is safe, but an empty or padded one is a mistake, and one
+/// with a `~` is a client secret given in its place.
 fn check_client_id(client_id: &str) -> Result<(), AuthError> {
     let why = match whitespace_in(client_id) {
         _ if client_id.is_empty() => "is empty".to_owned(),
@@ -360,10 +361,16 @@ fn check_client_id(client_id: &str) -> Result<(), AuthError> {
     Err(AuthError::new(format!("client id {why}: use the application (client) id")))
 }
 
-/// Whether `client_id` has the shape of an application id, a GUID (no secret). Any other is not shown by `Debug`
-/// nor let through in an Entra error that quotes it: it may be a secret given in the wrong place.
+/// Whether `client_id` has the shape of an application id, a GUID (no secret). Any other is not shown by `Debug`,
+/// and one long enough to be a secret given in the wrong place (Entra's are 34–44 characters) is not let through in
+/// an Entra error that quotes it; a short one is left, as removing it would blank out ordinary words too.
 pub(super) fn is_application_id(client_id: &str) -> bool {
-    uuid::Uuid::try_parse(client_id).is_ok()
+    is_guid(client_id)
+}
+
+/// Whether a client id that is no application id may still be a secret, and so is removed from Entra's errors.
+pub(super) fn may_be_a_secret(client_id: &str) -> bool {
+    !is_application_id(client_id) && client_id.len() >= 16
 }
 
 /// A client id as `Debug` shows it.

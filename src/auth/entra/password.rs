@@ -54,8 +54,9 @@ impl PasswordCredential {
     /// Partner Center `.default` scope. Not for production: see the type's documentation.
     ///
     /// # Errors
-    /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id or user name is empty
-    /// or contains whitespace, the secret or password is empty, or the HTTP client cannot start.
+    /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id or user name is empty or
+    /// contains whitespace (or the client id a `~`, a client secret's), the secret or password is empty, or the HTTP
+    /// client cannot start.
     pub fn new(
         tenant: impl Into<String>,
         client_id: impl Into<String>,
@@ -169,9 +170,9 @@ impl PasswordCredentialBuilder {
     /// Checks the settings and builds the credential.
     ///
     /// # Errors
-    /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id or user name is empty
-    /// or contains whitespace, the password, a given secret or the resource/scope is empty, or the HTTP client
-    /// cannot start.
+    /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id or user name is empty or
+    /// contains whitespace (or the client id a `~`, a client secret's), the password, a given secret or the
+    /// resource/scope is empty, or the HTTP client cannot start.
     pub fn build(self) -> Result<PasswordCredential, AuthError> {
         check_client_id(&self.client_id)?;
         if self.username.is_empty() {

@@ -61,8 +61,8 @@ impl RefreshTokenCredential {
     /// the Partner Center `.default` scope.
     ///
     /// # Errors
-    /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id is empty or contains
-    /// whitespace, the secret or refresh token is empty, or the HTTP client cannot start.
+    /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id is empty, contains
+    /// whitespace or a `~` (a client secret's), the secret or refresh token is empty, or the HTTP client cannot start.
     pub fn new(
         tenant: impl Into<String>,
         client_id: impl Into<String>,
@@ -201,9 +201,9 @@ impl RefreshTokenCredentialBuilder {
     /// Checks the settings and builds the credential.
     ///
     /// # Errors
-    /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id is empty or contains
-    /// whitespace, the refresh token, a given secret or the resource/scope is empty, or the HTTP client cannot
-    /// start.
+    /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id is empty, contains
+    /// whitespace or a `~` (a client secret's), the refresh token, a given secret or the resource/scope is empty, or
+    /// the HTTP client cannot start.
     pub fn build(self) -> Result<RefreshTokenCredential, AuthError> {
         check_client_id(&self.client_id)?;
         let refresh_token = trimmed_secret(self.refresh_token, "refresh token")?;
