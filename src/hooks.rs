@@ -810,6 +810,17 @@ mod tests {
             }
         }
         assert!(plainly_whole(b"https://contoso.example/insights/callback"), "the common case needs no parse");
+        assert!(plainly_whole(b"https://1a.example/r") && !plainly_whole(b"https://a.1b/r"));
+        // And over random text of the characters that matter: told whole only if it parses whole.
+        let alphabet = b"ab0x9-._~/:XN";
+        for _ in 0..20_000 {
+            let tail: Vec<u8> =
+                (0..fastrand::usize(0..14)).map(|_| alphabet[fastrand::usize(..alphabet.len())]).collect();
+            let text = format!("https://{}", String::from_utf8(tail).unwrap());
+            if plainly_whole(text.as_bytes()) {
+                assert!(whole(&text), "{text} was told whole, but does not parse whole");
+            }
+        }
         for failing in ["https://256.0.0.1/r/SIG", "https://xn--a/r", "https://09/r", "https://"] {
             assert!(!plainly_whole(failing.as_bytes()) && !whole(failing), "{failing}");
         }
