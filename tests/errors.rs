@@ -398,6 +398,16 @@ async fn lenient_decoding_of_real_responses() {
     assert_eq!(report.created_time.unwrap().to_string(), "2026-11-20T10:20:00Z");
     assert_eq!(report.modified_time, None);
     assert_eq!(report.recurrence_count, None);
+
+    // An enum written as a number (a .NET service without its string converter) is a value this crate does not
+    // know, kept, not a reason to fail the whole answer.
+    let body = r#"{"value":[{"reportId":"r1","reportStatus":1,"format":0,"callbackMethod":-1}],"totalCount":1}"#;
+    let server = TestServer::always(Reply::json(200, body)).await;
+    let envelope = client(&mpn(&server)).get_reports().send().await.expect("decodes").into_inner();
+    let report = &envelope.value[0];
+    assert!(matches!(&report.report_status, Some(ReportStatus::Unknown(value)) if value.as_str() == "1"));
+    assert_eq!(report.format.as_ref().map(|f| f.as_str()), Some("0"));
+    assert_eq!(report.callback_method.as_ref().map(|m| m.as_str()), Some("-1"));
 }
 
 #[tokio::test]

@@ -23,6 +23,31 @@ impl UnknownValue {
     }
 }
 
+/// Reads an enum's value: a string (without allocating, unless it is unknown), or a number, which no documented value
+/// is but a service writing its enum as an integer would send; kept as `Unknown`, as any value this crate does not
+/// know, rather than failing the whole answer.
+struct WireVisitor<T>(fn(&str) -> T);
+
+impl<T> serde::de::Visitor<'_> for WireVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<T, E> {
+        Ok((self.0)(value))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<T, E> {
+        Ok((self.0)(&value.to_string()))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<T, E> {
+        Ok((self.0)(&value.to_string()))
+    }
+}
+
 macro_rules! service_enum {
     (
         $(#[$meta:meta])*
@@ -87,7 +112,7 @@ macro_rules! service_enum {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                super::deserialize_str(deserializer, |value| Ok(Self::from_wire(value)))
+                deserializer.deserialize_any(WireVisitor(Self::from_wire))
             }
         }
 
