@@ -274,6 +274,9 @@ pub(crate) fn without_quoted_values(error: serde_json::Error) -> serde_json::Err
     serde::de::Error::custom(cut)
 }
 
+/// Why an answer with a success status other than the operations' only one, 200, failed.
+const UNDOCUMENTED_SUCCESS: &str = "a success status the operation does not document (the call may have taken effect)";
+
 /// Why a success answer failed. Not the envelope's `message`: on a 200 that is the service's success text.
 const WRONG_SHAPE: &str = "response body does not have the operation's shape";
 
@@ -430,6 +433,11 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
                 let received = response.extensions().get::<ReceivedBody>();
                 let mut error =
                     Self::from_response(response.status(), response.headers(), received.map(|r| r.bytes.clone()));
+                // A 201 or 204 where the spec has 200 only: its body's message would be a success text.
+                if response.status().is_success() && response.status() != StatusCode::OK {
+                    error.message = Some(UNDOCUMENTED_SUCCESS.to_owned());
+                    return error;
+                }
                 match received.and_then(|r| r.problem.as_ref()) {
                     Some(BodyProblem::NotJson(malformed)) if response.status().is_success() => {
                         error.message = Some(format!("response body is not JSON ({})", malformed.reason));

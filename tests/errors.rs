@@ -245,6 +245,21 @@ async fn success_bodies_that_cannot_decode_keep_status_and_request_id() {
 }
 
 #[tokio::test]
+async fn success_statuses_the_spec_does_not_have_say_so_not_the_success_text() {
+    let created = r#"{"value":[],"message":"Report created successfully","statusCode":201}"#;
+    for (status, body) in [(201, created), (202, created), (204, "")] {
+        let (error, _) = resume_with(Reply::json(status, body)).await;
+        assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(status));
+        assert_eq!(
+            error.message(),
+            Some("a success status the operation does not document (the call may have taken effect)")
+        );
+        assert_well_formed(&error);
+    }
+}
+
+#[tokio::test]
 async fn wrong_field_types_and_invalid_utf8_fail_with_status_200() {
     let wrong_type = r#"{"value":[{"reportId":"a","recurrenceInterval":"ninety-six"}],"message":"ok"}"#;
     let mut invalid_utf8 = br#"{"value":[{"reportId":""#.to_vec();
