@@ -368,7 +368,7 @@ pub(crate) fn attempts_in(headers: &HeaderMap) -> u32 {
 /// `{"code":…,"description":…}`, problem+json's `detail`, a bare JSON string (ASP.NET's `BadRequest("…")`), or
 /// Azure Storage's XML error (a download link that expired or was refused).
 pub(crate) fn message_in(body: &[u8]) -> Option<String> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let body = body.strip_prefix(crate::hooks::BYTE_ORDER_MARK).unwrap_or(body);
     let text = |value: &serde_json::Value| value.as_str().map(str::trim).filter(|m| !m.is_empty()).map(str::to_owned);
     let Ok(normalized) = crate::casing::normalize(&Bytes::copy_from_slice(body), crate::casing::Items::Typed) else {
         return storage_message(body).or_else(|| text(&serde_json::from_slice(body).ok()?));
@@ -388,7 +388,7 @@ pub(crate) fn message_in(body: &[u8]) -> Option<String> {
 /// two elements: the others may quote the request's string-to-sign. Read by hand, as a whole XML parser for two
 /// fixed elements of one documented shape would be a dependency for nothing.
 fn storage_message(body: &[u8]) -> Option<String> {
-    let body = std::str::from_utf8(body).ok()?.trim_start_matches('\u{feff}').trim_start();
+    let body = std::str::from_utf8(body).ok()?.trim_start();
     if !body.starts_with('<') {
         return None;
     }

@@ -670,9 +670,12 @@ pub fn decode_body<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// `body` without a leading UTF-8 byte order mark, which .NET writers may put before JSON and JSON parsers refuse.
-pub(crate) fn without_byte_order_mark(body: Bytes) -> Bytes {
-    if body.starts_with(b"\xEF\xBB\xBF") { body.slice(3..) } else { body }
+/// The UTF-8 byte order mark, which .NET writers may put before JSON and JSON parsers refuse.
+pub(crate) const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
+
+/// `body` without a leading byte order mark, uncopied.
+fn without_byte_order_mark(body: Bytes) -> Bytes {
+    if body.starts_with(BYTE_ORDER_MARK) { body.slice(BYTE_ORDER_MARK.len()..) } else { body }
 }
 
 /// Why a success body cannot decode into what the operation promises, checked before the generated code decodes it

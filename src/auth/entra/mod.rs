@@ -361,21 +361,16 @@ fn check_client_id(client_id: &str) -> Result<(), AuthError> {
     Err(AuthError::new(format!("client id {why}: use the application (client) id")))
 }
 
-/// Whether `client_id` has the shape of an application id, a GUID (no secret). Any other is not shown by `Debug`,
-/// and one long enough to be a secret given in the wrong place (Entra's are 34–44 characters) is not let through in
-/// an Entra error that quotes it; a short one is left, as removing it would blank out ordinary words too.
-pub(super) fn is_application_id(client_id: &str) -> bool {
-    is_guid(client_id)
-}
-
-/// Whether a client id that is no application id may still be a secret, and so is removed from Entra's errors.
+/// Whether a client id may be a secret given in the wrong place, and so is removed from Entra's errors (which quote
+/// it): not an application id (a GUID), and as long as Entra's secrets are (34–44 characters). A short one is left,
+/// as removing it would blank out ordinary words too.
 pub(super) fn may_be_a_secret(client_id: &str) -> bool {
-    !is_application_id(client_id) && client_id.len() >= 16
+    !is_guid(client_id) && client_id.len() >= 16
 }
 
-/// A client id as `Debug` shows it.
+/// A client id as `Debug` shows it: an application id (a GUID) is no secret; any other may be one.
 pub(super) fn shown_client_id(client_id: &str) -> &str {
-    if is_application_id(client_id) { client_id } else { "[not a GUID: not shown]" }
+    if is_guid(client_id) { client_id } else { "[not a GUID: not shown]" }
 }
 
 /// Why a rejected input is not quoted in its error: it may be a secret (a password, a client secret) given in the
