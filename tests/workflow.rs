@@ -491,6 +491,12 @@ async fn waiting_returns_service_errors_and_refuses_bad_ids() {
     let error = client.wait_for_execution(REPORT_ID).await.unwrap_err();
     assert_eq!((error.status().map(|s| s.as_u16()), error.message()), (Some(403), Some("Forbidden")));
     assert_eq!(client.wait_for_execution("..").await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    // `;` lists several ids to the service: the wait would take whichever run came first.
+    for wait in [client.wait_for_execution("r1;r2"), client.wait_for_execution(REPORT_ID).execution_id("e1;e2")] {
+        let error = wait.await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidArgument, "{error}");
+        assert!(error.to_string().contains("no `;`"), "{error}");
+    }
     assert_eq!(server.request_count(), 1);
 }
 
@@ -561,6 +567,65 @@ async fn a_download_to_a_file_is_all_or_nothing() {
     }
     assert!(error.body().is_some_and(|b| b.starts_with(b"<Error>")));
     assert!(!failed.exists(), "no half file under the final name");
+    assert_eq!(partial_files(&dir), Vec::<String>::new(), "no partial file is left");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_deflate_download_is_decoded() {
+    let file = csv(20_000);
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&file).unwrap();
+    let deflated = encoder.finish().unwrap();
+    let storage =
+        TestServer::always(Reply::body(200, "text/csv", deflated).with_header("content-encoding", "deflate")).await;
+    let client = client(&mpn(&storage));
+    let mut written = Vec::new();
+    let done =
+        client.download_execution(&execution_with(storage.url("/e1.csv?sig=a")), &mut written, |_| {}).await.unwrap();
+    assert_eq!((done.bytes as usize, written == file), (file.len(), true), "deflate was decoded");
+    assert!(storage.requests()[0].header("accept-encoding").is_some_and(|v| v.contains("deflate")));
+}
+
+#[tokio::test]
+async fn a_download_that_is_not_the_whole_file_decoded_fails_and_keeps_the_file_on_disk() {
+    let dir = std::env::temp_dir().join(format!("pci-download-not-whole-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("report.csv");
+    let cut_off = {
+        let body = csv(1000);
+        let mut raw =
+            format!("HTTP/1.1 200 OK\r\ncontent-type: text/csv\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+        raw.extend_from_slice(&body[..body.len() / 2]);
+        Reply::Raw(raw)
+    };
+    let answers = [
+        // An encoding the client cannot decode: its bytes are not the report.
+        (Reply::body(200, "text/csv", "\u{1b}\u{2}\u{0}compressed").with_header("content-encoding", "br"), "`br`"),
+        // Not the file at all, though a success.
+        (Reply::body(204, "text/csv", ""), "204 No Content"),
+        (Reply::body(206, "text/csv", "Contoso"), "206 Partial Content"),
+    ];
+    for (answer, shown) in answers {
+        std::fs::write(&target, "the report saved before").unwrap();
+        let storage = TestServer::always(answer).await;
+        let client = client(&mpn(&storage));
+        let execution = execution_with(storage.url("/e1.csv?sig=abc"));
+        let error = client.download_execution_to_file(&execution, &target, |_| {}).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidResponse, "{error}");
+        assert!(error.to_string().contains(shown), "{error}");
+        assert!(error.status().is_some(), "{error}");
+        assert!(!format!("{error:?}").contains("sig=abc"), "{error:?}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "the report saved before");
+    }
+    // A body that breaks off after some of it was written to the partial file.
+    std::fs::write(&target, "the report saved before").unwrap();
+    let storage = TestServer::always(cut_off).await;
+    let client = client(&mpn(&storage));
+    let execution = execution_with(storage.url("/e1.csv?sig=abc"));
+    let error = client.download_execution_to_file(&execution, &target, |_| {}).await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(200), "{error}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "the report saved before");
     assert_eq!(partial_files(&dir), Vec::<String>::new(), "no partial file is left");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -864,6 +929,79 @@ async fn a_walk_that_comes_back_to_an_earlier_page_ends_and_relative_links_stay_
     assert_eq!(ids, ["a", "b", "c"]);
     assert!(error.to_string().contains("leads back to a page already read"), "{error}");
     assert_eq!(server.request_count(), 3, "page 2 is not fetched twice");
+}
+
+#[tokio::test]
+async fn relative_links_are_read_against_the_base_on_every_page() {
+    // Links relative to the base, on a list whose path has several segments: read against a later page's own URL
+    // (as the first page's cannot be), the third page's would repeat the path.
+    let execution = |id: &str| serde_json::json!({"executionId": id, "reportId": "r1", "executionStatus": "Completed"});
+    let page = move |id: &str, next: Option<&str>| {
+        serde_json::json!({"value": [execution(id)], "totalCount": 1, "nextLink": next}).to_string()
+    };
+    let server = TestServer::start(move |request, _| {
+        let body = match request.target.as_str() {
+            "/insights/v1/mpn/ScheduledReport/execution/r1" => page("e1", Some("ScheduledReport/execution/r1?skip=1")),
+            "/insights/v1/mpn/ScheduledReport/execution/r1?skip=1" => {
+                page("e2", Some("ScheduledReport/execution/r1?skip=2"))
+            }
+            "/insights/v1/mpn/ScheduledReport/execution/r1?skip=2" => page("e3", Some("?skip=3")),
+            "/insights/v1/mpn/ScheduledReport/execution/r1?skip=3" => page("e4", None),
+            other => return Reply::json(404, &format!(r#"{{"message":"no page {other}","statusCode":404}}"#)),
+        };
+        Reply::json(200, &body)
+    })
+    .await;
+    let client = client(&mpn(&server));
+    let first = client.get_report_executions().report_id("r1").send().await.unwrap().into_inner();
+    let ids: Vec<String> = client.pages(first).all_items().await.unwrap().into_iter().map(|e| e.execution_id).collect();
+    assert_eq!(ids, ["e1", "e2", "e3", "e4"]);
+}
+
+#[tokio::test]
+async fn a_page_that_cannot_come_ends_the_walk_after_its_error() {
+    // A 404 for page 2 would be a 404 every time: a caller that reads on past errors is not sent round again.
+    let server = TestServer::start(|request, _| match request.target.as_str() {
+        "/insights/v1/mpn/ScheduledReport" => {
+            Reply::json(200, &reports_page(&["a"], Some("ScheduledReport?page=2".into())))
+        }
+        _ => Reply::json(404, r#"{"message":"No item found with given filters.","statusCode":404}"#),
+    })
+    .await;
+    let client = client(&mpn(&server));
+    let first = client.get_reports().send().await.unwrap().into_inner();
+    let mut pages = client.pages(first);
+    let mut seen = Vec::new();
+    while let Some(item) = pages.next_item().await {
+        seen.push(item.map(|r| r.report_id).map_err(|e| e.status().map(|s| s.as_u16())));
+        assert!(seen.len() < 5, "the walk goes round: {seen:?}");
+    }
+    assert_eq!(seen, [Ok("a".to_owned()), Err(Some(404))]);
+    assert_eq!(server.request_count(), 2);
+}
+
+#[tokio::test]
+async fn a_link_the_service_wrote_wrong_is_an_invalid_response() {
+    let elsewhere = TestServer::always(Reply::json(200, &reports_page(&["x"], None))).await;
+    for link in [elsewhere.url("/steal"), "http://[::1".to_owned(), "?page=1".to_owned()] {
+        let server = TestServer::start(move |request, _| match request.target.as_str() {
+            "/insights/v1/mpn/ScheduledReport" => Reply::json(200, &reports_page(&["a"], Some("?page=1".into()))),
+            _ => Reply::json(200, &reports_page(&["b"], Some(link.clone()))),
+        })
+        .await;
+        let client = client(&mpn(&server));
+        let first = client.get_reports().send().await.unwrap().into_inner();
+        let mut pages = client.pages(first);
+        let mut error = None;
+        while let Some(item) = pages.next_item().await {
+            if let Err(e) = item {
+                error = Some(e);
+            }
+        }
+        let error = error.expect("the link fails");
+        assert_eq!(error.kind(), ErrorKind::InvalidResponse, "{error}");
+    }
+    assert_eq!(elsewhere.request_count(), 0);
 }
 
 /// A client that retries, with 5 ms backoff.

@@ -1,5 +1,5 @@
-// Downloading a completed execution's file from its secure link: streamed to any writer (memory stays flat),
-// gzip-decoded, with progress, and never with the bearer token, which belongs to the API and not to storage.
+// Downloading a completed execution's file from its secure link: streamed to any writer (memory stays flat), gzip
+// or deflate decoded, with progress, and never with the bearer token, which belongs to the API and not to storage.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,9 +11,9 @@ use crate::{Client, ClientInfo, Error, ExposeSecret, types};
 /// How far a download has got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DownloadProgress {
-    /// Bytes received so far (after gzip decoding).
+    /// Bytes received so far (after decoding).
     pub bytes: u64,
-    /// The size the server announced, if it did (absent for gzip-encoded transfers).
+    /// The size the server announced, if it did (absent for compressed transfers).
     pub total: Option<u64>,
 }
 
@@ -31,7 +31,8 @@ impl Client {
     /// Streams the file of a completed `execution` into `writer`, calling `on_progress` as bytes arrive.
     ///
     /// The link is fetched without the API's bearer token (the secure link carries its own signature), over https
-    /// (or http to a loopback host). Gzip transfer encoding is decoded. Not retried: a writer cannot be rewound.
+    /// (or http to a loopback host). Gzip and deflate content encodings are decoded. Not retried: a writer cannot be
+    /// rewound.
     ///
     /// ```no_run
     /// # async fn run(client: partner_center_insights::Client, execution: partner_center_insights::types::Execution) -> Result<(), partner_center_insights::Error> {
@@ -43,8 +44,9 @@ impl Client {
     ///
     /// # Errors
     /// When the execution has no link yet, the link is not https, the server answers with an error status
-    /// (status and body kept), its body breaks off or stalls (status and storage's request id kept), or writing
-    /// fails.
+    /// (status and body kept), answers anything but `200` with the file in an encoding the client decodes
+    /// ([`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse)), its body breaks off or stalls (status and
+    /// storage's request id kept), or writing fails.
     pub async fn download_execution<W>(
         &self,
         execution: &types::Execution,
@@ -93,13 +95,27 @@ impl Client {
             let _ = tokio::time::timeout(idle, keep).await;
             return Err(Error::from_response(status, &headers, Some(body.into())));
         }
-        let total = response.content_length();
-        let content_type =
-            response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         // Storage did answer: a body that then breaks off or stalls fails with the answer's status and request id,
         // as an API call's does, so the error tells a cut transfer from a link that was never served.
         let (status, request_id) = (response.status(), crate::error::request_id(response.headers()).map(str::to_owned));
         let answered = |error: Error| error.answered(status, request_id.clone(), 1);
+        // Anything but the whole file would be saved as if it were the report (and replace a good one on disk).
+        if status != reqwest::StatusCode::OK {
+            return Err(answered(Error::invalid_response(format!("storage answered {status}, not the file"))));
+        }
+        // reqwest decodes gzip and deflate and then drops the header; an encoding still named is one it could not
+        // decode, whose bytes are not the report.
+        if let Some(encoding) = response.headers().get(reqwest::header::CONTENT_ENCODING)
+            && !encoding.as_bytes().eq_ignore_ascii_case(b"identity")
+        {
+            let encoding = String::from_utf8_lossy(encoding.as_bytes()).into_owned();
+            return Err(answered(Error::invalid_response(format!(
+                "storage sent the file with content encoding `{encoding}`, which the client cannot decode"
+            ))));
+        }
+        let total = response.content_length();
+        let content_type =
+            response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut bytes = 0u64;
         while let Some(chunk) = tokio::time::timeout(idle, response.chunk())
             .await
@@ -115,11 +131,14 @@ impl Client {
     }
 
     /// Downloads the file of a completed `execution` to `path`, through a `<name>.<random>.partial` file in the same
-    /// directory (`<name>` cut short when the whole would be over 255 bytes) that is renamed on success, so `path`
-    /// never holds half a report. The partial file is removed when the download fails or is dropped unfinished (on
-    /// Windows, a file still open in a write under way when the download is dropped may be left), and two downloads
-    /// to one path never share it (the last to finish wins).
-    /// The file is not synced to disk before the rename.
+    /// directory (`<name>` cut short when the whole would be over 255 bytes) that is renamed on success, so a reader
+    /// of `path` never sees half a report. The partial file is removed when the download fails or is dropped
+    /// unfinished (on Windows, a file still open in a write under way when the download is dropped may be left), and
+    /// two downloads to one path never share it (the last to finish wins).
+    ///
+    /// The file is not synced to disk before the rename (a 1 GiB report would wait for the disk): after a power
+    /// loss soon after the download, `path` may hold less than the report. Open it and call `File::sync_all` when
+    /// that matters.
     ///
     /// # Errors
     /// As [`download_execution`](Self::download_execution), and [`ErrorKind::LocalIo`](crate::ErrorKind::LocalIo)

@@ -50,7 +50,7 @@ pub struct Pages<'a, P: Page> {
     client: &'a Client,
     pending: Option<P>,
     next: Option<String>,
-    /// The page `next` came from, which a relative link is resolved against (`None` for the first page).
+    /// The page `next` came from, whose path a link that is only a query keeps (`None` for the first page).
     next_from: Option<reqwest::Url>,
     /// Every page fetched so far (resolved): a link back to one of them would loop forever.
     fetched: HashSet<reqwest::Url>,
@@ -60,8 +60,11 @@ pub struct Pages<'a, P: Page> {
 impl Client {
     /// Every page of a list, starting from the `first` one a list operation returned, following `nextLink`.
     ///
-    /// Links go only to the API's own host. A walk ends with an error at a link back to a page it fetched; the
-    /// first page's own URL is not known, so a link back to it is followed once (its items come twice) before that.
+    /// Links go only to the API's own host. A relative link is read against the API's base on every page
+    /// (`ScheduledReport/execution/{id}?skip=3` is `…/mpn/ScheduledReport/execution/{id}?skip=3`), and a link that
+    /// is only a query (`?skip=3`) keeps the path of the page that carried it. A walk ends with an error at a link
+    /// back to a page it fetched; the first page's own URL is not known, so a link back to it is followed once (its
+    /// items come twice) before that.
     ///
     /// ```no_run
     /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
@@ -85,14 +88,15 @@ impl Client {
 impl<P: Page> Pages<'_, P> {
     /// The next page, or `None` after the last.
     ///
-    /// A page that failed to come (an error status, a timeout, a broken connection) leaves the walk where it was,
-    /// as does dropping this future before it is done: the next call asks for the same page again, so such an error
-    /// never shortens the list unseen. A `nextLink` that cannot be followed (another host, a page already read)
-    /// ends the walk after its error.
+    /// A page that failed to come for a reason that may pass ([`Error::is_transient`]: a timeout, a broken
+    /// connection, 429, a 5xx) leaves the walk where it was, as does dropping this future before it is done: the
+    /// next call asks for the same page again, so such an error never shortens the list unseen. Any other failure
+    /// (a 404, a page of the wrong shape) and a `nextLink` that cannot be followed (another host, a page already
+    /// read) end the walk after their error, so a caller that reads on past errors does not ask for it forever.
     ///
     /// # Errors
     /// When fetching a page fails (after retries), or a `nextLink` points to another host or back to a page
-    /// already read.
+    /// already read ([`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse): the service wrote it).
     pub async fn next_page(&mut self) -> Option<Result<P, Error>> {
         if let Some(first) = self.pending.take() {
             self.next = first.next_link().map(str::to_owned);
@@ -110,17 +114,22 @@ impl<P: Page> Pages<'_, P> {
         };
         if self.fetched.contains(&url) {
             // A page that links to itself, or back to an earlier page, would be fetched forever.
-            let error = Error::invalid_argument(format!("nextLink `{link}` leads back to a page already read"));
+            let error = Error::invalid_response(format!("nextLink `{link}` leads back to a page already read"));
             self.next = None;
             return Some(Err(error));
         }
-        // The link is consumed only once its page has come: a fetch that fails, or whose future is dropped, leaves the
-        // walk where it was, so the next call asks for the same page instead of ending the list early.
+        // The link is consumed only once its page has come: a fetch that fails for a reason that may pass, or whose
+        // future is dropped, leaves the walk where it was, so the next call asks for the same page instead of ending
+        // the list early. Asking again after any other failure would fail the same way, forever.
         let page = self.fetch(url.clone()).await;
-        if let Ok(page) = &page {
-            self.fetched.insert(url.clone());
-            self.next = page.next_link().map(str::to_owned);
-            self.next_from = Some(url);
+        match &page {
+            Ok(page) => {
+                self.fetched.insert(url.clone());
+                self.next = page.next_link().map(str::to_owned);
+                self.next_from = Some(url);
+            }
+            Err(error) if !error.is_transient() => self.next = None,
+            Err(_) => {}
         }
         Some(page)
     }
@@ -159,20 +168,21 @@ impl<P: Page> Pages<'_, P> {
     /// The page `link` names, if it is on the API's own host (the request carries the token); without fragment,
     /// which is never sent.
     fn resolve(&self, link: &str) -> Result<reqwest::Url, Error> {
-        // A relative link is resolved against the page that carried it; the first page's own URL is not known, so
-        // its links are resolved inside the base (whose path has no trailing slash): `ScheduledReport?…` is
-        // `…/mpn/ScheduledReport?…`, not `…/v1/ScheduledReport?…`.
+        // A relative link is read inside the base (whose path has no trailing slash: `ScheduledReport?…` is
+        // `…/mpn/ScheduledReport?…`, not `…/v1/ScheduledReport?…`), on every page alike: the first page's own URL
+        // is not known, and read against a later page's URL a link such as `ScheduledReport/execution/{id}?skip=3`
+        // would repeat the path. A query alone keeps the path of the page that carried it.
         let base = reqwest::Url::parse(&format!("{}/", self.client.baseurl()))
             .map_err(|e| Error::invalid_argument(e.to_string()))?;
-        let mut url = self
-            .next_from
-            .as_ref()
-            .unwrap_or(&base)
-            .join(link)
-            .map_err(|e| Error::invalid_argument(format!("nextLink `{link}` is not a URL: {e}")))?;
+        let against = match &self.next_from {
+            Some(page) if link.trim_start().starts_with('?') => page,
+            _ => &base,
+        };
+        let mut url =
+            against.join(link).map_err(|e| Error::invalid_response(format!("nextLink `{link}` is not a URL: {e}")))?;
         url.set_fragment(None);
         if url.origin() != base.origin() {
-            return Err(Error::invalid_argument(format!(
+            return Err(Error::invalid_response(format!(
                 "nextLink `{link}` leaves the API's host; not following it with the token"
             )));
         }

@@ -104,7 +104,9 @@ impl Client {
 impl<'a> ExecutionWait<'a> {
     /// Waits for this execution (in any state, queued ones included) instead of the latest run that has begun.
     ///
-    /// Its id comes from the executions list, so the run exists: an id not listed two polls in a row ends the wait
+    /// One id: one with a `;` (which the executions list reads as "any of these") is refused when the wait is
+    /// awaited, as is such a report id. The id comes from the executions list, so the run exists: an id not listed
+    /// two polls in a row ends the wait
     /// with [`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed) (or the report's 404 when the report
     /// is gone), not at the timeout.
     pub fn execution_id(mut self, execution_id: impl Into<String>) -> Self {
@@ -162,6 +164,10 @@ impl<'a> ExecutionWait<'a> {
         if first_interval.min(max_interval) < MIN_INTERVAL {
             // A zero (or nanosecond) interval never grows: the wait would poll back to back until its timeout.
             return Err(Error::invalid_argument(format!("poll intervals must be at least {MIN_INTERVAL:?}")));
+        }
+        // The executions list reads `;` as "any of these ids": the wait would take whichever run it listed first.
+        if report_id.as_str().contains(';') || execution_id.as_deref().is_some_and(|id| id.contains(';')) {
+            return Err(Error::invalid_argument("a wait is for one report and one execution: no `;` in their ids"));
         }
         let mut report = |progress: &WaitProgress| {
             if let Some(on_progress) = &mut on_progress {
