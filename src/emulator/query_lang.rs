@@ -277,12 +277,19 @@ pub(crate) fn parse(program: Program, text: &str) -> Result<ParsedQuery, ApiErro
     let dataset =
         catalog::dataset(program, table).ok_or_else(|| ApiError::bad_request(messages::INVALID_TABLE_NAME))?;
 
-    let mut columns = Vec::with_capacity(selected.len());
+    // Each column once, where it is first selected: the reference does not say what a column selected twice does,
+    // and keeping repeats would let `SELECT *,*,…` (a megabyte of it) make every stored and returned row huge.
+    let mut columns = Vec::new();
+    let mut select = |column: &'static str| {
+        if !columns.contains(&column) {
+            columns.push(column);
+        }
+    };
     for name in selected {
         if name == "*" {
-            columns.extend(dataset.all_columns());
+            dataset.all_columns().into_iter().for_each(&mut select);
         } else {
-            columns.push(dataset.column(name).ok_or_else(|| ApiError::bad_request(messages::INCORRECT_COLUMN_NAME))?);
+            select(dataset.column(name).ok_or_else(|| ApiError::bad_request(messages::INCORRECT_COLUMN_NAME))?);
         }
     }
 
@@ -470,5 +477,18 @@ mod tests {
     fn star_selects_everything() {
         let q = parse(Program::Partner, "SELECT * FROM Profile").unwrap();
         assert_eq!(q.columns.len(), q.dataset.columns.len() + q.dataset.metrics.len());
+    }
+
+    #[test]
+    fn a_column_selected_twice_comes_once_where_first_selected() {
+        let q =
+            parse(Program::Marketplace, "SELECT RawUsage, customername, CustomerName, rawusage FROM ISVUsage").unwrap();
+        assert_eq!(q.columns, ["RawUsage", "CustomerName"]);
+        let stars = vec!["*"; 10_000].join(",");
+        let q = parse(Program::Marketplace, &format!("SELECT RawUsage, {stars} FROM ISVUsage")).unwrap();
+        let mut expected = q.dataset.all_columns();
+        expected.retain(|c| *c != "RawUsage");
+        expected.insert(0, "RawUsage");
+        assert_eq!(q.columns, expected);
     }
 }
