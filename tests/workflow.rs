@@ -588,6 +588,19 @@ async fn a_deflate_download_is_decoded() {
 }
 
 #[tokio::test]
+async fn a_download_whose_content_encoding_names_none_is_saved_as_sent() {
+    for encoding in ["identity", "IDENTITY", "", " , identity"] {
+        let storage =
+            TestServer::always(Reply::body(200, "text/csv", csv(10)).with_header("content-encoding", encoding)).await;
+        let client = client(&mpn(&storage));
+        let mut written = Vec::new();
+        let execution = execution_with(storage.url("/e1.csv?sig=a"));
+        client.download_execution(&execution, &mut written, |_| {}).await.unwrap();
+        assert_eq!(written, csv(10), "{encoding:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_download_that_is_not_the_whole_file_decoded_fails_and_keeps_the_file_on_disk() {
     let dir = std::env::temp_dir().join(format!("pci-download-not-whole-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -602,6 +615,13 @@ async fn a_download_that_is_not_the_whole_file_decoded_fails_and_keeps_the_file_
     let answers = [
         // An encoding the client cannot decode: its bytes are not the report.
         (Reply::body(200, "text/csv", "\u{1b}\u{2}\u{0}compressed").with_header("content-encoding", "br"), "`br`"),
+        // reqwest decodes only when gzip is the one encoding named.
+        (
+            Reply::body(200, "text/csv", "\u{1f}\u{8b}compressed")
+                .with_header("content-encoding", "identity")
+                .with_header("content-encoding", "gzip"),
+            "`identity, gzip`",
+        ),
         // Not the file at all, though a success.
         (Reply::body(204, "text/csv", ""), "204 No Content"),
         (Reply::body(206, "text/csv", "Contoso"), "206 Partial Content"),
@@ -956,6 +976,42 @@ async fn relative_links_are_read_against_the_base_on_every_page() {
     let first = client.get_report_executions().report_id("r1").send().await.unwrap().into_inner();
     let ids: Vec<String> = client.pages(first).all_items().await.unwrap().into_iter().map(|e| e.execution_id).collect();
     assert_eq!(ids, ["e1", "e2", "e3", "e4"]);
+}
+
+#[tokio::test]
+async fn a_link_that_is_only_a_query_or_a_fragment_keeps_the_page_s_path() {
+    // On the first page, whose own URL is not known, the list's path; after a control character, as the URL parser
+    // reads it; a fragment alone is the page itself, so the walk ends there instead of fetching the API's root.
+    let server = TestServer::start(|request, _| match request.target.as_str() {
+        "/insights/v1/mpn/ScheduledReport" => Reply::json(200, &reports_page(&["a"], Some("\u{1}?page=2".into()))),
+        "/insights/v1/mpn/ScheduledReport?page=2" => Reply::json(200, &reports_page(&["b"], Some("#top".into()))),
+        other => Reply::json(404, &format!(r#"{{"message":"no page {other}","statusCode":404}}"#)),
+    })
+    .await;
+    let client = client(&mpn(&server));
+    let first = client.get_reports().send().await.unwrap().into_inner();
+    let mut pages = client.pages(first);
+    let (mut ids, mut errors) = (Vec::new(), Vec::new());
+    while let Some(item) = pages.next_item().await {
+        match item {
+            Ok(report) => ids.push(report.report_id),
+            Err(error) => errors.push(error),
+        }
+    }
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].to_string().contains("leads back to a page already read"), "{}", errors[0]);
+    assert_eq!(targets(&server), ["/ScheduledReport", "/ScheduledReport?page=2"]);
+
+    // The executions list's path names its report, which its first page need not show: refused, not guessed.
+    let page = serde_json::json!({"value": [], "totalCount": 0, "nextLink": "?skip=1"}).to_string();
+    let server = TestServer::always(Reply::json(200, &page)).await;
+    let executions = common::client(&mpn(&server));
+    let first = executions.get_report_executions().report_id("r1").send().await.unwrap().into_inner();
+    let error = executions.pages(first).all_items().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidResponse, "{error}");
+    assert!(error.to_string().contains("first page's address is not known"), "{error}");
+    assert_eq!(server.request_count(), 1);
 }
 
 #[tokio::test]

@@ -279,15 +279,19 @@ pub(crate) fn parse(program: Program, text: &str) -> Result<ParsedQuery, ApiErro
 
     // Each column once, where it is first selected: the reference does not say what a column selected twice does,
     // and keeping repeats would let `SELECT *,*,…` (a megabyte of it) make every stored and returned row huge.
+    // `*` is expanded once: a second adds nothing, and a megabyte of them must not cost a scan each.
     let mut columns = Vec::new();
     let mut select = |column: &'static str| {
         if !columns.contains(&column) {
             columns.push(column);
         }
     };
+    let mut star_done = false;
     for name in selected {
         if name == "*" {
-            dataset.all_columns().into_iter().for_each(&mut select);
+            if !std::mem::replace(&mut star_done, true) {
+                dataset.all_columns().into_iter().for_each(&mut select);
+            }
         } else {
             select(dataset.column(name).ok_or_else(|| ApiError::bad_request(messages::INCORRECT_COLUMN_NAME))?);
         }

@@ -103,14 +103,16 @@ impl Client {
         if status != reqwest::StatusCode::OK {
             return Err(answered(Error::invalid_response(format!("storage answered {status}, not the file"))));
         }
-        // reqwest decodes gzip and deflate and then drops the header; an encoding still named is one it could not
-        // decode, whose bytes are not the report.
-        if let Some(encoding) = response.headers().get(reqwest::header::CONTENT_ENCODING)
-            && !encoding.as_bytes().eq_ignore_ascii_case(b"identity")
-        {
-            let encoding = String::from_utf8_lossy(encoding.as_bytes()).into_owned();
+        // reqwest decodes gzip and deflate and then drops the header; an encoding still named (in any of the
+        // header's values and list entries; `identity` and empty entries name none) is one it could not decode, whose
+        // bytes are not the report.
+        let encodings = response.headers().get_all(reqwest::header::CONTENT_ENCODING);
+        let mut coded = encodings.iter().flat_map(|value| value.as_bytes().split(|b| *b == b','));
+        if coded.any(|entry| !entry.trim_ascii().is_empty() && !entry.trim_ascii().eq_ignore_ascii_case(b"identity")) {
+            let named: Vec<_> = encodings.iter().map(|value| String::from_utf8_lossy(value.as_bytes())).collect();
             return Err(answered(Error::invalid_response(format!(
-                "storage sent the file with content encoding `{encoding}`, which the client cannot decode"
+                "storage sent the file with content encoding `{}`, which the client cannot decode",
+                named.join(", ")
             ))));
         }
         let total = response.content_length();

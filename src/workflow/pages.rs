@@ -62,9 +62,11 @@ impl Client {
     ///
     /// Links go only to the API's own host. A relative link is read against the API's base on every page
     /// (`ScheduledReport/execution/{id}?skip=3` is `…/mpn/ScheduledReport/execution/{id}?skip=3`), and a link that
-    /// is only a query (`?skip=3`) keeps the path of the page that carried it. A walk ends with an error at a link
-    /// back to a page it fetched; the first page's own URL is not known, so a link back to it is followed once (its
-    /// items come twice) before that.
+    /// is only a query (`?skip=3`) keeps the path of the page that carried it. The first page's own URL is not
+    /// known: there such a link takes the list's path, except on the executions list, whose path names its report
+    /// (an [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse) error). A walk ends with an error at a
+    /// link back to a page it fetched; a link back to the first page is followed once (its items come twice)
+    /// before that.
     ///
     /// ```no_run
     /// # async fn run(client: partner_center_insights::Client) -> Result<(), partner_center_insights::Error> {
@@ -136,8 +138,8 @@ impl<P: Page> Pages<'_, P> {
 
     /// The next item of any page, or `None` after the last item of the last page.
     ///
-    /// After an error, or when this future is dropped, the next call goes on from the same item, as
-    /// [`next_page`](Self::next_page) does from the same page.
+    /// After an error that may pass, or when this future is dropped, the next call goes on from the same item; after
+    /// any other error it returns `None`, as [`next_page`](Self::next_page) does.
     ///
     /// # Errors
     /// As [`next_page`](Self::next_page).
@@ -171,15 +173,25 @@ impl<P: Page> Pages<'_, P> {
         // A relative link is read inside the base (whose path has no trailing slash: `ScheduledReport?…` is
         // `…/mpn/ScheduledReport?…`, not `…/v1/ScheduledReport?…`), on every page alike: the first page's own URL
         // is not known, and read against a later page's URL a link such as `ScheduledReport/execution/{id}?skip=3`
-        // would repeat the path. A query alone keeps the path of the page that carried it.
+        // would repeat the path. A query (or fragment) alone keeps the path of the page that carried it; on the first
+        // page, the list's. Leading spaces and control characters are dropped as the URL parser drops them.
         let base = reqwest::Url::parse(&format!("{}/", self.client.baseurl()))
             .map_err(|e| Error::invalid_argument(e.to_string()))?;
-        let against = match &self.next_from {
-            Some(page) if link.trim_start().starts_with('?') => page,
-            _ => &base,
+        let not_a_url = |e| Error::invalid_response(format!("nextLink `{link}` is not a URL: {e}"));
+        let against = if link.trim_start_matches(|c: char| c <= ' ').starts_with(['?', '#']) {
+            match (&self.next_from, first_page_path(P::OPERATION_ID)) {
+                (Some(page), _) => page.clone(),
+                (None, Some(path)) => base.join(path).map_err(not_a_url)?,
+                (None, None) => {
+                    return Err(Error::invalid_response(format!(
+                        "nextLink `{link}` is only a query, and the first page's address is not known"
+                    )));
+                }
+            }
+        } else {
+            base.clone()
         };
-        let mut url =
-            against.join(link).map_err(|e| Error::invalid_response(format!("nextLink `{link}` is not a URL: {e}")))?;
+        let mut url = against.join(link).map_err(not_a_url)?;
         url.set_fragment(None);
         if url.origin() != base.origin() {
             return Err(Error::invalid_response(format!(
@@ -218,5 +230,47 @@ impl<P: Page> Pages<'_, P> {
         } else {
             Err(OperationError::UnexpectedResponse(response).into())
         }
+    }
+}
+
+/// The path of a list's first page inside the base, for a link on it that is only a query. The executions list has
+/// none: its path names the report, which its first page need not show.
+fn first_page_path(operation_id: &str) -> Option<&'static str> {
+    match operation_id {
+        "get_datasets" => Some("ScheduledDataset"),
+        "get_queries" => Some("ScheduledQueries"),
+        "get_reports" => Some("ScheduledReport"),
+        "try_query" => Some("ScheduledQueries/testQueryResult"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_link_on_a_first_page_takes_its_list_s_path_from_the_spec() {
+        let spec = include_str!("../../openapi/insights.yaml");
+        let lists = [
+            types::DatasetEnvelope::OPERATION_ID,
+            types::QueryEnvelope::OPERATION_ID,
+            types::ReportEnvelope::OPERATION_ID,
+            types::QueryResultEnvelope::OPERATION_ID,
+        ];
+        for operation in lists {
+            let path = first_page_path(operation).unwrap_or_else(|| panic!("{operation} has a path"));
+            let at = spec.find(&format!("\n  /{path}:\n")).unwrap_or_else(|| panic!("{path} is in the spec"));
+            let next_path = spec[at + 1..].find("\n  /").map_or(spec.len(), |end| at + 1 + end);
+            // The spec names operations in camelCase: `get_datasets` is `getDatasets`.
+            let camel = operation.split('_').enumerate().fold(String::new(), |mut camel, (i, word)| {
+                let (first, rest) = word.split_at(1);
+                camel.push_str(&if i == 0 { first.to_owned() } else { first.to_uppercase() });
+                camel.push_str(rest);
+                camel
+            });
+            assert!(spec[at..next_path].contains(&format!("operationId: {camel}\n")), "{operation} at {path}");
+        }
+        assert_eq!(first_page_path(types::ExecutionEnvelope::OPERATION_ID), None);
     }
 }

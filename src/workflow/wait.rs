@@ -106,9 +106,8 @@ impl<'a> ExecutionWait<'a> {
     ///
     /// One id: one with a `;` (which the executions list reads as "any of these") is refused when the wait is
     /// awaited, as is such a report id. The id comes from the executions list, so the run exists: an id not listed
-    /// two polls in a row ends the wait
-    /// with [`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed) (or the report's 404 when the report
-    /// is gone), not at the timeout.
+    /// two polls in a row ends the wait with [`ErrorKind::ExecutionFailed`](crate::ErrorKind::ExecutionFailed) (or
+    /// the report's 404 when the report is gone), not at the timeout.
     pub fn execution_id(mut self, execution_id: impl Into<String>) -> Self {
         self.execution_id = Some(execution_id.into());
         self
