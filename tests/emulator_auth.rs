@@ -443,3 +443,46 @@ async fn a_token_for_another_resource_is_refused_by_the_api() {
         assert!(!api_accepts(&emulator, Program::Marketplace, token).await, "{audience:?}");
     }
 }
+
+#[tokio::test]
+async fn a_refresh_token_credential_on_v2_keeps_getting_new_refresh_tokens() {
+    use partner_center_insights::emulator::DEV_TENANT_ID;
+    use partner_center_insights::entra::{Authority, RefreshTokenCredential};
+    use partner_center_insights::{ExposeSecret, TokenProvider};
+    use std::sync::{Arc, Mutex};
+
+    let emulator = Emulator::start().await.unwrap();
+    // The user's first refresh token, from a grant that asked for offline_access (the emulator's refresh tokens
+    // are single-use, as rotation asks of a client).
+    let (status, body) = token_request(
+        &emulator.token_url_v2(),
+        &[
+            ("grant_type", "password"),
+            ("client_id", DEV_CLIENT_ID),
+            ("client_secret", DEV_CLIENT_SECRET),
+            ("scope", "https://api.partnercenter.microsoft.com/.default offline_access"),
+            ("username", DEV_USERNAME),
+            ("password", DEV_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let first = body["refresh_token"].as_str().unwrap().to_owned();
+    let rotated = Arc::new(Mutex::new(Vec::new()));
+    let seen = rotated.clone();
+    // The default endpoint: v2 with the `.default` scope alone.
+    let credential = RefreshTokenCredential::builder(DEV_TENANT_ID, DEV_CLIENT_ID, first.clone())
+        .client_secret(DEV_CLIENT_SECRET)
+        .authority(Authority::parse(&emulator.authority_url()).unwrap())
+        .on_refresh_token_rotated(move |token| seen.lock().unwrap().push(token.expose_secret().to_owned()))
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let token = TokenProvider::token(&credential).await.expect("the kept refresh token is still good");
+        assert!(api_accepts(&emulator, Program::Partner, token.secret().expose_secret()).await);
+    }
+    let rotated = rotated.lock().unwrap().clone();
+    assert_eq!(rotated.len(), 3, "a new refresh token each time");
+    assert!(!rotated.contains(&first));
+    assert_eq!(credential.refresh_token().expose_secret(), rotated[2]);
+}

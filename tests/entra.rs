@@ -352,9 +352,19 @@ async fn refresh_token_v2_posts_the_refresh_form() {
     assert_eq!(request.field_names(), ["client_id", "client_secret", "grant_type", "refresh_token", "scope"]);
     assert_eq!(request.field("grant_type"), Some("refresh_token"));
     assert_eq!(request.field("client_id"), Some(CLIENT_ID));
-    assert_eq!(request.field("scope"), Some(PARTNER_CENTER_DEFAULT_SCOPE));
+    // On v2 a new refresh token comes only when `offline_access` is asked for again, as MSAL always does.
+    assert_eq!(request.field("scope"), Some(format!("{PARTNER_CENTER_DEFAULT_SCOPE} offline_access").as_str()));
     request.assert_secret("client_secret", CLIENT_SECRET);
     request.assert_secret("refresh_token", REFRESH_TOKEN);
+}
+
+#[tokio::test]
+async fn refresh_token_v2_asks_for_offline_access_once() {
+    let scope = "https://api.partnercenter.microsoft.com/user_impersonation Offline_Access";
+    let server = TokenServer::start(vec![v2_token()]).await;
+    let credential = refresh_token_credential(&server, EndpointVersion::v2_with_scope(scope));
+    assert_token(&credential, 4242).await;
+    assert_eq!(server.only_request()[0].field("scope"), Some(scope));
 }
 
 #[tokio::test]
@@ -416,7 +426,10 @@ async fn refresh_token_of_a_public_client_sends_no_client_secret() {
 
     let requests = server.only_request();
     assert_eq!(requests[0].field_names(), ["client_id", "grant_type", "refresh_token", "scope"]);
-    assert_eq!(requests[0].field("scope"), Some("https://api.partnercenter.microsoft.com/user_impersonation"));
+    assert_eq!(
+        requests[0].field("scope"),
+        Some("https://api.partnercenter.microsoft.com/user_impersonation offline_access")
+    );
 }
 
 #[tokio::test]
@@ -950,6 +963,21 @@ fn debug_never_shows_a_secret() {
         assert!(shown.contains(CLIENT_ID) && shown.contains("[redacted]"), "{shown}");
     }
     assert!(credentials[2].contains(USERNAME));
+
+    // Secrets given where the tenant or the user name goes (the arguments are all strings) are not shown either.
+    let unspaced_password = "Hunter2!Hunter2#";
+    let swapped = [
+        format!("{:?}", ClientCredentials::builder(CLIENT_SECRET, CLIENT_ID, TENANT)),
+        format!("{:?}", RefreshTokenCredential::builder(CLIENT_SECRET, CLIENT_ID, REFRESH_TOKEN)),
+        format!("{:?}", PasswordCredential::builder(TENANT, CLIENT_ID, PASSWORD, USERNAME)),
+        format!("{:?}", PasswordCredential::builder(TENANT, CLIENT_ID, unspaced_password, USERNAME)),
+        format!("{:?}", PasswordCredential::new(TENANT, CLIENT_ID, CLIENT_SECRET, unspaced_password, "x").unwrap()),
+    ];
+    for shown in &swapped {
+        assert_no_secret(shown, "a Debug form");
+        assert_none_of(&[unspaced_password], shown, "a Debug form");
+        assert!(shown.contains("not shown"), "{shown}");
+    }
 }
 
 #[tokio::test]

@@ -146,7 +146,7 @@ impl ClientCredentialsBuilder {
 impl fmt::Debug for ClientCredentialsBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCredentialsBuilder")
-            .field("tenant", &self.tenant)
+            .field("tenant", &super::shown_tenant(&self.tenant))
             .field("client_id", &super::shown_client_id(&self.client_id))
             .field("client_secret", &"[redacted]")
             .field("endpoint", &self.endpoint)

@@ -368,6 +368,23 @@ pub(super) fn may_be_a_secret(client_id: &str) -> bool {
     !is_guid(client_id) && client_id.len() >= 16
 }
 
+/// A tenant as `Debug` shows it: one `check_tenant` accepts (a GUID, a domain name, an alias) is no secret; any
+/// other may be one given in its place.
+pub(super) fn shown_tenant(tenant: &str) -> &str {
+    if check_tenant(tenant).is_ok() { tenant } else { "[not a tenant id: not shown]" }
+}
+
+/// A user name as `Debug` shows it: one shaped like a user principal name (`name@domain`, the domain one
+/// `check_tenant` accepts) is shown; any other may be the password given in its place.
+pub(super) fn shown_username(username: &str) -> &str {
+    match username.split_once('@') {
+        Some((name, domain)) if !name.is_empty() && whitespace_in(name).is_none() && check_tenant(domain).is_ok() => {
+            username
+        }
+        _ => "[not a user principal name: not shown]",
+    }
+}
+
 /// A client id as `Debug` shows it: an application id (a GUID) is no secret; any other may be one.
 pub(super) fn shown_client_id(client_id: &str) -> &str {
     if is_guid(client_id) { client_id } else { "[not a GUID: not shown]" }

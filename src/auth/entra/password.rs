@@ -128,7 +128,7 @@ impl fmt::Debug for PasswordCredential {
             .field("tenant", &self.endpoint.tenant())
             .field("client_id", &super::shown_client_id(&self.client_id))
             .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
-            .field("username", &self.username)
+            .field("username", &super::shown_username(&self.username))
             .field("password", &"[redacted]")
             .field("endpoint", &self.endpoint)
             .finish()
@@ -196,10 +196,10 @@ impl PasswordCredentialBuilder {
 impl fmt::Debug for PasswordCredentialBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordCredentialBuilder")
-            .field("tenant", &self.tenant)
+            .field("tenant", &super::shown_tenant(&self.tenant))
             .field("client_id", &super::shown_client_id(&self.client_id))
             .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
-            .field("username", &self.username)
+            .field("username", &super::shown_username(&self.username))
             .field("password", &"[redacted]")
             .field("endpoint", &self.endpoint)
             .finish()

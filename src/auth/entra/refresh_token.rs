@@ -58,7 +58,8 @@ pub struct RefreshTokenCredential {
 
 impl RefreshTokenCredential {
     /// A confidential application's refresh-token credential for `tenant` on the public cloud's v2 endpoint, with
-    /// the Partner Center `.default` scope.
+    /// the Partner Center `.default` scope. On v2 the credential adds `offline_access` to the scope it is given, as
+    /// MSAL does, so that Entra keeps issuing new refresh tokens.
     ///
     /// # Errors
     /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id is empty, contains
@@ -125,11 +126,21 @@ impl TokenProvider for RefreshTokenCredential {
     async fn token(&self) -> Result<AccessToken, AuthError> {
         let refresh_token = self.refresh_token();
         let client_secret = self.client_secret.as_ref().map(ExposeSecret::expose_secret);
+        // On v2, Entra rotates the refresh token only when `offline_access` is asked for again (MSAL always adds
+        // it): without it the kept token is never replaced and ages out unseen, the emulator's being single-use.
+        let with_offline_access;
+        let audience = match self.endpoint.audience_field() {
+            ("scope", scope) if !scope.split_whitespace().any(|s| s.eq_ignore_ascii_case("offline_access")) => {
+                with_offline_access = format!("{scope} offline_access");
+                ("scope", with_offline_access.as_str())
+            }
+            audience => audience,
+        };
         let mut form = vec![
             ("grant_type", "refresh_token"),
             ("client_id", self.client_id.as_str()),
             ("refresh_token", refresh_token.expose_secret()),
-            self.endpoint.audience_field(),
+            audience,
         ];
         form.extend(client_secret.map(|secret| ("client_secret", secret)));
         let secrets = [refresh_token.expose_secret(), client_secret.unwrap_or_default()];
@@ -222,7 +233,7 @@ impl RefreshTokenCredentialBuilder {
 impl fmt::Debug for RefreshTokenCredentialBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefreshTokenCredentialBuilder")
-            .field("tenant", &self.tenant)
+            .field("tenant", &super::shown_tenant(&self.tenant))
             .field("client_id", &super::shown_client_id(&self.client_id))
             .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
             .field("refresh_token", &"[redacted]")
