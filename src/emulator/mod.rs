@@ -73,7 +73,7 @@
 //!   column name`, …), anything else off the grammar (`OR`, `BETWEEN`, a list outside `IN`) is a 400 whose
 //!   message is the emulator's own. A number is written `-1.5e3` (not `.5`, `5.` or `+1`). `SELECT *` (all
 //!   columns) is accepted, an assumption: the docs neither show nor forbid it. A column selected twice (by name or
-//!   by `*`) comes once, where first selected, another (the docs are silent). Conditions are checked, not evaluated.
+//!   by `*`) comes once, where first selected: another assumption. Conditions are checked, not evaluated.
 //! - **Datasets**: the names are the documented ones; their columns and metrics are invented, except ISVUsage's
 //!   (the marketplace's query specification), so a query's columns are checked against the emulator's own lists,
 //!   not the service's. The partner system queries have the documented ids, over those lists.

@@ -97,8 +97,9 @@ impl<P: Page> Pages<'_, P> {
     /// read) end the walk after their error, so a caller that reads on past errors does not ask for it forever.
     ///
     /// # Errors
-    /// When fetching a page fails (after retries), or a `nextLink` points to another host or back to a page
-    /// already read ([`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse): the service wrote it).
+    /// When fetching a page fails (after retries), or a `nextLink` is not a URL, points to another host or back to
+    /// a page already read, or cannot be placed ([`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse):
+    /// the service wrote it).
     pub async fn next_page(&mut self) -> Option<Result<P, Error>> {
         if let Some(first) = self.pending.take() {
             self.next = first.next_link().map(str::to_owned);
