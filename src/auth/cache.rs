@@ -31,7 +31,8 @@ const REFUSED_AGAIN: Duration = Duration::from_secs(60);
 const MAX_HELD_OFF: Duration = Duration::from_secs(5 * 60);
 
 /// Wraps every provider the client is given (see `ClientBuilder::token_provider`). Tokens without an expiry are
-/// not cached: such a provider is asked before every request, as a rotating provider expects.
+/// not cached: such a provider is asked before every request, as a rotating provider expects, until it hands out a
+/// token with an expiry again.
 pub(crate) struct TokenCache {
     shared: Arc<Shared>,
     /// Held while the provider is asked, so concurrent callers wait for that one answer instead of asking too (or,
@@ -159,6 +160,12 @@ impl TokenCache {
             // Asked on every call, and still in a task of its own: a panic is then a failed ask, not the caller's.
             let outcome = ask_in_own_task(Arc::clone(shared), self.retry.clone(), self.ask_limit).await;
             shared.hold_off(outcome.as_ref().err());
+            // A token with an expiry again: cached, and the calls after it served from the cache.
+            if let Ok(token) = &outcome
+                && token.expires_at().is_some()
+            {
+                shared.store(token, SystemTime::now());
+            }
             return outcome;
         }
         if let Some(token) = self.ready() {
@@ -291,6 +298,7 @@ impl Shared {
             *self.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
             return;
         };
+        self.uncacheable.store(false, Ordering::Relaxed);
         let lifetime = expires_at.duration_since(now).unwrap_or_default();
         // Short-lived tokens are refreshed at half-life instead.
         let ahead = (REFRESH_AHEAD + REFRESH_JITTER.mul_f64(fastrand::f64())).min(lifetime / 2);
@@ -485,6 +493,31 @@ mod tests {
         let error = TokenProvider::token(&cache).await.unwrap_err();
         assert_eq!(error.to_string(), "the token provider panicked");
         assert_eq!(provider.0.load(Ordering::SeqCst), 2);
+    }
+
+    /// Hands out a token without an expiry first, then tokens that expire in an hour; counts asks.
+    struct NoExpiryFirst(AtomicU64);
+
+    impl TokenProvider for NoExpiryFirst {
+        async fn token(&self) -> Result<AccessToken, AuthError> {
+            let expiry =
+                (self.0.fetch_add(1, Ordering::SeqCst) > 0).then(|| SystemTime::now() + Duration::from_secs(3600));
+            Ok(AccessToken::new("token", expiry))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_provider_that_gives_expiries_again_is_cached_again() {
+        let provider = Arc::new(NoExpiryFirst(AtomicU64::new(0)));
+        let cache = TokenCache::new(provider.clone());
+        assert!(TokenProvider::token(&cache).await.unwrap().expires_at().is_none());
+        assert!(cache.ready().is_none(), "a token without an expiry is not cached");
+        assert!(TokenProvider::token(&cache).await.unwrap().expires_at().is_some());
+        for _ in 0..5 {
+            assert!(TokenProvider::token(&cache).await.unwrap().expires_at().is_some());
+        }
+        assert!(cache.ready().is_some());
+        assert_eq!(provider.0.load(Ordering::SeqCst), 2, "asked again only for the token without an expiry");
     }
 
     /// Fails as a throttling token endpoint does: transiently, asking to wait `1`, counting asks; or answers, once
