@@ -117,6 +117,17 @@ impl Authority {
                  https://login.microsoftonline.com"
             )));
         }
+        // MSAL's authorities end with the tenant (`…/contoso.onmicrosoft.com`, `…/common`); here the tenant is the
+        // credential's own argument, and one in the authority too would end up in the path twice.
+        if let Some(last) = parsed.path_segments().and_then(|segments| segments.filter(|s| !s.is_empty()).last())
+            && check_tenant(last).is_ok()
+        {
+            return Err(AuthError::new(format!(
+                "authority `{origin}/…` ends with a tenant (`{}`); give only the host, like \
+                 https://login.microsoftonline.com, and the tenant to the credential",
+                shown(last)
+            )));
+        }
         // The tenant and endpoint path are appended with `/`; a trailing slash here would double it.
         Ok(Self(Cow::Owned(parsed.as_str().trim_end_matches('/').to_owned())))
     }
@@ -481,6 +492,11 @@ mod tests {
         assert_eq!(Authority::parse("https://login.microsoftonline.com/").unwrap(), Authority::PUBLIC_CLOUD);
         assert_eq!(Authority::parse("http://localhost:1234/prefix/").unwrap().as_str(), "http://localhost:1234/prefix");
         assert!(Authority::parse("https://login.microsoftonline.com/contoso/oauth2/v2.0/token").is_err());
+        // MSAL-style authorities, ending with the tenant.
+        for tenant in ["contoso.onmicrosoft.com", "common", "Organizations", "6f1c7c1e-2a4b-4c3d-9e8f-0a1b2c3d4e5f/"] {
+            let error = Authority::parse(&format!("https://login.microsoftonline.com/{tenant}")).unwrap_err();
+            assert!(error.to_string().contains("ends with a tenant"), "{error}");
+        }
         assert!(Authority::parse("https://user:pw@login.microsoftonline.com").is_err());
         assert!(Authority::parse("ftp://login.microsoftonline.com").is_err());
         assert!(Authority::parse("login.microsoftonline.com").is_err());
