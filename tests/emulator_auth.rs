@@ -460,14 +460,15 @@ async fn a_refresh_token_credential_on_v2_keeps_getting_new_refresh_tokens() {
             ("grant_type", "password"),
             ("client_id", DEV_CLIENT_ID),
             ("client_secret", DEV_CLIENT_SECRET),
-            ("scope", "https://api.partnercenter.microsoft.com/.default offline_access"),
+            // Matched without regard to case, as the credential matches it.
+            ("scope", "https://api.partnercenter.microsoft.com/.default Offline_Access"),
             ("username", DEV_USERNAME),
             ("password", DEV_PASSWORD),
         ],
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let first = body["refresh_token"].as_str().unwrap().to_owned();
+    let first = body["refresh_token"].as_str().expect("a refresh token for offline_access").to_owned();
     let rotated = Arc::new(Mutex::new(Vec::new()));
     let seen = rotated.clone();
     // The default endpoint: v2 with the `.default` scope alone.

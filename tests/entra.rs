@@ -365,6 +365,11 @@ async fn refresh_token_v2_asks_for_offline_access_once() {
     let credential = refresh_token_credential(&server, EndpointVersion::v2_with_scope(scope));
     assert_token(&credential, 4242).await;
     assert_eq!(server.only_request()[0].field("scope"), Some(scope));
+    // Added with one space, whatever the given scope ends with.
+    let server = TokenServer::start(vec![v2_token()]).await;
+    let credential = refresh_token_credential(&server, EndpointVersion::v2_with_scope("api://partner/.default \n"));
+    assert_token(&credential, 4242).await;
+    assert_eq!(server.only_request()[0].field("scope"), Some("api://partner/.default offline_access"));
 }
 
 #[tokio::test]
@@ -965,17 +970,18 @@ fn debug_never_shows_a_secret() {
     assert!(credentials[2].contains(USERNAME));
 
     // Secrets given where the tenant or the user name goes (the arguments are all strings) are not shown either.
-    let unspaced_password = "Hunter2!Hunter2#";
+    let unspaced_password = "P@ssw0rd.2024";
     let swapped = [
         format!("{:?}", ClientCredentials::builder(CLIENT_SECRET, CLIENT_ID, TENANT)),
         format!("{:?}", RefreshTokenCredential::builder(CLIENT_SECRET, CLIENT_ID, REFRESH_TOKEN)),
         format!("{:?}", PasswordCredential::builder(TENANT, CLIENT_ID, PASSWORD, USERNAME)),
         format!("{:?}", PasswordCredential::builder(TENANT, CLIENT_ID, unspaced_password, USERNAME)),
         format!("{:?}", PasswordCredential::new(TENANT, CLIENT_ID, CLIENT_SECRET, unspaced_password, "x").unwrap()),
+        format!("{:?}", ClientCredentials::builder("Winter.2024", CLIENT_ID, CLIENT_SECRET)),
     ];
     for shown in &swapped {
         assert_no_secret(shown, "a Debug form");
-        assert_none_of(&[unspaced_password], shown, "a Debug form");
+        assert_none_of(&[unspaced_password, "Winter.2024"], shown, "a Debug form");
         assert!(shown.contains("not shown"), "{shown}");
     }
 }

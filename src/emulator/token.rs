@@ -207,7 +207,8 @@ fn issue(
     };
     // v2 returns a refresh token only when `offline_access` was asked for; v1 always does for users. One that is
     // not returned is not kept either.
-    let with_refresh_token = version == Version::V1 || audience.contains("offline_access");
+    let with_refresh_token =
+        version == Version::V1 || audience.split_whitespace().any(|scope| scope.eq_ignore_ascii_case("offline_access"));
     let (access_token, refresh_token) =
         auth.issue(now, tenant, client_id, &resource, username.as_deref(), with_refresh_token);
 

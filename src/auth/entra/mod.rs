@@ -379,21 +379,30 @@ pub(super) fn may_be_a_secret(client_id: &str) -> bool {
     !is_guid(client_id) && client_id.len() >= 16
 }
 
-/// A tenant as `Debug` shows it: one `check_tenant` accepts (a GUID, a domain name, an alias) is no secret; any
-/// other may be one given in its place.
+/// A tenant as `Debug` shows it: a GUID, an alias or a domain name whose last label is letters (`Winter.2024`, a
+/// password given in its place, passes `check_tenant` but is not shown).
 pub(super) fn shown_tenant(tenant: &str) -> &str {
-    if check_tenant(tenant).is_ok() { tenant } else { "[not a tenant id: not shown]" }
+    if looks_like_a_tenant(tenant) { tenant } else { "[not a tenant id: not shown]" }
 }
 
-/// A user name as `Debug` shows it: one shaped like a user principal name (`name@domain`, the domain one
-/// `check_tenant` accepts) is shown; any other may be the password given in its place.
+/// A user name as `Debug` shows it: one shaped like a user principal name (`name@domain`, the domain as
+/// `shown_tenant` shows it) is shown; any other may be the password given in its place.
 pub(super) fn shown_username(username: &str) -> &str {
     match username.split_once('@') {
-        Some((name, domain)) if !name.is_empty() && whitespace_in(name).is_none() && check_tenant(domain).is_ok() => {
+        Some((name, domain)) if !name.is_empty() && whitespace_in(name).is_none() && looks_like_a_tenant(domain) => {
             username
         }
         _ => "[not a user principal name: not shown]",
     }
+}
+
+fn looks_like_a_tenant(tenant: &str) -> bool {
+    check_tenant(tenant).is_ok()
+        && (!tenant.contains('.')
+            || tenant
+                .rsplit('.')
+                .next()
+                .is_some_and(|top| top.len() >= 2 && top.bytes().all(|b| b.is_ascii_alphabetic())))
 }
 
 /// A client id as `Debug` shows it: an application id (a GUID) is no secret; any other may be one.

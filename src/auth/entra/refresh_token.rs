@@ -59,7 +59,7 @@ pub struct RefreshTokenCredential {
 impl RefreshTokenCredential {
     /// A confidential application's refresh-token credential for `tenant` on the public cloud's v2 endpoint, with
     /// the Partner Center `.default` scope. On v2 the credential adds `offline_access` to the scope it is given, as
-    /// MSAL does, so that Entra keeps issuing new refresh tokens.
+    /// MSAL does, so that new refresh tokens keep coming.
     ///
     /// # Errors
     /// When the tenant is not a GUID, a domain name or a multi-tenant alias, the client id is empty, contains
@@ -126,12 +126,13 @@ impl TokenProvider for RefreshTokenCredential {
     async fn token(&self) -> Result<AccessToken, AuthError> {
         let refresh_token = self.refresh_token();
         let client_secret = self.client_secret.as_ref().map(ExposeSecret::expose_secret);
-        // On v2, Entra rotates the refresh token only when `offline_access` is asked for again (MSAL always adds
-        // it): without it the kept token is never replaced and ages out unseen, the emulator's being single-use.
+        // On v2 a new refresh token is promised only to a request that asks for `offline_access`, which MSAL adds to
+        // every one: without it the emulator (whose refresh tokens are single-use) issues none, and a strict token
+        // endpoint may do the same, leaving the kept token to age out unseen.
         let with_offline_access;
         let audience = match self.endpoint.audience_field() {
             ("scope", scope) if !scope.split_whitespace().any(|s| s.eq_ignore_ascii_case("offline_access")) => {
-                with_offline_access = format!("{scope} offline_access");
+                with_offline_access = format!("{} offline_access", scope.trim_end());
                 ("scope", with_offline_access.as_str())
             }
             audience => audience,
