@@ -119,7 +119,7 @@ impl Authority {
         }
         // MSAL's authorities end with the tenant (`…/contoso.onmicrosoft.com`, `…/common`); here the tenant is the
         // credential's own argument, and one in the authority too would end up in the path twice.
-        if let Some(last) = parsed.path_segments().and_then(|segments| segments.filter(|s| !s.is_empty()).last())
+        if let Some(last) = parsed.path_segments().and_then(|mut segments| segments.rfind(|s| !s.is_empty()))
             && check_tenant(last).is_ok()
         {
             return Err(AuthError::new(format!(
