@@ -120,7 +120,7 @@ impl Authority {
         // MSAL's authorities end with the tenant (`…/contoso.onmicrosoft.com`, `…/common`); here the tenant is the
         // credential's own argument, and one in the authority too would end up in the path twice.
         if let Some(last) = parsed.path_segments().and_then(|mut segments| segments.rfind(|s| !s.is_empty()))
-            && check_tenant(last).is_ok()
+            && looks_like_a_tenant(last)
         {
             return Err(AuthError::new(format!(
                 "authority `{origin}/…` ends with a tenant (`{}`); give only the host, like \
@@ -396,6 +396,8 @@ pub(super) fn shown_username(username: &str) -> &str {
     }
 }
 
+/// A GUID, an alias, or a domain name whose last label is letters: a tenant id as people write them (`check_tenant`
+/// also lets through `Winter.2024` or a path segment like `v2.0`).
 fn looks_like_a_tenant(tenant: &str) -> bool {
     check_tenant(tenant).is_ok()
         && (!tenant.contains('.')
@@ -506,6 +508,8 @@ mod tests {
             let error = Authority::parse(&format!("https://login.microsoftonline.com/{tenant}")).unwrap_err();
             assert!(error.to_string().contains("ends with a tenant"), "{error}");
         }
+        // A proxy's own path is not a tenant.
+        assert!(Authority::parse("https://proxy.example/entra/v2.0").is_ok());
         assert!(Authority::parse("https://user:pw@login.microsoftonline.com").is_err());
         assert!(Authority::parse("ftp://login.microsoftonline.com").is_err());
         assert!(Authority::parse("login.microsoftonline.com").is_err());
