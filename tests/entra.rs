@@ -885,6 +885,11 @@ fn empty_client_ids_and_secrets_are_rejected() {
         .endpoint_version(EndpointVersion::v2_with_scope(""))
         .build();
     says(empty_scope, "the token request's scope is empty");
+    // Not made `offline_access` alone by the refresh-token credential.
+    let blank_scope = RefreshTokenCredential::builder(TENANT, CLIENT_ID, REFRESH_TOKEN)
+        .endpoint_version(EndpointVersion::v2_with_scope(" "))
+        .build();
+    says(blank_scope, "the token request's scope is empty");
 }
 
 #[test]

@@ -107,8 +107,8 @@ impl Client {
         // header's values and list entries; `identity` and empty entries name none) is one it could not decode, whose
         // bytes are not the report.
         let encodings = response.headers().get_all(reqwest::header::CONTENT_ENCODING);
-        let mut coded = encodings.iter().flat_map(|value| value.as_bytes().split(|b| *b == b','));
-        if coded.any(|entry| !entry.trim_ascii().is_empty() && !entry.trim_ascii().eq_ignore_ascii_case(b"identity")) {
+        let coded = encodings.iter().flat_map(|value| value.as_bytes().split(|b| *b == b','));
+        if coded.map(<[u8]>::trim_ascii).any(|entry| !entry.is_empty() && !entry.eq_ignore_ascii_case(b"identity")) {
             let named: Vec<_> = encodings.iter().map(|value| String::from_utf8_lossy(value.as_bytes())).collect();
             return Err(answered(Error::invalid_response(format!(
                 "storage sent the file with content encoding `{}`, which the client cannot decode",

@@ -179,10 +179,10 @@ impl<P: Page> Pages<'_, P> {
         let base = reqwest::Url::parse(&format!("{}/", self.client.baseurl()))
             .map_err(|e| Error::invalid_argument(e.to_string()))?;
         let not_a_url = |e| Error::invalid_response(format!("nextLink `{link}` is not a URL: {e}"));
-        let against = if link.trim_start_matches(|c: char| c <= ' ').starts_with(['?', '#']) {
+        let mut url = if link.trim_start_matches(|c: char| c <= ' ').starts_with(['?', '#']) {
             match (&self.next_from, first_page_path(P::OPERATION_ID)) {
-                (Some(page), _) => page.clone(),
-                (None, Some(path)) => base.join(path).map_err(not_a_url)?,
+                (Some(page), _) => page.join(link),
+                (None, Some(path)) => base.join(path).and_then(|first| first.join(link)),
                 (None, None) => {
                     return Err(Error::invalid_response(format!(
                         "nextLink `{link}` is only a query, and the first page's address is not known"
@@ -190,9 +190,9 @@ impl<P: Page> Pages<'_, P> {
                 }
             }
         } else {
-            base.clone()
-        };
-        let mut url = against.join(link).map_err(not_a_url)?;
+            base.join(link)
+        }
+        .map_err(not_a_url)?;
         url.set_fragment(None);
         if url.origin() != base.origin() {
             return Err(Error::invalid_response(format!(

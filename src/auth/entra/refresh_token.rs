@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::endpoint::TokenEndpoint;
-use super::{EndpointOptions, check_client_id, endpoint_builder_methods, trimmed_secret};
+use super::{EndpointOptions, EndpointVersion, check_client_id, endpoint_builder_methods, trimmed_secret};
 use crate::auth::{AccessToken, AuthError, TokenProvider};
 
 type RotationCallback = Box<dyn Fn(&SecretString) + Send + Sync + 'static>;
@@ -126,22 +126,11 @@ impl TokenProvider for RefreshTokenCredential {
     async fn token(&self) -> Result<AccessToken, AuthError> {
         let refresh_token = self.refresh_token();
         let client_secret = self.client_secret.as_ref().map(ExposeSecret::expose_secret);
-        // On v2 a new refresh token is promised only to a request that asks for `offline_access`, which MSAL adds to
-        // every one: without it the emulator (whose refresh tokens are single-use) issues none, and a strict token
-        // endpoint may do the same, leaving the kept token to age out unseen.
-        let with_offline_access;
-        let audience = match self.endpoint.audience_field() {
-            ("scope", scope) if !scope.split_whitespace().any(|s| s.eq_ignore_ascii_case("offline_access")) => {
-                with_offline_access = format!("{} offline_access", scope.trim_end());
-                ("scope", with_offline_access.as_str())
-            }
-            audience => audience,
-        };
         let mut form = vec![
             ("grant_type", "refresh_token"),
             ("client_id", self.client_id.as_str()),
             ("refresh_token", refresh_token.expose_secret()),
-            audience,
+            self.endpoint.audience_field(),
         ];
         form.extend(client_secret.map(|secret| ("client_secret", secret)));
         let secrets = [refresh_token.expose_secret(), client_secret.unwrap_or_default()];
@@ -220,8 +209,19 @@ impl RefreshTokenCredentialBuilder {
         check_client_id(&self.client_id)?;
         let refresh_token = trimmed_secret(self.refresh_token, "refresh token")?;
         let client_secret = self.client_secret.map(|secret| trimmed_secret(secret, "client secret")).transpose()?;
+        let mut endpoint = self.endpoint;
+        // On v2 a new refresh token is promised only to a request that asks for `offline_access`, which MSAL adds to
+        // every one: without it the emulator (whose refresh tokens are single-use) issues none, and a strict token
+        // endpoint may do the same, leaving the kept token to age out unseen. (A blank scope stays blank, to be
+        // refused as one.)
+        if let EndpointVersion::V2 { scope } = &mut endpoint.version
+            && !scope.trim().is_empty()
+            && !scope.split_whitespace().any(|s| s.eq_ignore_ascii_case("offline_access"))
+        {
+            *scope = format!("{} offline_access", scope.trim_end());
+        }
         Ok(RefreshTokenCredential {
-            endpoint: TokenEndpoint::new(self.tenant, self.endpoint)?,
+            endpoint: TokenEndpoint::new(self.tenant, endpoint)?,
             client_id: self.client_id,
             client_secret,
             refresh_token: Mutex::new(refresh_token),
