@@ -107,15 +107,22 @@ fn generate_client(spec: &OpenAPI) -> String {
 /// Every property name of every response schema (the envelopes and the items inside them), grouped by length, so
 /// responses in any casing can be rewritten to the spec's names before decoding, with whether the name holds a
 /// list that may not be null (the generated field is a `Vec`, so a `null` there is read as an empty list). Names
-/// that differ only in case are refused: a response key could not say which it meant.
+/// that differ only in case are refused: a response key could not say which it meant. Also the envelopes' own
+/// property names: a body with none of them at its top is not an envelope (its fields are all optional, so any
+/// other JSON object would decode as an empty one).
 fn response_keys(spec: &OpenAPI) -> String {
     let components = spec.components.as_ref().unwrap_or_else(|| fail("has no components"));
     let mut keys = BTreeMap::new();
+    let mut envelope_keys = std::collections::BTreeSet::new();
     for response in components.responses.values() {
         let ReferenceOr::Item(response) = response else { continue };
         for media in response.content.values() {
             if let Some(schema) = &media.schema {
                 collect_keys(spec, schema, 0, &mut keys);
+                match &resolve(spec, schema).schema_kind {
+                    SchemaKind::Type(Type::Object(object)) => envelope_keys.extend(object.properties.keys().cloned()),
+                    _ => fail("a response's schema is not an object (an envelope)"),
+                }
             }
         }
     }
@@ -134,6 +141,8 @@ fn response_keys(spec: &OpenAPI) -> String {
         out.push_str(&format!("    &{bucket:?},\n"));
     }
     out.push_str("];\n");
+    out.push_str("/// The envelopes' property names, as the spec spells them.\n");
+    out.push_str(&format!("pub(crate) static ENVELOPE_KEYS: &[&str] = &{:?};\n", Vec::from_iter(envelope_keys)));
     out
 }
 

@@ -208,8 +208,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{rule}");
     println!("done in {:.1} s", started.elapsed().as_secs_f64());
 
+    // The job checks its own outcome, so a run that printed a table of the wrong states fails (as in CI).
+    if (before.as_str(), after.as_str()) != ("Paused", "Active") {
+        return Err(format!("pause and resume answered `{before}` then `{after}`, not `Paused` then `Active`").into());
+    }
     if let Target::Emulator(emulator) = target {
         emulator.shutdown().await;
+        // The emulator's files always have rows; a real query may rightly have none.
+        if rows == 0 {
+            return Err("the emulator's file had no rows".into());
+        }
     }
     Ok(())
 }

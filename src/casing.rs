@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use crate::spec_tables::RESPONSE_KEYS_BY_LEN;
+use crate::spec_tables::{ENVELOPE_KEYS, RESPONSE_KEYS_BY_LEN};
 
 #[cfg(test)]
 pub(crate) mod reference;
@@ -25,15 +25,25 @@ pub(crate) enum Items {
     Rows,
 }
 
+/// A body as the decoder will read it, and whether it is an envelope at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Normalized {
+    pub(crate) bytes: Bytes,
+    /// Whether the body is an object with at least one of the envelope's fields at its top. Every field of the
+    /// envelope is optional, so any other JSON (a gateway's `{"error":…}`, `{}`, even `[]`, which serde reads as a
+    /// struct's fields in order) would decode as an empty envelope: an empty list where there was an answer.
+    pub(crate) enveloped: bool,
+}
+
 /// Returns `body` with every known response key spelled as the spec spells it, `null` lists read as empty (the
 /// generated fields are lists, and serde's `default` covers a missing field only), and trailing commas (which the
 /// docs' samples have) removed. Unknown keys are left as they are. Returns the same buffer, uncopied, when
 /// nothing needs to change. Checks structure only (brackets, strings, one top-level object or array); other
 /// values are left to the decoder.
-pub(crate) fn normalize(body: &Bytes, items: Items) -> Result<Bytes, Malformed> {
-    let mut scan = Scan { input: body, out: None, copied: 0 };
+pub(crate) fn normalize(body: &Bytes, items: Items) -> Result<Normalized, Malformed> {
+    let mut scan = Scan { input: body, out: None, copied: 0, enveloped: false };
     scan.run(items)?;
-    Ok(finish(body, scan.out, scan.copied))
+    Ok(Normalized { bytes: finish(body, scan.out, scan.copied), enveloped: scan.enveloped })
 }
 
 /// The body as edited: the input itself when nothing changed, else the output with the input's rest after `copied`.
@@ -137,6 +147,8 @@ struct Scan<'a> {
     out: Option<Vec<u8>>,
     /// How much of `input` has been copied into `out`.
     copied: usize,
+    /// Whether a key of the envelope's has been seen at the top.
+    enveloped: bool,
 }
 
 fn fail<T>(offset: usize, reason: &'static str) -> Result<T, Malformed> {
@@ -169,11 +181,17 @@ fn string_end(input: &[u8], start: usize) -> Result<(usize, bool), Malformed> {
     }
 }
 
-/// Where the comma is, if the container closing at `close` ends with one (as the docs' samples do).
+/// Where the comma is, if the container closing at `close` ends with one after a value (as the docs' samples do).
 fn trailing_comma(input: &[u8], close: usize) -> Option<usize> {
+    let last_significant = |end: usize| input[..end].iter().rposition(|&byte| class(byte) != Class::Space);
     // Outside strings, the last significant byte before a bracket is a comma only if it is a separator.
-    let before = input[..close].iter().rposition(|&byte| class(byte) != Class::Space)?;
-    (input[before] == b',').then_some(before)
+    let before = last_significant(close)?;
+    if input[before] != b',' {
+        return None;
+    }
+    // One with no value before it (`[,]`, `{"a":1,,}`) separates nothing: left for the decoder to refuse.
+    let value = last_significant(before).is_some_and(|at| !matches!(input[at], b'[' | b'{' | b','));
+    value.then_some(before)
 }
 
 impl Scan<'_> {
@@ -218,6 +236,7 @@ impl Scan<'_> {
                         expect_key = false;
                         let normalized = stack.objects == 1 || (stack.objects == 2 && items == Items::Typed);
                         if normalized && let Key::Known { spec, exact, list } = lookup_key(input, start, end, escaped) {
+                            self.enveloped |= stack.depth == 1 && ENVELOPE_KEYS.contains(&spec);
                             if !exact {
                                 self.edit(start, end, spec.as_bytes());
                             }
@@ -318,13 +337,13 @@ mod tests {
     use super::*;
 
     fn run(json: &str, items: Items) -> Result<String, Malformed> {
-        normalize(&Bytes::copy_from_slice(json.as_bytes()), items).map(|b| String::from_utf8(b.to_vec()).unwrap())
+        normalize(&Bytes::copy_from_slice(json.as_bytes()), items).map(|n| String::from_utf8(n.bytes.to_vec()).unwrap())
     }
 
     #[test]
     fn camel_case_is_returned_without_copying() {
         let body = Bytes::from_static(br#"{"value":[{"reportId":"a"}],"totalCount":1}"#);
-        let out = normalize(&body, Items::Typed).unwrap();
+        let out = normalize(&body, Items::Typed).unwrap().bytes;
         assert_eq!(out.as_ptr(), body.as_ptr());
     }
 
@@ -393,6 +412,30 @@ mod tests {
     fn trailing_commas_are_removed() {
         let out = run("{\"Value\": [1, 2, ], \"StatusCode\": 0, } ", Items::Typed).unwrap();
         assert_eq!(out, "{\"value\": [1, 2 ], \"statusCode\": 0 } ");
+        // Not a comma that follows no value: the decoder must still see (and refuse) it.
+        for json in ["[,]", "{,}", "{\"value\":[ , ]}", "[1,,]", "{\"value\":[],,}"] {
+            assert_eq!(run(json, Items::Typed).unwrap(), json);
+            assert!(serde_json::from_str::<serde_json::Value>(json).is_err(), "{json}");
+        }
+    }
+
+    #[test]
+    fn an_envelope_is_an_object_with_an_envelope_field_at_its_top() {
+        let enveloped =
+            |json: &str| normalize(&Bytes::copy_from_slice(json.as_bytes()), Items::Typed).unwrap().enveloped;
+        for json in [r#"{"value":[]}"#, r#"{"x":1,"TotalCount":0}"#, r#"{" Message ":"m"}"#, r#"{"valu\u0065":null}"#] {
+            assert!(enveloped(json), "{json}");
+        }
+        for json in [
+            "{}",
+            "[]",
+            r#"[{"value":[]}]"#,
+            r#"{"error":{"message":"gateway says no"}}"#,
+            r#"{"reportId":"r1","reportName":"n"}"#,
+            r#"{"data":{"value":[]}}"#,
+        ] {
+            assert!(!enveloped(json), "{json}");
+        }
     }
 
     #[test]

@@ -131,9 +131,9 @@ impl Error {
 
     /// The call's request id, to quote to Microsoft support: the response's `MS-RequestId` (or `request-id`)
     /// header, or, when no response came or it carried none, the `MS-RequestId` this client sent (the same on
-    /// every attempt). One gap: a generated operation's 200 whose JSON does not have the operation's shape has
-    /// neither, as progenitor passes on only its body, unless the answer may hold a link (checked before progenitor
-    /// sees it).
+    /// every attempt). One gap: a report or execution operation's 200 whose JSON is an envelope but does not have
+    /// the operation's shape has neither, as progenitor passes on only its body, unless the answer may hold a link
+    /// (checked before progenitor sees it, as every other operation's answer is).
     pub fn request_id(&self) -> Option<&str> {
         self.request_id.as_deref()
     }
@@ -148,7 +148,8 @@ impl Error {
         self.body.as_deref()
     }
 
-    /// How many attempts the call made before giving up (1 when it was not retried).
+    /// How many attempts the call made before giving up (1 when it was not retried). The same gap as for
+    /// [`request_id`](Self::request_id): of a report or execution operation's 200 of the wrong shape, it is 1.
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
@@ -373,7 +374,7 @@ pub(crate) fn message_in(body: &[u8]) -> Option<String> {
     let Ok(normalized) = crate::casing::normalize(&Bytes::copy_from_slice(body), crate::casing::Items::Typed) else {
         return storage_message(body).or_else(|| text(&serde_json::from_slice(body).ok()?));
     };
-    let json: serde_json::Value = serde_json::from_slice(&normalized).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&normalized.bytes).ok()?;
     text(&json["message"])
         .or_else(|| text(&json["error"]["message"]))
         .or_else(|| text(&json["error_description"]))
@@ -427,7 +428,7 @@ impl From<progenitor_client::Error<types::ErrorEnvelope>> for Error {
             // every operation's only success status is 200, so a payload error here is a 200 whose body is JSON
             // of the wrong shape.
             // progenitor keeps only the body of such an answer, so its headers (the request id) are gone here; the
-            // hooks catch the answers that hold a link first (`BodyProblem::WrongShape`), which keeps them.
+            // hooks catch most first (`BodyProblem::WrongShape`, see `success_problem`), which keeps them.
             E::InvalidResponsePayload(body, e) => Self::wrong_shape(&HeaderMap::new(), body, e),
             E::UnexpectedResponse(response) => {
                 let received = response.extensions().get::<ReceivedBody>();

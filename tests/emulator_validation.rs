@@ -410,14 +410,18 @@ async fn at_most_5_execute_now_reports_per_hour() {
     // Scheduled reports are not limited by it.
     scheduled(&client, &query_id, hours_from_now(&emulator, 1), 24, 1).await;
     emulator.advance(Duration::from_secs(59 * 60)).await;
-    let (status, _) = failure(
+    let still = failure(
         client
             .create_report()
             .body_map(|b| b.report_name("still").query_id(query_id.as_str()).execute_now(true))
             .send()
             .await,
     );
-    assert_eq!(status, 400);
+    assert_eq!(
+        still,
+        (400, "User has exceeded its ExecuteNow report creation quota of 5 reports/60 mins".to_owned()),
+        "59 minutes on, the quota still holds"
+    );
     emulator.advance(Duration::from_secs(60)).await;
     execute_now(&client, &query_id, "an hour later").await;
 }

@@ -733,8 +733,10 @@ async fn unusable_success_answers_are_errors() {
 
 #[tokio::test]
 async fn connection_refused_is_a_clear_error_with_the_reqwest_cause() {
-    // A port that was just free and that nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A port held (bound, never listening) for the whole test, so no other test can take it.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let port = socket.local_addr().unwrap().port();
     let authority = Authority::parse(&format!("http://127.0.0.1:{port}")).expect("loopback authority");
     let credential = PasswordCredential::builder(TENANT, CLIENT_ID, USERNAME, PASSWORD)
         .authority(authority)

@@ -123,8 +123,9 @@ async fn a_poll_that_fails_near_the_deadline_is_followed_by_one_more_look() {
     // second before the deadline (the first poll's quick answer says little about how long the next takes).
     let server = TestServer::sequence(vec![
         Reply::json(503, r#"{"message":"Service unavailable","statusCode":503}"#),
-        // Answered in 0.4 s: a look begun by twice the first poll's few milliseconds would be cut off.
-        Reply::trickle(200, executions("Completed", None), 2, Duration::from_millis(400)),
+        // The body comes 0.4 s after the head: a look begun by twice the first poll's few milliseconds before the
+        // deadline would be cut off, while the last look (begun a second before it) has 0.6 s to spare.
+        Reply::trickle(200, executions("Completed", None), 1, Duration::from_millis(400)),
     ])
     .await;
     let api = client(&mpn(&server));

@@ -3,12 +3,13 @@
 
 use bytes::Bytes;
 
-use super::{Items, Key, Malformed, NULL, finish, lookup, null_value};
+use super::{Items, Key, Malformed, NULL, Normalized, finish, lookup, null_value};
+use crate::spec_tables::ENVELOPE_KEYS;
 
-pub(crate) fn normalize(body: &Bytes, items: Items) -> Result<Bytes, Malformed> {
-    let mut scan = Scan { input: body, pos: 0, out: None, copied: 0 };
+pub(crate) fn normalize(body: &Bytes, items: Items) -> Result<Normalized, Malformed> {
+    let mut scan = Scan { input: body, pos: 0, out: None, copied: 0, enveloped: false };
     scan.run(items)?;
-    Ok(finish(body, scan.out, scan.copied))
+    Ok(Normalized { bytes: finish(body, scan.out, scan.copied), enveloped: scan.enveloped })
 }
 
 struct Scan<'a> {
@@ -16,6 +17,7 @@ struct Scan<'a> {
     pos: usize,
     out: Option<Vec<u8>>,
     copied: usize,
+    enveloped: bool,
 }
 
 impl Scan<'_> {
@@ -64,6 +66,8 @@ impl Scan<'_> {
         let mut stack: Vec<u8> = Vec::new(); // the open brackets
         let mut expect_key = false;
         let mut pending_comma: Option<usize> = None;
+        // The last byte that started a token (or was one): a comma right after `[`, `{` or `,` separates nothing.
+        let mut previous: Option<u8> = None;
 
         self.skip_whitespace();
         if !matches!(self.input.get(self.pos), Some(b'{' | b'[')) {
@@ -79,6 +83,7 @@ impl Scan<'_> {
             {
                 self.edit(comma, comma + 1, b"");
             }
+            let after = previous.replace(byte);
             match byte {
                 b'{' | b'[' => {
                     if stack.len() == super::MAX_DEPTH {
@@ -104,7 +109,7 @@ impl Scan<'_> {
                     }
                 }
                 b',' => {
-                    pending_comma = Some(self.pos);
+                    pending_comma = (!matches!(after, Some(b'[' | b'{' | b','))).then_some(self.pos);
                     expect_key = stack.last() == Some(&b'{');
                     self.pos += 1;
                 }
@@ -115,6 +120,9 @@ impl Scan<'_> {
                         let objects = stack.iter().filter(|&&b| b == b'{').count();
                         let normalized = objects == 1 || (objects == 2 && items == Items::Typed);
                         if normalized && let Key::Known { spec, exact, list } = key(&self.input[start..end], escaped) {
+                            if stack.len() == 1 && ENVELOPE_KEYS.contains(&spec) {
+                                self.enveloped = true;
+                            }
                             if !exact {
                                 self.edit(start, end, spec.as_bytes());
                             }

@@ -144,6 +144,16 @@ impl TestServer {
     pub fn request_count(&self) -> usize {
         self.requests.lock().unwrap().len()
     }
+
+    /// The number of requests recorded, once at least `expected` have been (or after 10 s): a client that timed out
+    /// waiting for an answer can return before this server's task has read its request, on a loaded machine.
+    pub async fn settled_request_count(&self, expected: usize) -> usize {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.request_count() < expected && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.request_count()
+    }
 }
 
 async fn serve(mut stream: TcpStream, recorded: Arc<Mutex<Vec<Recorded>>>, handler: Arc<Handler>) {
