@@ -99,9 +99,30 @@ fn generate_client(spec: &OpenAPI) -> String {
             fail(format_args!("progenitor cannot generate a client (it panicked: {reason})"))
         }
     };
-    let file: syn::File =
+    let mut file: syn::File =
         syn::parse2(tokens).unwrap_or_else(|e| fail(format_args!("progenitor produced code that does not parse: {e}")));
+    without_derived_debug(&mut file, "Client");
     prettyplease::unparse(&file)
+}
+
+/// Drops `Debug` from what the generated struct `name` derives. The derived `Debug` of `Client` prints the
+/// `reqwest::Client` inside it, whose default headers a caller's HTTP client may fill with a key; `src/config.rs`
+/// writes one that shows none of it. (progenitor has no setting for the client's derives.)
+fn without_derived_debug(file: &mut syn::File, name: &str) {
+    let item = file.items.iter_mut().find_map(|item| match item {
+        syn::Item::Struct(item) if item.ident == name => Some(item),
+        _ => None,
+    });
+    let item = item.unwrap_or_else(|| fail(format_args!("progenitor generated no `{name}`")));
+    for attr in item.attrs.iter_mut().filter(|attr| attr.path().is_ident("derive")) {
+        let derived = attr
+            .parse_args_with(syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated)
+            .unwrap_or_else(|e| fail(format_args!("progenitor wrote a derive that does not parse: {e}")));
+        let path = |path: &syn::Path| path.segments.iter().map(|s| s.ident.to_string()).collect::<Vec<_>>().join("::");
+        let kept: Vec<String> = derived.iter().filter(|p| !p.is_ident("Debug")).map(path).collect();
+        attr.meta = syn::parse_str(&format!("derive({})", kept.join(", ")))
+            .unwrap_or_else(|e| fail(format_args!("cannot rewrite `{name}`'s derive: {e}")));
+    }
 }
 
 /// Every property name of every response schema (the envelopes and the items inside them), grouped by length, so

@@ -11,6 +11,9 @@ use crate::auth::{AccessToken, TokenCache, TokenProvider, Tokens};
 use crate::{Client, Error, RetryPolicy};
 
 /// The two programs that expose the Insights API; each has its own base URL and authentication model.
+///
+/// Exhaustive on purpose, so a `match` on it needs no catch-all: a third program would bring its own API version
+/// and rules, and with them a new major version of this crate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Program {
     /// Partner insights (Microsoft AI Cloud Partner Program): `/insights/v1/mpn`, app + user tokens.
@@ -213,13 +216,25 @@ impl ClientBuilder {
 
     /// Checks the configuration and builds the client.
     ///
+    /// A client given neither [`token_provider`](Self::token_provider) nor [`bearer_token`](Self::bearer_token)
+    /// sends no `Authorization` header (for a gateway that adds its own); Partner Center answers its calls with 401.
+    ///
     /// # Errors
     /// When the base URL is not an absolute http(s) URL, when a token would be sent over plain `http://` to a host
     /// other than loopback, when a [`bearer_token`](Self::bearer_token) (or a [`StaticToken`](crate::StaticToken)
     /// given as the token provider) is empty, contains whitespace or is not a
-    /// valid header value, when an operation timeout names no operation, when the user agent is not a valid header
-    /// value, or when the TLS backend cannot start.
+    /// valid header value, when an operation timeout names no operation, when a timeout is zero (every call would
+    /// time out at once), when the user agent is not a valid header value, or when the TLS backend cannot start.
     pub fn build(self) -> Result<Client, Error> {
+        let timeouts = [
+            ("connect timeout", self.connect_timeout),
+            ("request timeout", self.request_timeout),
+            ("call timeout", self.call_timeout),
+        ];
+        let operation_timeouts = self.operation_timeouts.iter().map(|(_, timeout)| ("operation timeout", *timeout));
+        if let Some((what, _)) = timeouts.into_iter().chain(operation_timeouts).find(|(_, t)| t.is_zero()) {
+            return Err(Error::invalid_argument(format!("{what} is zero: every call would time out at once")));
+        }
         let mut tokens = self.tokens;
         let base_url = checked_base_url(&self.base_url, tokens.is_some())?;
         match &mut tokens {
@@ -370,6 +385,14 @@ impl State {
     pub(crate) fn attempt_timeout(&self, operation_id: &str) -> Duration {
         let chosen = self.attempt_timeouts.iter().rev().find(|(operation, _)| *operation == operation_id);
         chosen.map_or(self.request_timeout, |(_, timeout)| *timeout)
+    }
+}
+
+/// The base URL and the settings; not the HTTP client, whose `Debug` shows its default headers in full (a caller's
+/// client given with [`ClientBuilder::http_client`] may carry a key in them).
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("base_url", &self.baseurl).field("state", &self.inner).finish_non_exhaustive()
     }
 }
 

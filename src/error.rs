@@ -633,7 +633,9 @@ impl fmt::Display for OneLine<'_> {
             if i == LIMIT {
                 return f.write_str("…");
             }
-            fmt::Write::write_char(f, if c.is_control() { ' ' } else { c })?;
+            // Unicode's line and paragraph separators end a line for many log viewers and JSON log pipelines.
+            let breaks = c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+            fmt::Write::write_char(f, if breaks { ' ' } else { c })?;
         }
         Ok(())
     }
@@ -642,6 +644,12 @@ impl fmt::Display for OneLine<'_> {
 #[cfg(test)]
 mod tests {
     use super::without_quoted_values;
+
+    #[test]
+    fn one_line_has_no_line_breaks_of_any_kind() {
+        let text = " first\r\nsecond\u{2028}third\u{2029}fourth\u{85}fifth\tsixth ";
+        assert_eq!(super::OneLine(text).to_string(), "first  second third fourth fifth sixth");
+    }
 
     fn cut(json: &str) -> String {
         let error = serde_json::from_str::<crate::types::Execution>(json).expect_err("wrong shape");

@@ -33,7 +33,9 @@ mod spec_tables {
 pub mod emulator;
 
 pub use auth::entra::{ClientCredentials, PasswordCredential, RefreshTokenCredential};
-pub use auth::{AccessToken, AuthError, ExposeSecret, SecretString, StaticToken, TokenProvider, entra};
+pub use auth::{
+    AccessToken, AnyTokenProvider, AuthError, ExposeSecret, SecretString, StaticToken, TokenProvider, entra,
+};
 pub use builders::SingleItem;
 pub use config::{
     BaseUrl, ClientBuilder, ClientState, DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,

@@ -1,6 +1,10 @@
 // The Entra ID credentials against a real token endpoint on 127.0.0.1 that records every request: the forms sent
 // on v1 and v2, expiries, refresh-token rotation, failures and their messages, and one call through `Client`.
 
+#[path = "common/log_guard.rs"]
+#[allow(dead_code)]
+mod log_guard;
+
 use std::collections::VecDeque;
 use std::error::Error as _;
 use std::sync::{Arc, Mutex};

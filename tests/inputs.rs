@@ -5,8 +5,8 @@ mod common;
 
 use common::{Reply, TestServer, client, cmp, mpn, response_example};
 use partner_center_insights::{
-    AccessToken, AuthError, CallbackUrl, Client, ClientInfo, Error, ErrorKind, ExecutionStatus, Program,
-    RecurrenceInterval, ReportId, ReportName, StaticToken, TokenProvider, types,
+    AccessToken, AnyTokenProvider, AuthError, CallbackUrl, Client, ClientInfo, Error, ErrorKind, ExecutionStatus,
+    Program, RecurrenceInterval, ReportId, ReportName, StaticToken, TokenProvider, types,
 };
 
 async fn server() -> TestServer {
@@ -286,6 +286,18 @@ async fn a_client_made_without_the_builder_still_keeps_the_token_off_plain_http(
 }
 
 #[test]
+fn a_client_s_debug_shows_its_settings_but_not_its_http_client_s_headers() {
+    use reqwest::header::{HeaderMap, HeaderValue};
+    let headers = HeaderMap::from_iter([("x-api-key".parse().unwrap(), HeaderValue::from_static("topsecretkey"))]);
+    let http = partner_center_insights::http_client_builder().unwrap().default_headers(headers).build().unwrap();
+    let client = Client::builder(Program::Partner).bearer_token("bearer-secret").http_client(http).build().unwrap();
+    let shown = format!("{client:?}");
+    assert!(!shown.contains("topsecretkey") && !shown.contains("bearer-secret"), "{shown}");
+    assert!(shown.starts_with(r#"Client { base_url: "https://api.partnercenter.microsoft.com/insights/v1/mpn", "#));
+    assert!(shown.contains(r#"token_provider: Some("[set]")"#), "{shown}");
+}
+
+#[test]
 fn bad_client_settings_are_refused() {
     for (url, reason) in [
         ("not a url", "is not a URL"),
@@ -314,6 +326,65 @@ fn bad_client_settings_are_refused() {
     assert!(Client::builder("http://[::1]:8080/x").bearer_token("t").build().is_ok());
     let error = Client::builder(Program::Partner).user_agent("bad\nagent").build().unwrap_err();
     assert!(error.to_string().contains("user agent"), "{error}");
+}
+
+#[tokio::test]
+async fn a_provider_chosen_at_run_time_is_asked_through_any_token_provider() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, SystemTime};
+
+    #[derive(Default)]
+    struct Rotating {
+        asked: AtomicUsize,
+        invalidated: AtomicUsize,
+    }
+    impl TokenProvider for Rotating {
+        async fn token(&self) -> Result<AccessToken, AuthError> {
+            let n = self.asked.fetch_add(1, Ordering::SeqCst);
+            Ok(AccessToken::new(format!("token-{n}"), Some(SystemTime::now() + Duration::from_secs(3600))))
+        }
+        fn invalidate(&self, _: &AccessToken) {
+            self.invalidated.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    let rotating = Arc::new(Rotating::default());
+    // Two types, one list: what `dyn TokenProvider` would be, if it could.
+    let providers = [AnyTokenProvider::new(StaticToken::new("fixed-secret")), AnyTokenProvider::new(rotating.clone())];
+    assert_eq!(format!("{:?}", providers[0]), "AnyTokenProvider { .. }");
+    // The first token is refused once: the refusal reaches the provider behind the erased type.
+    let server = TestServer::start(|request, _| match request.header("authorization") {
+        Some("Bearer token-0") => Reply::json(401, r#"{"message":"Token expired","statusCode":401}"#),
+        _ => Reply::json(200, &response_example("Reports").to_string()),
+    })
+    .await;
+    for provider in providers {
+        let client = Client::builder(mpn(&server)).token_provider(provider).build().unwrap();
+        client.resume_report().report_id("r1").send().await.expect("answered");
+    }
+    let sent: Vec<_> = server.requests().iter().map(|r| r.header("authorization").unwrap().to_owned()).collect();
+    assert_eq!(sent, ["Bearer fixed-secret", "Bearer token-0", "Bearer token-1"]);
+    assert_eq!((rotating.asked.load(Ordering::SeqCst), rotating.invalidated.load(Ordering::SeqCst)), (2, 1));
+}
+
+#[test]
+fn a_zero_timeout_is_refused_when_the_client_is_built() {
+    use std::time::Duration;
+    let zero = Duration::ZERO;
+    let builder = || Client::builder(Program::Partner).bearer_token("t");
+    for (builder, what) in [
+        (builder().connect_timeout(zero), "connect timeout"),
+        (builder().request_timeout(zero), "request timeout"),
+        (builder().call_timeout(zero), "call timeout"),
+        (builder().operation_timeout("tryQuery", zero), "operation timeout"),
+    ] {
+        let error = builder.build().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidArgument);
+        assert_eq!(error.to_string(), format!("invalid argument: {what} is zero: every call would time out at once"));
+    }
+    let tiny = Duration::from_nanos(1);
+    assert!(builder().connect_timeout(tiny).request_timeout(tiny).call_timeout(tiny).build().is_ok());
 }
 
 #[test]

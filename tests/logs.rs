@@ -1,32 +1,17 @@
 // Secrets never reach logs: the client's flows (calls, retries, 401 refresh, each Entra grant and its failures)
-// run under a TRACE subscriber that also captures dependencies' `log` records, and no secret may show up in it.
+// run under the TRACE subscriber every test binary has (`common::log_guard`), which also captures dependencies'
+// `log` records, and no secret may show up in it. Here the log is also read, to show the guard sees it all.
 
 mod common;
 
-use std::io::Write;
-use std::sync::Mutex;
 use std::time::Duration;
 
+use common::log_guard::{captured, leaked_secret, start_capture};
 use common::{Reply, TestServer, mpn, response_example};
 use partner_center_insights::entra::{
     Authority, ClientCredentials, EndpointVersion, PasswordCredential, RefreshTokenCredential,
 };
 use partner_center_insights::{Client, RetryPolicy, types};
-
-static CAPTURED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        CAPTURED.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 const CLIENT_SECRET: &str = "client-secret-Zq8~x";
 const PASSWORD: &str = "p4ssw0rd-Kq2!";
@@ -38,7 +23,7 @@ const LINK_SIGNATURE: &str = "sig=Wq3Zk%2Bsignature";
 
 #[tokio::test]
 async fn no_secret_appears_in_trace_logs() {
-    tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(|| Capture).with_ansi(false).init();
+    start_capture();
 
     // A token endpoint that issues two access tokens, rotates the refresh token, and then refuses everything with
     // a description that echoes the secret (as a badly behaved endpoint might).
@@ -112,7 +97,7 @@ async fn no_secret_appears_in_trace_logs() {
     client.download_execution(&execution, &mut Vec::new(), |_| {}).await.expect("the second try is served");
     assert!(storage.requests().iter().all(|r| r.target.ends_with(LINK_SIGNATURE)), "the whole link was fetched");
 
-    let logs = String::from_utf8(CAPTURED.lock().unwrap().clone()).unwrap();
+    let logs = captured();
     // The capture works: the client's own events and spans are in it, and so are dependencies' records (reqwest's
     // `log` records, through the `tracing-log` bridge).
     for expected in [
@@ -137,4 +122,18 @@ async fn no_secret_appears_in_trace_logs() {
         assert!(!logs.contains(secret), "`{secret}` leaked into the logs");
         assert!(!logs.contains(&secret.replace('~', "%7E").replace('!', "%21")), "`{secret}`, URL-encoded, leaked");
     }
+}
+
+/// The guard every test binary logs through finds each secret as given and URL-encoded, and nothing else.
+#[test]
+fn the_suite_s_log_guard_finds_secrets_in_any_spelling() {
+    for secret in [CLIENT_SECRET, PASSWORD, REFRESH_TOKEN, ACCESS_TOKENS[1], LINK_SIGNATURE] {
+        let line = format!("2026-11-25T04:00:00Z TRACE reqwest: body={secret}&x=1");
+        assert!(leaked_secret(&line).is_some_and(|found| secret.contains(&found)), "{line}");
+    }
+    assert!(leaked_secret("client_secret=client-secret-Zq8%7Ex").is_some(), "percent-encoded");
+    assert!(leaked_secret("password=pw+P%40ss%26word%3D42").is_some(), "form-encoded, with `+` for the space");
+    assert!(leaked_secret("refresh_token=0.emulator-refresh.5f0c1e").is_some(), "an emulator refresh token");
+    assert_eq!(leaked_secret(r#"partner_center_call{operation="resume_report"} answered status=200"#), None);
+    assert_eq!(leaked_secret("client_secret=[redacted] refresh_token=[redacted]"), None);
 }

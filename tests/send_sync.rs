@@ -1,5 +1,9 @@
 // Compile-time guarantees: the client can be shared across tasks, and the futures of its operations can be spawned.
 
+#[path = "common/log_guard.rs"]
+#[allow(dead_code)]
+mod log_guard;
+
 use std::future::IntoFuture;
 
 use partner_center_insights::{Client, Error, OperationError};

@@ -2,6 +2,10 @@
 //! process-wide. A loopback socket reads the client's first bytes (its ClientHello) and hangs up; a loopback
 //! rustls server presents a self-signed certificate, which the client must refuse once and for all.
 
+#[path = "common/log_guard.rs"]
+#[allow(dead_code)]
+mod log_guard;
+
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

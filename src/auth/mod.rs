@@ -1,6 +1,7 @@
 // Where access tokens come from: the `TokenProvider` trait asked before every request, the token type that keeps
 // the secret out of logs, the error providers report, the cache in front of them, a fixed token, and Entra ID.
 
+mod any_provider;
 mod cache;
 pub mod entra;
 pub(crate) mod handover;
@@ -12,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+pub use any_provider::AnyTokenProvider;
 pub(crate) use cache::TokenCache;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use static_token::StaticToken;
@@ -232,7 +234,8 @@ impl std::error::Error for AuthError {
     }
 }
 
-/// A source of access tokens, asked before every request, so a provider may rotate or refresh them.
+/// A source of access tokens, asked before every request, so a provider may rotate or refresh them. Not usable as
+/// `dyn TokenProvider` (its `token` returns `impl Future`): [`AnyTokenProvider`] erases a provider's type instead.
 ///
 /// ```
 /// use partner_center_insights::{AccessToken, AuthError, TokenProvider};

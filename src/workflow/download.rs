@@ -10,6 +10,7 @@ use crate::{Client, ClientInfo, Error, ExposeSecret, types};
 
 /// How far a download has got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DownloadProgress {
     /// Bytes received so far (after decoding).
     pub bytes: u64,

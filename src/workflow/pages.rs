@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 use crate::hooks::{MS_REQUEST_ID, record_sent_request_id};
 use crate::{Client, ClientInfo, Error, OperationError, types};
 
-/// An envelope of a list operation: items and, when the result is paged, the link to the next page.
-pub trait Page: DeserializeOwned + Send {
+/// An envelope of a list operation: items and, when the result is paged, the link to the next page. Sealed: only
+/// this crate implements it, for the spec's list operations, whose first page's path [`Client::pages`] knows.
+pub trait Page: sealed::Sealed + DeserializeOwned + Send {
     /// The type of the items.
     type Item: Send;
     /// The operation that returns this envelope (its id, snake_case).
@@ -21,8 +22,15 @@ pub trait Page: DeserializeOwned + Send {
     fn into_items(self) -> Vec<Self::Item>;
 }
 
+mod sealed {
+    /// Keeps `Page` to this crate's envelopes, so it can grow without breaking anyone.
+    pub trait Sealed {}
+}
+
 macro_rules! page {
     ($envelope:ident, $item:ty, $operation:literal) => {
+        impl sealed::Sealed for types::$envelope {}
+
         impl Page for types::$envelope {
             type Item = $item;
             const OPERATION_ID: &'static str = $operation;

@@ -2,6 +2,8 @@
 // body) and answers from a script, including faults a proxy or a broken service produces (resets, hangs, garbage).
 #![allow(dead_code)] // each test binary uses a different part of it
 
+pub mod log_guard;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
+#[path = "../common/log_guard.rs"]
+pub mod log_guard;
+
 use std::sync::{Arc, Mutex};
 
 use partner_center_insights::emulator::{DEV_TOKEN, Emulator};

@@ -1,0 +1,98 @@
+// Every test binary that includes this module logs at TRACE from before `main` (its own events, the client's, the
+// emulator's, and dependencies' `log` records) through a writer that ends the run if a test secret is in any line.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+/// Every fixed secret the suite hands the client, the emulator or a token endpoint.
+const SECRETS: &[&str] = &[
+    // common/mod.rs
+    "test-bearer-token-4f1c9a7e-secret",
+    // entra.rs
+    "cs~Q8x.client+secret/value=",
+    "pw P@ss&word=42",
+    "rt-0.AAAA.first-refresh-token",
+    "rt-0.BBBB.second-refresh-token",
+    "rt-0.CCCC.third-refresh-token",
+    "eyJ0eXAiOiJKV1Qi.access-token-body.signature",
+    // logs.rs
+    "client-secret-Zq8~x",
+    "p4ssw0rd-Kq2!",
+    "refresh-token-0.AAAA",
+    "refresh-token-1.BBBB",
+    "access-token-eyJ-first",
+    "access-token-eyJ-second",
+    "Wq3Zk%2Bsignature",
+    // The emulator's development credentials.
+    "insights-emulator-dev-token",
+    "insights-emulator-client-secret",
+    "insights-emulator-password",
+];
+
+/// How secrets made at run time begin: the emulator's refresh tokens.
+const SECRET_PREFIXES: &[&str] = &["0.emulator-refresh."];
+
+/// What is logged while a test asks for it (`None`: nothing is kept).
+static CAPTURED: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+
+#[ctor::ctor(unsafe)]
+fn install() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(|| Guard)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Keeps every line logged from now on, for [`captured`].
+pub fn start_capture() {
+    CAPTURED.lock().unwrap().get_or_insert_with(Vec::new);
+}
+
+/// Every line logged since [`start_capture`].
+pub fn captured() -> String {
+    String::from_utf8_lossy(CAPTURED.lock().unwrap().as_deref().unwrap_or_default()).into_owned()
+}
+
+/// The secret `text` holds, as given, percent-encoded as in a URL, or form-encoded as in a token request's body,
+/// if it holds one.
+pub fn leaked_secret(text: &str) -> Option<String> {
+    let encoded = |secret: &str, kept: &[u8], space: &str| -> String {
+        let spell = |b: u8| match b {
+            b' ' => space.to_owned(),
+            b if b.is_ascii_alphanumeric() || kept.contains(&b) => char::from(b).to_string(),
+            b => format!("%{b:02X}"),
+        };
+        secret.bytes().map(spell).collect()
+    };
+    let spellings = |secret: &str| [secret.to_owned(), encoded(secret, b"-._~", "%20"), encoded(secret, b"*-._", "+")];
+    SECRETS
+        .iter()
+        .flat_map(|secret| spellings(secret))
+        .chain(SECRET_PREFIXES.iter().map(|prefix| (*prefix).to_owned()))
+        .find(|spelling| text.contains(spelling.as_str()))
+}
+
+/// The writer: each call is one formatted event.
+struct Guard;
+
+impl Write for Guard {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let line = String::from_utf8_lossy(bytes);
+        if let Some(secret) = leaked_secret(&line) {
+            // Straight to the process's stderr (a test's captured output is lost when the process aborts), and an
+            // abort rather than a panic: the event may come from a task whose panic nobody would see.
+            let shown = line.replace(&secret, "<SECRET>");
+            let _ = writeln!(std::io::stderr(), "a test secret reached the logs, which must never happen:\n{shown}");
+            std::process::abort();
+        }
+        if let Some(kept) = CAPTURED.lock().unwrap().as_mut() {
+            kept.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
