@@ -139,15 +139,24 @@ impl From<&String> for BaseUrl {
 impl ClientBuilder {
     /// Gets tokens from `provider`. Tokens with an expiry are cached and refreshed ahead of it (one refresh at a
     /// time; a still-valid token is kept when a refresh fails); tokens without one are asked for before every
-    /// request. A [`StaticToken`](crate::StaticToken) is sent as [`bearer_token`](Self::bearer_token) sends its
-    /// token, and checked as it is when the client is built.
+    /// request. A [`StaticToken`](crate::StaticToken) (also in an [`AnyTokenProvider`](crate::AnyTokenProvider))
+    /// is sent as [`bearer_token`](Self::bearer_token) sends its token, and checked as it is when the client is
+    /// built.
     pub fn token_provider(mut self, provider: impl TokenProvider) -> Self {
+        let any = &provider as &dyn std::any::Any;
+        let erased = any.downcast_ref::<crate::AnyTokenProvider>();
         // A fixed token needs no cache, whose every ask of a provider without expiry is a task and a timer.
-        if let Some(fixed) = (&provider as &dyn std::any::Any).downcast_ref::<crate::StaticToken>() {
-            self.tokens = Some(Tokens::Fixed(fixed.access_token().clone()));
+        let fixed = any.downcast_ref::<crate::StaticToken>().map(crate::StaticToken::access_token);
+        if let Some(fixed) = fixed.or_else(|| erased.and_then(crate::AnyTokenProvider::fixed)) {
+            self.tokens = Some(Tokens::Fixed(fixed.clone()));
             return self;
         }
-        self.tokens = Some(Tokens::Cached(TokenCache::new(Arc::new(provider))));
+        // An erased provider is asked through its own pointer, not through a second one in front of it.
+        let shared = match erased {
+            Some(erased) => erased.shared(),
+            None => Arc::new(provider),
+        };
+        self.tokens = Some(Tokens::Cached(TokenCache::new(shared)));
         self
     }
 

@@ -69,6 +69,8 @@ async fn accepted_tokens_are_configurable() {
     assert!(!api_accepts(&emulator, Program::Marketplace, DEV_TOKEN).await);
     // Tokens the emulator issues are always accepted.
     assert!(api_accepts(&emulator, Program::Marketplace, &emulator.issue_token()).await);
+    // And the log guard every test binary has would stop the run on one.
+    assert!(emulator_support::log_guard::leaked_secret(&emulator.issue_token()).is_some());
 
     let lenient = Emulator::builder().accept_any_token().start().await.unwrap();
     assert!(api_accepts(&lenient, Program::Partner, "anything").await);

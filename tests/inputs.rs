@@ -366,6 +366,15 @@ async fn a_provider_chosen_at_run_time_is_asked_through_any_token_provider() {
     let sent: Vec<_> = server.requests().iter().map(|r| r.header("authorization").unwrap().to_owned()).collect();
     assert_eq!(sent, ["Bearer fixed-secret", "Bearer token-0", "Bearer token-1"]);
     assert_eq!((rotating.asked.load(Ordering::SeqCst), rotating.invalidated.load(Ordering::SeqCst)), (2, 1));
+    // A fixed token is checked when the client is built, erased (even twice) or not.
+    for provider in [
+        AnyTokenProvider::new(StaticToken::new("")),
+        AnyTokenProvider::new(AnyTokenProvider::new(StaticToken::new("Bearer pasted"))),
+    ] {
+        let error = Client::builder(mpn(&server)).token_provider(provider).build().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidArgument, "{error}");
+    }
+    assert_eq!(server.request_count(), 3);
 }
 
 #[test]

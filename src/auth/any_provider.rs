@@ -1,11 +1,12 @@
 // A token provider with its type erased, for a provider chosen at run time or kept in a field without a type
 // parameter: `TokenProvider::token` returns `impl Future`, so there is no `dyn TokenProvider`.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use super::{AccessToken, AuthError, DynTokenProvider, TokenProvider};
+use super::{AccessToken, AuthError, DynTokenProvider, StaticToken, TokenProvider};
 
 /// Any [`TokenProvider`], behind one shared pointer: for a provider chosen at run time (`match` arms of different
 /// types), or kept where a type parameter would be a burden. `TokenProvider::token` returns `impl Future`, so
@@ -27,13 +28,32 @@ use super::{AccessToken, AuthError, DynTokenProvider, TokenProvider};
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct AnyTokenProvider(Arc<dyn DynTokenProvider>);
+pub struct AnyTokenProvider {
+    provider: Arc<dyn DynTokenProvider>,
+    /// A [`StaticToken`]'s token, which a client sends (and checks when it is built) as it would the bare one's.
+    fixed: Option<AccessToken>,
+}
 
 impl AnyTokenProvider {
     /// Erases `provider`'s type. (A token is then asked for through one boxed future: the client's token cache
     /// asks only when its token nears expiry, so that costs nothing a call would notice.)
     pub fn new(provider: impl TokenProvider) -> Self {
-        Self(Arc::new(provider))
+        let any = &provider as &dyn Any;
+        if let Some(erased) = any.downcast_ref::<Self>() {
+            return erased.clone();
+        }
+        let fixed = any.downcast_ref::<StaticToken>().map(|fixed| fixed.access_token().clone());
+        Self { provider: Arc::new(provider), fixed }
+    }
+
+    /// The provider, for a client's token cache (which would otherwise put a second pointer in front of it).
+    pub(crate) fn shared(&self) -> Arc<dyn DynTokenProvider> {
+        Arc::clone(&self.provider)
+    }
+
+    /// The token, when the provider is a [`StaticToken`].
+    pub(crate) fn fixed(&self) -> Option<&AccessToken> {
+        self.fixed.as_ref()
     }
 }
 
@@ -46,10 +66,10 @@ impl fmt::Debug for AnyTokenProvider {
 
 impl TokenProvider for AnyTokenProvider {
     fn token(&self) -> impl Future<Output = Result<AccessToken, AuthError>> + Send {
-        self.0.token()
+        self.provider.token()
     }
 
     fn invalidate(&self, token: &AccessToken) {
-        self.0.invalidate(token);
+        self.provider.invalidate(token);
     }
 }

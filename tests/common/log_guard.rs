@@ -2,10 +2,14 @@
 // emulator's, and dependencies' `log` records) through a writer that ends the run if a test secret is in any line.
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// Every fixed secret the suite hands the client, the emulator or a token endpoint.
+/// Every fixed secret the suite hands the client, the emulator or a token endpoint (a test that adds one adds it
+/// here, or spells it with `s3cret` or `hunter2` in it, which this list holds as such).
 const SECRETS: &[&str] = &[
+    "s3cret",
+    "hunter2",
+    "SAS-SIG-123",
     // common/mod.rs
     "test-bearer-token-4f1c9a7e-secret",
     // entra.rs
@@ -23,14 +27,22 @@ const SECRETS: &[&str] = &[
     "access-token-eyJ-first",
     "access-token-eyJ-second",
     "Wq3Zk%2Bsignature",
+    "Wq3Zk+signature",
+    // inputs.rs, entra.rs
+    "topsecretkey",
+    "bearer-secret",
+    "fixed-secret",
+    "Jd8xLb2mQ9vWc4Rt7Yp1Zk5Ns3Hf6Ga0Ue2Io4Pa8=",
     // The emulator's development credentials.
     "insights-emulator-dev-token",
     "insights-emulator-client-secret",
     "insights-emulator-password",
 ];
 
-/// How secrets made at run time begin: the emulator's refresh tokens.
-const SECRET_PREFIXES: &[&str] = &["0.emulator-refresh."];
+/// How secrets made at run time begin: the emulator's refresh tokens, and its access tokens (JWT-shaped, with a
+/// fixed header: `{"alg":"none","kid":"insights-emulator","typ":"JWT"}`).
+pub const SECRET_PREFIXES: &[&str] =
+    &["0.emulator-refresh.", "eyJhbGciOiJub25lIiwia2lkIjoiaW5zaWdodHMtZW11bGF0b3IiLCJ0eXAiOiJKV1QifQ"];
 
 /// What is logged while a test asks for it (`None`: nothing is kept).
 static CAPTURED: Mutex<Option<Vec<u8>>> = Mutex::new(None);
@@ -44,14 +56,19 @@ fn install() {
         .try_init();
 }
 
+/// The capture, also after a test panicked while holding it (which must not stop every later line being checked).
+fn capture() -> MutexGuard<'static, Option<Vec<u8>>> {
+    CAPTURED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Keeps every line logged from now on, for [`captured`].
 pub fn start_capture() {
-    CAPTURED.lock().unwrap().get_or_insert_with(Vec::new);
+    capture().get_or_insert_with(Vec::new);
 }
 
 /// Every line logged since [`start_capture`].
 pub fn captured() -> String {
-    String::from_utf8_lossy(CAPTURED.lock().unwrap().as_deref().unwrap_or_default()).into_owned()
+    String::from_utf8_lossy(capture().as_deref().unwrap_or_default()).into_owned()
 }
 
 /// The secret `text` holds, as given, percent-encoded as in a URL, or form-encoded as in a token request's body,
@@ -73,20 +90,35 @@ pub fn leaked_secret(text: &str) -> Option<String> {
         .find(|spelling| text.contains(spelling.as_str()))
 }
 
+/// `line` with each secret cut out, to the end of the token it begins (a prefix is only the start of one).
+fn without_secrets(mut line: String) -> String {
+    while let Some(secret) = leaked_secret(&line) {
+        let start = line.find(&secret).unwrap_or_default();
+        let rest = &line[start + secret.len()..];
+        let token = |c: char| c.is_ascii_alphanumeric() || "-._~+/=%".contains(c);
+        let end = start + secret.len() + rest.find(|c: char| !token(c)).unwrap_or(rest.len());
+        line.replace_range(start..end, "<SECRET>");
+    }
+    line
+}
+
 /// The writer: each call is one formatted event.
 struct Guard;
 
 impl Write for Guard {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         let line = String::from_utf8_lossy(bytes);
-        if let Some(secret) = leaked_secret(&line) {
+        if leaked_secret(&line).is_some() {
             // Straight to the process's stderr (a test's captured output is lost when the process aborts), and an
             // abort rather than a panic: the event may come from a task whose panic nobody would see.
-            let shown = line.replace(&secret, "<SECRET>");
-            let _ = writeln!(std::io::stderr(), "a test secret reached the logs, which must never happen:\n{shown}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "a test secret reached the logs, which must never happen:\n{}",
+                without_secrets(line.into_owned())
+            );
             std::process::abort();
         }
-        if let Some(kept) = CAPTURED.lock().unwrap().as_mut() {
+        if let Some(kept) = capture().as_mut() {
             kept.extend_from_slice(bytes);
         }
         Ok(bytes.len())

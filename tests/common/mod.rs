@@ -147,13 +147,15 @@ impl TestServer {
         self.requests.lock().unwrap().len()
     }
 
-    /// The number of requests recorded, once at least `expected` have been (or after 10 s): a client that timed out
-    /// waiting for an answer can return before this server's task has read its request, on a loaded machine.
+    /// The number of requests recorded, once at least `expected` have been (or after 10 s), and then 100 ms more for
+    /// one too many to show: a client that timed out waiting for an answer can return before this server's task has
+    /// read its request, on a loaded machine.
     pub async fn settled_request_count(&self, expected: usize) -> usize {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while self.request_count() < expected && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
         self.request_count()
     }
 }
