@@ -276,7 +276,7 @@ impl ClientBuilder {
         let (http, client_timeout) = match self.http_client {
             Some(client) => (client, None),
             None => {
-                let client = crate::http_client_builder()?
+                let client = crate::tls::direct_if_plain(crate::http_client_builder(), &base_url)?
                     .connect_timeout(self.connect_timeout)
                     // The usual attempt timeout, so that most requests need no timeout of their own (which reqwest
                     // would store in a freshly allocated extension map on every request).

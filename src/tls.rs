@@ -41,6 +41,16 @@ pub fn http_client_builder() -> Result<reqwest::ClientBuilder, Error> {
     Ok(builder.tls_backend_preconfigured(crate_config()?))
 }
 
+/// `builder` without proxies when `url` is plain `http://`, which this crate only sends a secret over to a loopback
+/// host: reqwest would otherwise hand such a request, token or client secret included, to a proxy named in
+/// `HTTP_PROXY` or `ALL_PROXY`, in the clear (its matcher makes no exception for loopback).
+pub(crate) fn direct_if_plain<E>(
+    builder: Result<reqwest::ClientBuilder, E>,
+    url: &str,
+) -> Result<reqwest::ClientBuilder, E> {
+    builder.map(|builder| if url.starts_with("http://") { builder.no_proxy() } else { builder })
+}
+
 /// Whether `error` is a TLS handshake that failed for want of a certificate the client trusts (untrusted, expired,
 /// for another name) or of a protocol version or cipher suite both sides support (either side may say so). A
 /// setting to fix, not a failure that passes, so it is neither retried nor [transient](crate::Error::is_transient).

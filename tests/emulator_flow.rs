@@ -794,3 +794,27 @@ async fn report_objects_show_a_callback_method_on_partner_insights_only() {
         assert_eq!(update.callback_method, shown, "{program:?}");
     }
 }
+
+#[tokio::test]
+async fn report_objects_have_each_program_s_own_fields() {
+    use partner_center_insights::emulator::DEV_TOKEN;
+    let emulator = Emulator::start().await.unwrap();
+    for (program, own, not_own) in [
+        (Program::Partner, ["callbackMethod"].as_slice(), ["queryStartTime", "queryEndTime"].as_slice()),
+        (Program::Marketplace, ["queryStartTime", "queryEndTime"].as_slice(), ["callbackMethod"].as_slice()),
+    ] {
+        let client = client(&emulator, program);
+        let query = create_query(&client, program).await;
+        execute_now(&client, &query, "fields").await;
+        let url = format!("{}/ScheduledReport", emulator.base_url(program));
+        let answer: serde_json::Value =
+            http().get(url).bearer_auth(DEV_TOKEN).send().await.unwrap().json().await.unwrap();
+        let report = answer["value"][0].as_object().expect("a report object");
+        for field in own {
+            assert!(report.contains_key(*field), "{program:?} reports have `{field}`: {report:?}");
+        }
+        for field in not_own {
+            assert!(!report.contains_key(*field), "{program:?} reports have no `{field}`: {report:?}");
+        }
+    }
+}

@@ -757,6 +757,7 @@ async fn connection_refused_is_a_clear_error_with_the_reqwest_cause() {
     let cause = error.source().and_then(|e| e.downcast_ref::<reqwest::Error>()).expect("the reqwest error is kept");
     assert!(cause.is_connect());
     assert_eq!(error.status(), None);
+    assert!(error.correlation_id().is_some_and(|id| id.len() == 36), "the id the request would have carried");
     assert_no_secret(&everything_shown(&error), "the error");
 }
 
@@ -779,7 +780,12 @@ async fn a_token_endpoint_that_never_answers_times_out() {
 
 #[test]
 fn invalid_tenants_are_rejected_by_every_constructor() {
-    for tenant in ["", " ", "contoso.onmicrosoft.com/evil", "a?b", "a#b", "a%2F", "..", "../x", "a b", "contoso"] {
+    // A domain's last label is letters: `Winter.2024` is a password given in the tenant's place more likely.
+    let not_domains = ["Winter.2024", "contoso.c0m", "contoso.x"];
+    for tenant in ["", " ", "contoso.onmicrosoft.com/evil", "a?b", "a#b", "a%2F", "..", "../x", "a b", "contoso"]
+        .into_iter()
+        .chain(not_domains)
+    {
         let errors = [
             ClientCredentials::new(tenant, CLIENT_ID, CLIENT_SECRET).err(),
             RefreshTokenCredential::new(tenant, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN).err(),
@@ -789,6 +795,9 @@ fn invalid_tenants_are_rejected_by_every_constructor() {
             let error = error.unwrap_or_else(|| panic!("tenant {tenant:?} was accepted"));
             assert!(error.to_string().starts_with("tenant id "), "{error}");
             assert!(error.to_string().contains("contoso.onmicrosoft.com, or common/organizations/consumers"));
+            let message = error.to_string();
+            let said = message.split(": use the tenant GUID").next().unwrap_or_default();
+            assert!(tenant.trim().is_empty() || !said.contains(tenant), "not repeated: {error}");
         }
     }
     for tenant in ["72f988bf-86f1-41af-91ab-2d7cd011db47", "contoso.onmicrosoft.com", "common", "organizations"] {

@@ -1132,3 +1132,33 @@ async fn exactly_the_documented_token_endpoint_statuses_are_asked_again() {
         assert_eq!((error.kind(), token_endpoint.request_count()), (ErrorKind::Authentication, 1), "{code}");
     }
 }
+
+#[tokio::test]
+async fn a_token_answer_that_breaks_off_keeps_its_status_and_ids_and_is_transient() {
+    use std::io::Write;
+    // A compressed 503 whose body stops half way: reqwest reports the break as a decode error.
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(
+        format!(r#"{{"error":"temporarily_unavailable","error_description":"{}"}}"#, "x".repeat(4000)).as_bytes(),
+    )
+    .unwrap();
+    let body = gzip.finish().unwrap();
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n\
+         x-ms-request-id: trace-7\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut cut = head.into_bytes();
+    cut.extend_from_slice(&body[..body.len() / 2]);
+    let token_endpoint = TestServer::always(Reply::RawThenReset(cut)).await;
+    let credential = ClientCredentials::builder("contoso.onmicrosoft.com", "app", "client-s3cret")
+        .authority(Authority::parse(&token_endpoint.url("")).unwrap())
+        .build()
+        .unwrap();
+    let error = partner_center_insights::TokenProvider::token(&credential).await.unwrap_err();
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(503), "{error}");
+    assert!(error.is_transient(), "an answer that broke off may come whole next time: {error}");
+    assert_eq!(error.trace_id(), Some("trace-7"));
+    let sent = token_endpoint.requests()[0].header("client-request-id").map(str::to_owned);
+    assert_eq!(error.correlation_id().map(str::to_owned), sent, "the id the request carried, to quote");
+}

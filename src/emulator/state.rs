@@ -181,8 +181,11 @@ impl ReportRecord {
         item.insert("createdTime".into(), wire_time(self.created));
         item.insert("modifiedTime".into(), wire_opt_time(self.modified));
         item.insert("executeNow".into(), self.execute_now.into());
-        item.insert("queryStartTime".into(), wire_opt_time(self.query_start));
-        item.insert("queryEndTime".into(), wire_opt_time(self.query_end));
+        // Only the marketplace's glossary lists them; partner insights' report schema does not.
+        if program == Program::Marketplace {
+            item.insert("queryStartTime".into(), wire_opt_time(self.query_start));
+            item.insert("queryEndTime".into(), wire_opt_time(self.query_end));
+        }
         item.insert("startTime".into(), wire_time(self.start));
         item.insert("reportStatus".into(), self.status.as_str().into());
         item.insert("recurrenceInterval".into(), self.interval_hours.map_or(Value::Null, Value::from));

@@ -55,7 +55,7 @@ impl TokenEndpoint {
         let url = Url::parse(&url).map_err(|e| AuthError::new(format!("token endpoint `{url}` is not a URL: {e}")))?;
         let http = match options.http_client {
             Some(client) => client,
-            None => crate::http_client_builder()
+            None => crate::tls::direct_if_plain(crate::http_client_builder(), url.as_str())
                 .map_err(|e| {
                     let message = format!("could not set up TLS for the token endpoint: {}", innermost_cause(&e));
                     AuthError::with_source(message, e)
@@ -114,7 +114,7 @@ impl TokenEndpoint {
             .body(body)
             .send()
             .await
-            .map_err(|e| self.transport_error("failed", e, secrets))?;
+            .map_err(|e| self.transport_error("failed", e, secrets).with_ids(Some(correlation_id.clone()), None))?;
         let status = response.status();
         let hint = crate::retry::retry_after(response.headers());
         // Busy or failing for now, not refusing: asking again later may succeed.
@@ -135,7 +135,11 @@ impl TokenEndpoint {
                 let error = AuthError::new(message).with_status(status).with_ids(Some(correlation_id), trace_id);
                 return Err(transient(error));
             }
-            Err(e) => return Err(self.transport_error("failed while reading the answer", e, secrets)),
+            // The status was read, and is kept: a 503 whose body broke off is still busy, and says so.
+            Err(e) => {
+                let error = self.transport_error("failed while reading the answer", e, secrets);
+                return Err(transient(error.with_status(status).with_ids(Some(correlation_id), trace_id)));
+            }
         };
         tracing::debug!(
             token_endpoint = %self.url,
@@ -165,7 +169,10 @@ impl TokenEndpoint {
         };
         // The request did not get through (or its answer broke off): worth asking again, unlike a request that
         // could not even be built.
-        let broke = (error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()) && !refused;
+        // (A body that broke off mid-stream is a decode error when it was compressed.)
+        let broke =
+            (error.is_connect() || error.is_timeout() || error.is_request() || error.is_body() || error.is_decode())
+                && !refused;
         let failure = AuthError::with_source(scrub(&message, secrets), error);
         if broke { failure.transient() } else { failure }
     }

@@ -318,7 +318,9 @@ use endpoint_builder_methods;
 /// aliases `common`, `organizations`, `consumers`. It becomes a URL path segment, so nothing else may pass.
 fn check_tenant(tenant: &str) -> Result<(), AuthError> {
     const HINT: &str = "use the tenant GUID, a domain like contoso.onmicrosoft.com, or common/organizations/consumers";
-    let invalid = |why: &str| Err(AuthError::new(format!("tenant id `{}` {why}: {HINT}", shown(tenant))));
+    // Not quoted: a tenant that is none of these may be a secret given in its place (the three arguments are all
+    // strings), and shows in the token endpoint's URL, so it must not pass either.
+    let invalid = |why: &str| Err(AuthError::new(format!("tenant id {why}{NOT_REPEATED}: {HINT}")));
     if tenant.is_empty() {
         return Err(AuthError::new(format!("tenant id is empty: {HINT}")));
     }
@@ -348,6 +350,10 @@ fn check_tenant(tenant: &str) -> Result<(), AuthError> {
     }
     if labels.iter().any(|label| label.len() > 63 || label.starts_with('-') || label.ends_with('-')) {
         return invalid("has a domain label that is too long or starts or ends with `-`");
+    }
+    // A domain's last label is letters (`.com`, `.onmicrosoft`); `Winter.2024` is more likely a password.
+    if labels.last().is_some_and(|top| top.len() < 2 || !top.bytes().all(|b| b.is_ascii_alphabetic())) {
+        return invalid("is a domain name whose last label is not letters");
     }
     Ok(())
 }
@@ -396,15 +402,10 @@ pub(super) fn shown_username(username: &str) -> &str {
     }
 }
 
-/// A GUID, an alias, or a domain name whose last label is letters: a tenant id as people write them (`check_tenant`
-/// also lets through `Winter.2024` or a path segment like `v2.0`).
+/// A GUID, an alias, or a domain name whose last label is letters: a tenant id as people write them, and as
+/// `check_tenant` takes them.
 fn looks_like_a_tenant(tenant: &str) -> bool {
     check_tenant(tenant).is_ok()
-        && (!tenant.contains('.')
-            || tenant
-                .rsplit('.')
-                .next()
-                .is_some_and(|top| top.len() >= 2 && top.bytes().all(|b| b.is_ascii_alphabetic())))
 }
 
 /// A client id as `Debug` shows it: an application id (a GUID) is no secret; any other may be one.
