@@ -1162,3 +1162,26 @@ async fn a_token_answer_that_breaks_off_keeps_its_status_and_ids_and_is_transien
     let sent = token_endpoint.requests()[0].header("client-request-id").map(str::to_owned);
     assert_eq!(error.correlation_id().map(str::to_owned), sent, "the id the request carried, to quote");
 }
+
+#[tokio::test]
+async fn a_refused_password_is_not_sent_again_by_the_next_calls() {
+    use partner_center_insights::PasswordCredential;
+    // Every refused sign-in counts towards Entra's smart lockout of the account.
+    let refused = r#"{"error":"invalid_grant","error_description":"AADSTS50126: Error validating credentials due to invalid username or password.","error_codes":[50126]}"#;
+    let token_endpoint = TestServer::always(Reply::json(400, refused)).await;
+    let server = TestServer::always(Reply::json(200, &reports())).await;
+    let credential =
+        PasswordCredential::builder("contoso.onmicrosoft.com", "app-id", "viewer@contoso.com", "p4ss-s3cret")
+            .authority(Authority::parse(&token_endpoint.url("")).unwrap())
+            .build()
+            .unwrap();
+    let client =
+        Client::builder(mpn(&server)).token_provider(credential).retry_policy(quick_retries()).build().unwrap();
+    for call in 0..15 {
+        let error = get(&client).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Authentication, "call {call}: {error}");
+        assert!(error.to_string().contains("AADSTS50126"), "call {call} has the refusal: {error}");
+        assert!(!error.is_transient(), "call {call}: {error}");
+    }
+    assert_eq!((token_endpoint.request_count(), server.request_count()), (1, 0), "one sign-in sent, not fifteen");
+}

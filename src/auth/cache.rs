@@ -29,6 +29,10 @@ const REFUSED_AGAIN: Duration = Duration::from_secs(60);
 /// The longest a failure's `Retry-After` (Entra's 429 or 503) keeps the provider from being asked again; a hint
 /// longer than this is held to it, so no failure is served from memory for long.
 const MAX_HELD_OFF: Duration = Duration::from_secs(5 * 60);
+/// How long a refusal (a 4xx from the token endpoint that is not throttling: a wrong password or secret, a refresh
+/// token revoked) is served from memory: the same credentials would be refused again, and each refused password
+/// counts towards Entra's smart lockout of the account, which a batch of calls would otherwise reach at once.
+const REFUSAL_HELD: Duration = Duration::from_secs(30);
 
 /// Wraps every provider the client is given (see `ClientBuilder::token_provider`). Tokens without an expiry are
 /// not cached: such a provider is asked before every request, as a rotating provider expects, until it hands out a
@@ -57,9 +61,10 @@ struct Shared {
     /// …and the last ask's error, if it failed with no valid token to fall back on: callers that queued behind
     /// that ask share its answer instead of asking again one after another (each waiting out a failing endpoint).
     failure: Mutex<Option<(u64, AuthError)>>,
-    /// A failure whose `Retry-After` asked the client to wait, and until when: callers that come before then get it
-    /// again (with the wait that is left) instead of sending the token endpoint a request it asked not to get. As
-    /// MSAL does; without it, every call of a batch would ask an endpoint that is throttling this client.
+    /// A failure whose `Retry-After` asked the client to wait, or a refusal, and until when: callers that come before
+    /// then get it again (with the wait that is left) instead of sending the token endpoint a request it asked not to
+    /// get, or one it would refuse again. As MSAL does for the first; without it, every call of a batch would ask an
+    /// endpoint that is throttling this client, or send a wrong password towards the account's lockout.
     held_off: Mutex<Option<(tokio::time::Instant, AuthError)>>,
     /// Set when the service refused the cached token: the next token stored replaces a refused one.
     refused: AtomicBool,
@@ -251,10 +256,12 @@ impl Shared {
         self.hold_off(outcome);
     }
 
-    /// Takes in an ask's outcome (`None`: a token came): a failure with a `Retry-After` holds the provider off.
+    /// Takes in an ask's outcome (`None`: a token came): a failure with a `Retry-After`, or a refusal, holds the
+    /// provider off.
     fn hold_off(&self, failure: Option<&AuthError>) {
         let until = failure.and_then(|error| {
-            let wait = error.retry_after()?.min(MAX_HELD_OFF);
+            let refused = !error.is_transient() && error.status().is_some_and(|status| status.is_client_error());
+            let wait = error.retry_after().or(refused.then_some(REFUSAL_HELD))?.min(MAX_HELD_OFF);
             Some((tokio::time::Instant::now().checked_add(wait)?, error.clone()))
         });
         *self.held_off.lock().unwrap_or_else(|e| e.into_inner()) = until;
@@ -265,7 +272,10 @@ impl Shared {
         let held_off = self.held_off.lock().unwrap_or_else(|e| e.into_inner());
         let (until, error) = held_off.as_ref()?;
         let left = until.checked_duration_since(tokio::time::Instant::now()).filter(|left| !left.is_zero())?;
-        tracing::debug!(wait_ms = left.as_millis() as u64, "the token endpoint asked to wait; not asking it yet");
+        tracing::debug!(
+            wait_ms = left.as_millis() as u64,
+            "the token endpoint refused or asked to wait; not asking yet"
+        );
         Some(error.clone().with_retry_after(Some(left)))
     }
 
@@ -937,6 +947,31 @@ mod tests {
         tokio::time::advance(Duration::from_secs(30)).await;
         assert!(TokenProvider::token(&cache).await.is_err());
         assert_eq!(provider.0.load(Ordering::SeqCst), 3);
+    }
+
+    /// Refuses every ask, as a token endpoint refuses a wrong password (400, not transient).
+    struct Refusing(AtomicU64);
+
+    impl TokenProvider for Refusing {
+        async fn token(&self) -> Result<AccessToken, AuthError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(AuthError::new("AADSTS50126: invalid username or password").with_status(http::StatusCode::BAD_REQUEST))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_is_served_from_memory_for_a_while_then_asked_again() {
+        let provider = Arc::new(Refusing(AtomicU64::new(0)));
+        let mut cache = TokenCache::new(provider.clone());
+        cache.set_limits(Duration::from_secs(300), RetryPolicy::default());
+        for _ in 0..5 {
+            let error = TokenProvider::token(&cache).await.unwrap_err();
+            assert!(error.to_string().contains("AADSTS50126") && !error.is_transient(), "{error}");
+        }
+        assert_eq!(provider.0.load(Ordering::SeqCst), 1, "a refusal is not retried, nor asked again at once");
+        tokio::time::advance(REFUSAL_HELD).await;
+        assert!(TokenProvider::token(&cache).await.is_err());
+        assert_eq!(provider.0.load(Ordering::SeqCst), 2, "asked again once the hold is over");
     }
 
     #[tokio::test(start_paused = true)]
