@@ -77,7 +77,12 @@ pub(crate) struct AuthState {
 #[derive(Debug, Default)]
 struct Tokens {
     access: HashMap<String, Issued>,
+    /// The access tokens in the order issued, which is also the order they expire in (each lives as long, on a
+    /// clock that moves forward): the expired ones, and past `LIVE_KEPT` the oldest, leave from the front.
+    access_order: VecDeque<String>,
     refresh: HashMap<String, RefreshGrant>,
+    /// The refresh tokens in the order issued, the same way (a redeemed one is skipped when it reaches the front).
+    refresh_order: VecDeque<String>,
     /// Issued tokens that expired and were forgotten: refused still when any token is accepted, or an expired one
     /// would be refused until the next issue and accepted after it. Bounded, as a long-running emulator must stay
     /// small: past `RETIRED_KEPT` the oldest are dropped.
@@ -87,6 +92,10 @@ struct Tokens {
 
 /// How many expired issued tokens are remembered as such.
 const RETIRED_KEPT: usize = 10_000;
+/// How many access tokens, and how many refresh tokens, stay valid at once: a token endpoint asked without end (the
+/// emulator's manual clock never lets a token expire) must not grow the emulator without bound. Past it, the
+/// oldest is retired early; a client holds its token for an hour, so that is one no client still uses.
+const LIVE_KEPT: usize = 10_000;
 
 impl Tokens {
     fn retire(&mut self, token: String) {
@@ -139,18 +148,31 @@ impl AuthState {
         let expires = super::clock::later(now, Duration::seconds(TOKEN_LIFETIME_SECS));
         let access = jwt_shaped(now, expires, tenant, client_id, audience, username);
         let mut tokens = self.tokens();
-        // Expired tokens can never be accepted again; forgetting them keeps a long-running emulator small.
-        let expired: Vec<String> =
-            tokens.access.iter().filter(|(_, issued)| issued.expires <= now).map(|(token, _)| token.clone()).collect();
-        for token in expired {
-            tokens.access.remove(&token);
-            tokens.retire(token);
+        // Expired tokens can never be accepted again; forgetting them keeps a long-running emulator small. Each
+        // issue looks at the front only, so issuing stays as quick however many tokens came before.
+        while let Some(oldest) = tokens.access_order.front() {
+            let spent = tokens.access.get(oldest).is_none_or(|issued| issued.expires <= now);
+            if !spent && tokens.access_order.len() < LIVE_KEPT {
+                break;
+            }
+            let oldest = tokens.access_order.pop_front().unwrap_or_default();
+            if tokens.access.remove(&oldest).is_some() {
+                tokens.retire(oldest);
+            }
         }
-        tokens.refresh.retain(|_, grant| grant.expires > now);
+        while let Some(oldest) = tokens.refresh_order.front() {
+            let spent = tokens.refresh.get(oldest).is_none_or(|grant| grant.expires <= now);
+            if !spent && tokens.refresh_order.len() < LIVE_KEPT {
+                break;
+            }
+            let oldest = tokens.refresh_order.pop_front().unwrap_or_default();
+            tokens.refresh.remove(&oldest);
+        }
         let for_partner_center =
             audience.trim_end_matches('/').eq_ignore_ascii_case(super::token::DEFAULT_RESOURCE.trim_end_matches('/'));
         let caller = Caller { upn: username.map(str::to_owned) };
         tokens.access.insert(access.clone(), Issued { expires, caller, for_partner_center });
+        tokens.access_order.push_back(access.clone());
         let refresh = username.filter(|_| with_refresh_token).map(|username| {
             let refresh = format!("0.emulator-refresh.{}", uuid::Uuid::new_v4().simple());
             tokens.refresh.insert(
@@ -162,6 +184,7 @@ impl AuthState {
                     expires: super::clock::later(now, Duration::days(REFRESH_LIFETIME_DAYS)),
                 },
             );
+            tokens.refresh_order.push_back(refresh.clone());
             refresh
         });
         (access, refresh)
@@ -275,5 +298,25 @@ mod tests {
         headers.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
         assert!(auth.authenticate(&headers, now).is_some());
         assert!(auth.authenticate(&headers, now + Duration::seconds(TOKEN_LIFETIME_SECS)).is_none());
+    }
+
+    #[test]
+    fn issued_tokens_are_bounded_on_a_clock_that_never_moves() {
+        let auth = AuthState::new(Accepted::Tokens(HashSet::new()), HashMap::new(), HashMap::new());
+        let now = Utc::now();
+        let accepted = |token: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+            auth.authenticate(&headers, now).is_some()
+        };
+        let issue =
+            || auth.issue(now, DEV_TENANT_ID, DEV_CLIENT_ID, super::super::token::DEFAULT_RESOURCE, Some("u"), true);
+        let first = issue();
+        let more: Vec<_> = (0..LIVE_KEPT).map(|_| issue()).collect();
+        // The oldest of each kind made room; every later one is still good.
+        assert!(!accepted(&first.0) && accepted(&more[0].0) && accepted(&more[LIVE_KEPT - 1].0));
+        let tokens = auth.tokens();
+        assert_eq!((tokens.access.len(), tokens.refresh.len()), (LIVE_KEPT, LIVE_KEPT));
+        assert!(tokens.retired.contains(&first.0) && !tokens.refresh.contains_key(first.1.as_deref().unwrap()));
     }
 }
