@@ -273,19 +273,24 @@ impl ClientBuilder {
                 .map_err(|_| Error::invalid_argument("correlation id is not a valid header value"))?,
             None => crate::hooks::uuid_header(),
         };
-        let (http, client_timeout) = match self.http_client {
-            Some(client) => (client, None),
+        let (http, client_timeout, download_http) = match self.http_client {
+            Some(client) => (client, None, None),
             None => {
-                let client = crate::tls::direct_if_plain(crate::http_client_builder(), &base_url)?
-                    .connect_timeout(self.connect_timeout)
-                    // The usual attempt timeout, so that most requests need no timeout of their own (which reqwest
-                    // would store in a freshly allocated extension map on every request).
-                    .timeout(self.request_timeout)
-                    // The API never redirects; refusing redirects means a token can never follow one elsewhere.
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .map_err(|e| Error::configuration("could not build the HTTP client", e))?;
-                (client, Some(self.request_timeout))
+                let builder = || {
+                    crate::tls::direct_if_plain(crate::http_client_builder(), &base_url).map(|builder| {
+                        // The API never redirects; refusing redirects means a token can never follow one elsewhere.
+                        builder.connect_timeout(self.connect_timeout).redirect(reqwest::redirect::Policy::none())
+                    })
+                };
+                // The usual attempt timeout, so that most requests need no timeout of their own (which reqwest
+                // would store in a freshly allocated extension map on every request).
+                let client = builder()?.timeout(self.request_timeout).build();
+                let client = client.map_err(|e| Error::configuration("could not build the HTTP client", e))?;
+                // Downloads decode gzip and deflate themselves: reqwest's decoder stops after a gzip stream's first
+                // member (a file in several would be saved cut short, as if whole) and ignores what follows it.
+                let download = builder()?.no_gzip().no_deflate().build();
+                let download = download.map_err(|e| Error::configuration("could not build the HTTP client", e))?;
+                (client, Some(self.request_timeout), Some(download))
             }
         };
         let state = ClientState(Arc::new(State {
@@ -294,6 +299,7 @@ impl ClientBuilder {
             correlation_id,
             request_timeout: self.request_timeout,
             client_timeout,
+            download_http,
             attempt_timeouts,
             call_timeout: self.call_timeout,
             retry: self.retry,
@@ -373,6 +379,9 @@ pub(crate) struct State {
     /// The total timeout the HTTP client applies by itself (`None` for a caller's client): an attempt sets its own
     /// only when it needs a different one, and a download lifts it.
     pub(crate) client_timeout: Option<Duration>,
+    /// The HTTP client for downloads, which does not decode (the download does): the API's client's settings
+    /// without its total timeout (`None` for a caller's client, which downloads go through as it is).
+    pub(crate) download_http: Option<reqwest::Client>,
     /// Per-operation attempt timeouts; the last setting for an operation wins.
     attempt_timeouts: Vec<(&'static str, Duration)>,
     pub(crate) call_timeout: Duration,

@@ -573,6 +573,51 @@ async fn a_download_to_a_file_is_all_or_nothing() {
 }
 
 #[tokio::test]
+async fn a_gzip_download_of_several_members_is_saved_whole_and_a_broken_one_not_at_all() {
+    let gzip = |part: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(part).unwrap();
+        encoder.finish().unwrap()
+    };
+    let file = csv(20_000);
+    let (head, tail) = file.split_at(file.len() / 3);
+    // Two gzip members back to back (as `cat a.gz b.gz` makes): one file.
+    let two_members = [gzip(head), gzip(tail)].concat();
+    let storage =
+        TestServer::always(Reply::body(200, "text/csv", two_members).with_header("content-encoding", "gzip")).await;
+    let client = client(&mpn(&storage));
+    let mut written = Vec::new();
+    let execution = execution_with(storage.url("/e1.csv?sig=a"));
+    let done = client.download_execution(&execution, &mut written, |_| {}).await.unwrap();
+    assert_eq!((done.bytes as usize, written == file), (file.len(), true), "every member was decoded");
+
+    let dir = std::env::temp_dir().join(format!("pci-download-gzip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("report.csv");
+    let whole = gzip(&file);
+    let broken = [
+        // Something after the last member that is not another.
+        [whole.as_slice(), b"<html>proxy footer</html>"].concat(),
+        // The stream stops short (the connection closed cleanly, the length as sent).
+        whole[..whole.len() / 2].to_vec(),
+        // Its checksum does not match.
+        [&whole[..whole.len() - 8], &[0u8; 8][..]].concat(),
+    ];
+    for body in broken {
+        std::fs::write(&target, "the report saved before").unwrap();
+        let storage =
+            TestServer::always(Reply::body(200, "text/csv", body).with_header("content-encoding", "gzip")).await;
+        let execution = execution_with(storage.url("/e1.csv?sig=a"));
+        let error = client.download_execution_to_file(&execution, &target, |_| {}).await.unwrap_err();
+        assert_eq!((error.kind(), error.status().map(|s| s.as_u16())), (ErrorKind::InvalidResponse, Some(200)));
+        assert!(error.to_string().contains("the encoded file is broken: "), "{error}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "the report saved before");
+    }
+    assert_eq!(partial_files(&dir), Vec::<String>::new(), "no partial file is left");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
 async fn a_deflate_download_is_decoded() {
     let file = csv(20_000);
     let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -616,13 +661,15 @@ async fn a_download_that_is_not_the_whole_file_decoded_fails_and_keeps_the_file_
     let answers = [
         // An encoding the client cannot decode: its bytes are not the report.
         (Reply::body(200, "text/csv", "\u{1b}\u{2}\u{0}compressed").with_header("content-encoding", "br"), "`br`"),
-        // reqwest decodes only when gzip is the one encoding named.
+        // Gzip named (`identity` names nothing): decoded, and these bytes are not gzip.
         (
             Reply::body(200, "text/csv", "\u{1f}\u{8b}compressed")
                 .with_header("content-encoding", "identity")
                 .with_header("content-encoding", "gzip"),
-            "`identity, gzip`",
+            "the encoded file is broken: ",
         ),
+        // Two encodings, one over the other: not undone.
+        (Reply::body(200, "text/csv", "x").with_header("content-encoding", "gzip, deflate"), "`gzip, deflate`"),
         // Not the file at all, though a success.
         (Reply::body(204, "text/csv", ""), "204 No Content"),
         (Reply::body(206, "text/csv", "Contoso"), "206 Partial Content"),

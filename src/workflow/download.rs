@@ -1,6 +1,7 @@
 // Downloading a completed execution's file from its secure link: streamed to any writer (memory stays flat), gzip
 // or deflate decoded, with progress, and never with the bearer token, which belongs to the API and not to storage.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -32,8 +33,10 @@ impl Client {
     /// Streams the file of a completed `execution` into `writer`, calling `on_progress` as bytes arrive.
     ///
     /// The link is fetched without the API's bearer token (the secure link carries its own signature), over https
-    /// (or http to a loopback host). Gzip and deflate content encodings are decoded. Not retried: a writer cannot be
-    /// rewound.
+    /// (or http to a loopback host). Gzip (every member of a file in several) and deflate content encodings are
+    /// decoded, and an encoded file that stops short, fails its checksum or has more after its end is an error
+    /// (through a caller's [`http_client`](crate::ClientBuilder::http_client), reqwest decodes, as that client is set
+    /// to). Not retried: a writer cannot be rewound.
     ///
     /// ```no_run
     /// # async fn run(client: partner_center_insights::Client, execution: partner_center_insights::types::Execution) -> Result<(), partner_center_insights::Error> {
@@ -45,9 +48,9 @@ impl Client {
     ///
     /// # Errors
     /// When the execution has no link yet, the link is not https, the server answers with an error status
-    /// (status and body kept), answers anything but `200` with the file in an encoding the client decodes
-    /// ([`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse)), its body breaks off or stalls (status and
-    /// storage's request id kept), or writing fails.
+    /// (status and body kept), answers anything but `200` with the file in an encoding the client decodes, or sends
+    /// it broken in one ([`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse)), its body breaks off or
+    /// stalls (status and storage's request id kept), or writing fails.
     pub async fn download_execution<W>(
         &self,
         execution: &types::Execution,
@@ -73,9 +76,15 @@ impl Client {
         // A plain request on the shared connection pool: the hooks, and so the bearer token, are not involved.
         // No total timeout (a large file takes as long as it takes: `Duration::MAX` lifts the one the client may
         // have); instead the request timeout bounds the wait for the headers and for each chunk.
-        let idle = self.inner().get().request_timeout();
+        let state = self.inner().get();
+        let idle = state.request_timeout();
         let stalled = || Error::timed_out(format!("the download stalled for {idle:?}"));
-        let request = self.client().get(url).timeout(Duration::MAX);
+        // The client's own downloads decode here (see `Decoding`); a caller's HTTP client decodes as it is set to.
+        let request = match &state.download_http {
+            Some(http) => http.get(url).header(reqwest::header::ACCEPT_ENCODING, "gzip, deflate"),
+            None => self.client().get(url),
+        };
+        let request = request.timeout(Duration::MAX);
         let mut response = tokio::time::timeout(idle, request.send()).await.map_err(|_| stalled())??;
         if !response.status().is_success() {
             let status = response.status();
@@ -104,29 +113,40 @@ impl Client {
         if status != reqwest::StatusCode::OK {
             return Err(answered(Error::invalid_response(format!("storage answered {status}, not the file"))));
         }
-        // reqwest decodes gzip and deflate and then drops the header; an encoding still named (in any of the
-        // header's values and list entries; `identity` and empty entries name none) is one it could not decode, whose
-        // bytes are not the report.
+        // The encodings named (in any of the header's values and list entries; `identity` and empty entries name
+        // none): gzip or deflate alone is decoded here; any other is one the client cannot decode, whose bytes are
+        // not the report.
         let encodings = response.headers().get_all(reqwest::header::CONTENT_ENCODING);
         let coded = encodings.iter().flat_map(|value| value.as_bytes().split(|b| *b == b','));
-        if coded.map(<[u8]>::trim_ascii).any(|entry| !entry.is_empty() && !entry.eq_ignore_ascii_case(b"identity")) {
+        let named: Vec<&[u8]> =
+            coded.map(<[u8]>::trim_ascii).filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case(b"identity")).collect();
+        let Some(mut decoding) = Decoding::for_encodings(&named) else {
             let named: Vec<_> = encodings.iter().map(|value| String::from_utf8_lossy(value.as_bytes())).collect();
             return Err(answered(Error::invalid_response(format!(
                 "storage sent the file with content encoding `{}`, which the client cannot decode",
                 named.join(", ")
             ))));
-        }
-        let total = response.content_length();
+        };
+        // The length of what is sent, which for an encoded file is not the file's.
+        let total = response.content_length().filter(|_| matches!(decoding, Decoding::Identity));
         let content_type =
             response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let broken = |e: std::io::Error| answered(Error::invalid_response(format!("the encoded file is broken: {e}")));
         let mut bytes = 0u64;
         while let Some(chunk) = tokio::time::timeout(idle, response.chunk())
             .await
             .map_err(|_| answered(stalled()))?
             .map_err(|e| answered(e.into()))?
         {
-            writer.write_all(&chunk).await.map_err(|e| Error::io("could not write the download", e))?;
-            bytes += chunk.len() as u64;
+            let decoded = decoding.decode(&chunk).map_err(broken)?;
+            writer.write_all(decoded).await.map_err(|e| Error::io("could not write the download", e))?;
+            bytes += decoded.len() as u64;
+            on_progress(DownloadProgress { bytes, total });
+        }
+        let rest = decoding.finish().map_err(broken)?;
+        if !rest.is_empty() {
+            writer.write_all(rest).await.map_err(|e| Error::io("could not write the download", e))?;
+            bytes += rest.len() as u64;
             on_progress(DownloadProgress { bytes, total });
         }
         writer.flush().await.map_err(|e| Error::io("could not write the download", e))?;
@@ -220,5 +240,68 @@ impl Drop for PartialFile {
             // Synchronous: a drop cannot await, and removing one file does not block for long.
             let _ = std::fs::remove_file(partial);
         }
+    }
+}
+
+/// How a file's bytes arrive. Decoded here rather than by reqwest, whose gzip decoder stops after the first member of
+/// a file written in several (as concatenated or appended gzip files are), and ignores whatever follows the last:
+/// the file would be saved cut short, as if whole. flate2's decoders read every member, and fail on anything else.
+enum Decoding {
+    Identity,
+    Gzip(flate2::write::MultiGzDecoder<Vec<u8>>),
+    Deflate(flate2::write::ZlibDecoder<Vec<u8>>),
+}
+
+impl Decoding {
+    /// The decoding for the encodings a response names, or `None` when the client cannot undo them (one other than
+    /// gzip or deflate, or more than one).
+    fn for_encodings(named: &[&[u8]]) -> Option<Self> {
+        match named {
+            [] => Some(Self::Identity),
+            [gzip] if gzip.eq_ignore_ascii_case(b"gzip") || gzip.eq_ignore_ascii_case(b"x-gzip") => {
+                Some(Self::Gzip(flate2::write::MultiGzDecoder::new(Vec::new())))
+            }
+            // HTTP's `deflate` is the zlib format (RFC 9110).
+            [deflate] if deflate.eq_ignore_ascii_case(b"deflate") => {
+                Some(Self::Deflate(flate2::write::ZlibDecoder::new(Vec::new())))
+            }
+            _ => None,
+        }
+    }
+
+    /// What `chunk` decodes to (the chunk itself when not encoded; otherwise what the decoder has ready).
+    fn decode<'a>(&'a mut self, chunk: &'a [u8]) -> std::io::Result<&'a [u8]> {
+        let out = match self {
+            Self::Identity => return Ok(chunk),
+            Self::Gzip(decoder) => {
+                decoder.get_mut().clear();
+                decoder.write_all(chunk)?;
+                decoder.get_ref()
+            }
+            Self::Deflate(decoder) => {
+                decoder.get_mut().clear();
+                decoder.write_all(chunk)?;
+                decoder.get_ref()
+            }
+        };
+        Ok(out)
+    }
+
+    /// The rest of the file, once the last chunk has come; an error when the encoded data stopped short.
+    fn finish(&mut self) -> std::io::Result<&[u8]> {
+        let out = match self {
+            Self::Identity => return Ok(&[]),
+            Self::Gzip(decoder) => {
+                decoder.get_mut().clear();
+                decoder.try_finish()?;
+                decoder.get_ref()
+            }
+            Self::Deflate(decoder) => {
+                decoder.get_mut().clear();
+                decoder.try_finish()?;
+                decoder.get_ref()
+            }
+        };
+        Ok(out)
     }
 }
