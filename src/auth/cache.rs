@@ -159,19 +159,7 @@ impl TokenCache {
     async fn token_or_ask(&self) -> Result<AccessToken, AuthError> {
         let shared = &self.shared;
         if shared.uncacheable.load(Ordering::Relaxed) {
-            if let Some(error) = shared.held_off() {
-                return Err(error);
-            }
-            // Asked on every call, and still in a task of its own: a panic is then a failed ask, not the caller's.
-            let outcome = ask_in_own_task(Arc::clone(shared), self.retry.clone(), self.ask_limit).await;
-            shared.hold_off(outcome.as_ref().err());
-            // A token with an expiry again: cached, and the calls after it served from the cache.
-            if let Ok(token) = &outcome
-                && token.expires_at().is_some()
-            {
-                shared.store(token, SystemTime::now());
-            }
-            return outcome;
+            return self.ask_uncached().await;
         }
         if let Some(token) = self.ready() {
             return Ok(token);
@@ -183,6 +171,12 @@ impl TokenCache {
         if let Some(token) = shared.fresh(SystemTime::now()) {
             return Ok(token);
         }
+        // Or learned that this provider's tokens have no expiry: asked for on every call, at once, not one caller
+        // after another behind the lock (on a cold start, all of them would queue).
+        if shared.uncacheable.load(Ordering::Relaxed) {
+            drop(refreshing);
+            return self.ask_uncached().await;
+        }
         if let Some(error) = shared.failed_since(seen) {
             return Err(error);
         }
@@ -191,6 +185,24 @@ impl TokenCache {
             return shared.unexpired(SystemTime::now()).ok_or(error);
         }
         self.spawn_ask(refreshing).await.unwrap_or_else(|e| Err(gone(&e)))
+    }
+
+    /// Asks a provider whose tokens have no expiry, as on every call (unless it asked to wait or refused).
+    async fn ask_uncached(&self) -> Result<AccessToken, AuthError> {
+        let shared = &self.shared;
+        if let Some(error) = shared.held_off() {
+            return Err(error);
+        }
+        // Asked on every call, and still in a task of its own: a panic is then a failed ask, not the caller's.
+        let outcome = ask_in_own_task(Arc::clone(shared), self.retry.clone(), self.ask_limit).await;
+        shared.hold_off(outcome.as_ref().err());
+        // A token with an expiry again: cached, and the calls after it served from the cache.
+        if let Ok(token) = &outcome
+            && token.expires_at().is_some()
+        {
+            shared.store(token, SystemTime::now());
+        }
+        outcome
     }
 }
 
@@ -583,6 +595,35 @@ mod tests {
             assert!(TokenProvider::token(&cache).await.is_err());
         }
         assert_eq!(failing.0.load(Ordering::SeqCst), 3, "without a Retry-After every call asks");
+    }
+
+    /// Answers after 200 ms with a token without expiry, counting the asks under way at once.
+    #[derive(Default)]
+    struct SlowNoExpiry {
+        in_flight: AtomicU64,
+        most_at_once: AtomicU64,
+    }
+
+    impl TokenProvider for SlowNoExpiry {
+        async fn token(&self) -> Result<AccessToken, AuthError> {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_at_once.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            Ok(AccessToken::new("no-expiry", None))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn callers_of_a_provider_without_expiry_do_not_queue_on_a_cold_start() {
+        let provider = Arc::new(SlowNoExpiry::default());
+        let cache = Arc::new(TokenCache::new(provider.clone()));
+        let started = tokio::time::Instant::now();
+        assert!(twenty_callers(&cache).await.iter().all(Result::is_ok));
+        // The first ask is alone (nothing says yet that the tokens have no expiry); the other nineteen then ask at
+        // once, not one after another (twenty asks of 200 ms in a row would take 4 s of the paused clock).
+        assert!(provider.most_at_once.load(Ordering::SeqCst) > 1);
+        assert!(started.elapsed() <= Duration::from_millis(400), "{:?}", started.elapsed());
     }
 
     /// The answers of twenty callers asking at once, each in a task of its own.
