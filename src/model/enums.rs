@@ -32,7 +32,7 @@ impl<T> serde::de::Visitor<'_> for WireVisitor<T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
+        f.write_str("a string (or a number)")
     }
 
     fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<T, E> {
@@ -176,5 +176,19 @@ service_enum! {
         Get = "GET",
         /// `POST <url>/<id>` (the default).
         Post = "POST",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_read_from_strings_in_any_case_and_numbers_and_nothing_else() {
+        let read = |json: &str| serde_json::from_str::<ExecutionStatus>(json);
+        assert_eq!(read(r#""completed""#).unwrap(), ExecutionStatus::Completed);
+        assert_eq!(read("7").unwrap().as_str(), "7");
+        let error = read("true").unwrap_err().to_string();
+        assert_eq!(error, "invalid type: boolean `true`, expected a string (or a number) at line 1 column 4");
     }
 }
