@@ -277,20 +277,26 @@ impl ClientBuilder {
             Some(client) => (client, None, None),
             None => {
                 let builder = || {
-                    crate::tls::direct_if_plain(crate::http_client_builder(), &base_url).map(|builder| {
-                        // The API never redirects; refusing redirects means a token can never follow one elsewhere.
+                    // The API never redirects; refusing redirects means a token can never follow one elsewhere.
+                    crate::http_client_builder().map(|builder| {
                         builder.connect_timeout(self.connect_timeout).redirect(reqwest::redirect::Policy::none())
                     })
                 };
+                let built = |client: reqwest::Result<reqwest::Client>| {
+                    client.map_err(|e| Error::configuration("could not build the HTTP client", e))
+                };
                 // The usual attempt timeout, so that most requests need no timeout of their own (which reqwest
                 // would store in a freshly allocated extension map on every request).
-                let client = builder()?.timeout(self.request_timeout).build();
-                let client = client.map_err(|e| Error::configuration("could not build the HTTP client", e))?;
+                let api = crate::tls::direct_if_loopback_http(builder(), &base_url)?.timeout(self.request_timeout);
                 // Downloads decode gzip and deflate themselves: reqwest's decoder stops after a gzip stream's first
                 // member (a file in several would be saved cut short, as if whole) and ignores what follows it.
-                let download = builder()?.no_gzip().no_deflate().build();
-                let download = download.map_err(|e| Error::configuration("could not build the HTTP client", e))?;
-                (client, Some(self.request_timeout), Some(download))
+                // Storage is another host than the API: proxies apply, except to a loopback link (the emulator's).
+                let download = || builder().map(|builder| builder.no_gzip().no_deflate());
+                let downloads = DownloadClients {
+                    proxied: built(download()?.build())?,
+                    direct: built(download()?.no_proxy().build())?,
+                };
+                (built(api.build())?, Some(self.request_timeout), Some(downloads))
             }
         };
         let state = ClientState(Arc::new(State {
@@ -367,6 +373,14 @@ pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
     }
 }
 
+/// The HTTP clients the client's own downloads go through: the API's client's settings without its total timeout,
+/// and without decoding (the download decodes). One for links elsewhere, through the proxies the environment names,
+/// one for plain-http links to a loopback host, which no proxy may see.
+pub(crate) struct DownloadClients {
+    pub(crate) proxied: reqwest::Client,
+    pub(crate) direct: reqwest::Client,
+}
+
 /// Per-client settings the generated client carries and its hooks read; built by [`ClientBuilder`] only.
 #[derive(Clone)]
 pub struct ClientState(Arc<State>);
@@ -379,9 +393,8 @@ pub(crate) struct State {
     /// The total timeout the HTTP client applies by itself (`None` for a caller's client): an attempt sets its own
     /// only when it needs a different one, and a download lifts it.
     pub(crate) client_timeout: Option<Duration>,
-    /// The HTTP client for downloads, which does not decode (the download does): the API's client's settings
-    /// without its total timeout (`None` for a caller's client, which downloads go through as it is).
-    pub(crate) download_http: Option<reqwest::Client>,
+    /// The HTTP clients for downloads (`None` for a caller's client, which downloads go through as it is).
+    pub(crate) download_http: Option<DownloadClients>,
     /// Per-operation attempt timeouts; the last setting for an operation wins.
     attempt_timeouts: Vec<(&'static str, Duration)>,
     pub(crate) call_timeout: Duration,

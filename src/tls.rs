@@ -41,14 +41,16 @@ pub fn http_client_builder() -> Result<reqwest::ClientBuilder, Error> {
     Ok(builder.tls_backend_preconfigured(crate_config()?))
 }
 
-/// `builder` without proxies when `url` is plain `http://`, which this crate only sends a secret over to a loopback
-/// host: reqwest would otherwise hand such a request, token or client secret included, to a proxy named in
-/// `HTTP_PROXY` or `ALL_PROXY`, in the clear (its matcher makes no exception for loopback).
-pub(crate) fn direct_if_plain<E>(
+/// `builder` without proxies when `url` is plain `http://` to a loopback host, the only plain http this crate sends a
+/// secret over: reqwest would otherwise hand such a request, token, client secret or signed link included, to a
+/// proxy named in `HTTP_PROXY` or `ALL_PROXY`, in the clear (its matcher makes no exception for loopback). For a
+/// client that only ever talks to that host.
+pub(crate) fn direct_if_loopback_http<E>(
     builder: Result<reqwest::ClientBuilder, E>,
     url: &str,
 ) -> Result<reqwest::ClientBuilder, E> {
-    builder.map(|builder| if url.starts_with("http://") { builder.no_proxy() } else { builder })
+    let direct = reqwest::Url::parse(url).is_ok_and(|url| url.scheme() == "http" && crate::config::is_loopback(&url));
+    builder.map(|builder| if direct { builder.no_proxy() } else { builder })
 }
 
 /// Whether `error` is a TLS handshake that failed for want of a certificate the client trusts (untrusted, expired,

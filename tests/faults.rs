@@ -1181,7 +1181,9 @@ async fn a_refused_password_is_not_sent_again_by_the_next_calls() {
         let error = get(&client).await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Authentication, "call {call}: {error}");
         assert!(error.to_string().contains("AADSTS50126"), "call {call} has the refusal: {error}");
-        assert!(!error.is_transient(), "call {call}: {error}");
+        assert!(!error.is_transient() && error.retry_after().is_none(), "call {call}: {error}");
+        let repeated = error.to_string().contains("(a refusal repeated: not asked again for ");
+        assert_eq!(repeated, call > 0, "call {call} says whether the endpoint was asked: {error}");
     }
     assert_eq!((token_endpoint.request_count(), server.request_count()), (1, 0), "one sign-in sent, not fifteen");
 }

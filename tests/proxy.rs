@@ -33,4 +33,19 @@ async fn plain_http_to_loopback_bypasses_a_proxy_from_the_environment() {
         .unwrap();
     credential.token().await.expect("a token from the loopback endpoint itself");
     assert_eq!((proxy.request_count(), server.request_count(), token_endpoint.request_count()), (1, 1, 1));
+
+    // Downloads: a link to storage elsewhere goes through the proxy (a tunnel: it sees the host, not the link); a
+    // plain-http link to a loopback host (the emulator's) does not.
+    let execution = |link: String| -> partner_center_insights::types::Execution {
+        serde_json::from_value(serde_json::json!({"executionId": "e1", "reportAccessSecureLink": link})).unwrap()
+    };
+    let elsewhere = execution("https://storage.invalid/r.csv?sig=s3cret-signature".to_owned());
+    client.download_execution(&elsewhere, &mut Vec::new(), |_| {}).await.expect_err("the proxy refuses the tunnel");
+    let tunnel = proxy.requests().last().map(|r| r.request_line.clone());
+    assert_eq!(tunnel.as_deref(), Some("CONNECT storage.invalid:443 HTTP/1.1"));
+    let storage = TestServer::always(Reply::body(200, "text/csv", "a,b\n1,2\n")).await;
+    let loopback = execution(storage.url("/r.csv?sig=s3cret-signature"));
+    let mut file = Vec::new();
+    client.download_execution(&loopback, &mut file, |_| {}).await.expect("straight from the loopback host");
+    assert_eq!((file.as_slice(), proxy.request_count(), storage.request_count()), (&b"a,b\n1,2\n"[..], 2, 1));
 }

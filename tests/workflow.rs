@@ -617,6 +617,75 @@ async fn a_gzip_download_of_several_members_is_saved_whole_and_a_broken_one_not_
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A writer that keeps only the length of what it is given, and its largest single write.
+#[derive(Default)]
+struct Measuring {
+    written: usize,
+    largest: usize,
+}
+
+impl tokio::io::AsyncWrite for Measuring {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.written += buf.len();
+        self.largest = self.largest.max(buf.len());
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn an_encoded_download_is_decoded_a_little_at_a_time_and_an_empty_one_is_empty() {
+    // 32 MiB of zeros is 32 KiB of gzip, or of deflate: a chunk of it decoded at once would be megabytes in memory.
+    let file = vec![0u8; 32 << 20];
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gzip.write_all(&file).unwrap();
+    let mut deflate = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    deflate.write_all(&file).unwrap();
+    for (encoding, body) in [("gzip", gzip.finish().unwrap()), ("deflate", deflate.finish().unwrap())] {
+        let reply = Reply::body(200, "text/csv", body.clone()).with_header("content-encoding", encoding);
+        let storage = TestServer::always(reply).await;
+        let client = client(&mpn(&storage));
+        let mut measuring = Measuring::default();
+        let execution = execution_with(storage.url("/e1.csv?sig=a"));
+        let done = client.download_execution(&execution, &mut measuring, |_| {}).await.unwrap();
+        assert_eq!((done.bytes as usize, measuring.written), (file.len(), file.len()), "{encoding}");
+        assert!(measuring.largest <= 5 << 20, "{encoding}: a write of {} bytes", measuring.largest);
+        // With something after its end: refused, as not the file.
+        let reply =
+            Reply::body(200, "text/csv", [body.as_slice(), b"more"].concat()).with_header("content-encoding", encoding);
+        let storage = TestServer::always(reply).await;
+        let execution = execution_with(storage.url("/e1.csv?sig=a"));
+        let error = client.download_execution(&execution, &mut Measuring::default(), |_| {}).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidResponse, "{encoding}: {error}");
+        if encoding == "deflate" {
+            assert!(error.to_string().contains("there are bytes after the end of the deflate stream"), "{error}");
+        }
+        // An empty body is an empty file, whatever encoding it is said to be in.
+        let storage =
+            TestServer::always(Reply::body(200, "text/csv", "").with_header("content-encoding", encoding)).await;
+        let execution = execution_with(storage.url("/e1.csv?sig=a"));
+        let done = client.download_execution(&execution, &mut Vec::new(), |_| {}).await.unwrap();
+        assert_eq!(done.bytes, 0, "{encoding}");
+    }
+}
+
 #[tokio::test]
 async fn a_deflate_download_is_decoded() {
     let file = csv(20_000);

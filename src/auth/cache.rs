@@ -279,7 +279,8 @@ impl Shared {
         *self.held_off.lock().unwrap_or_else(|e| e.into_inner()) = until;
     }
 
-    /// The failure that holds the provider off, with the wait that is left, while it does.
+    /// The failure that holds the provider off, while it does: with the wait that is left when the endpoint asked
+    /// for one, and a refusal saying that it is not asked again yet.
     fn held_off(&self) -> Option<AuthError> {
         let held_off = self.held_off.lock().unwrap_or_else(|e| e.into_inner());
         let (until, error) = held_off.as_ref()?;
@@ -288,7 +289,10 @@ impl Shared {
             wait_ms = left.as_millis() as u64,
             "the token endpoint refused or asked to wait; not asking yet"
         );
-        Some(error.clone().with_retry_after(Some(left)))
+        Some(match error.retry_after() {
+            Some(_) => error.clone().with_retry_after(Some(left)),
+            None => error.clone().with_note(&format!(" (a refusal repeated: not asked again for {}s)", left.as_secs())),
+        })
     }
 
     /// The cached token if callers can have it without waiting, and whether a refresh is due.

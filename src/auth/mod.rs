@@ -195,6 +195,12 @@ impl AuthError {
         self.answer.get_or_insert_default()
     }
 
+    /// The same error, its message followed by `note` (what this client did with it).
+    pub(crate) fn with_note(mut self, note: &str) -> Self {
+        self.message.push_str(note);
+        self
+    }
+
     pub(crate) fn with_status(mut self, status: http::StatusCode) -> Self {
         self.answer_mut().status = Some(status);
         self

@@ -152,7 +152,7 @@ impl AuthState {
         // issue looks at the front only, so issuing stays as quick however many tokens came before.
         while let Some(oldest) = tokens.access_order.front() {
             let spent = tokens.access.get(oldest).is_none_or(|issued| issued.expires <= now);
-            if !spent && tokens.access_order.len() < LIVE_KEPT {
+            if !spent && tokens.access.len() < LIVE_KEPT {
                 break;
             }
             let oldest = tokens.access_order.pop_front().unwrap_or_default();
@@ -162,11 +162,17 @@ impl AuthState {
         }
         while let Some(oldest) = tokens.refresh_order.front() {
             let spent = tokens.refresh.get(oldest).is_none_or(|grant| grant.expires <= now);
-            if !spent && tokens.refresh_order.len() < LIVE_KEPT {
+            if !spent && tokens.refresh.len() < LIVE_KEPT {
                 break;
             }
             let oldest = tokens.refresh_order.pop_front().unwrap_or_default();
             tokens.refresh.remove(&oldest);
+        }
+        // Redeemed refresh tokens stay in the order until they reach its front: dropped from it at once when they
+        // come to outnumber the live ones by far, so the order stays as small as the tokens it lists.
+        if tokens.refresh_order.len() > 2 * LIVE_KEPT {
+            let Tokens { refresh, refresh_order, .. } = &mut *tokens;
+            refresh_order.retain(|token| refresh.contains_key(token));
         }
         let for_partner_center =
             audience.trim_end_matches('/').eq_ignore_ascii_case(super::token::DEFAULT_RESOURCE.trim_end_matches('/'));
@@ -318,5 +324,22 @@ mod tests {
         let tokens = auth.tokens();
         assert_eq!((tokens.access.len(), tokens.refresh.len()), (LIVE_KEPT, LIVE_KEPT));
         assert!(tokens.retired.contains(&first.0) && !tokens.refresh.contains_key(first.1.as_deref().unwrap()));
+    }
+
+    #[test]
+    fn a_refresh_token_in_use_outlives_many_redeemed_ones() {
+        let auth = AuthState::new(Accepted::Tokens(HashSet::new()), HashMap::new(), HashMap::new());
+        let now = Utc::now();
+        let resource = super::super::token::DEFAULT_RESOURCE;
+        let issue = || auth.issue(now, DEV_TENANT_ID, DEV_CLIENT_ID, resource, Some("u"), true).1.unwrap();
+        let idle = issue();
+        // Another client rotates its refresh token many times over: two live at any time, one of them `idle`'s.
+        let mut rotating = issue();
+        for _ in 0..LIVE_KEPT + 10 {
+            assert!(auth.redeem_refresh_token(&rotating, DEV_CLIENT_ID, now).is_some());
+            rotating = issue();
+        }
+        assert!(auth.redeem_refresh_token(&idle, DEV_CLIENT_ID, now).is_some(), "the idle client's token still works");
+        assert!(auth.tokens().refresh_order.len() <= 2 * LIVE_KEPT + 1);
     }
 }

@@ -81,7 +81,10 @@ impl Client {
         let stalled = || Error::timed_out(format!("the download stalled for {idle:?}"));
         // The client's own downloads decode here (see `Decoding`); a caller's HTTP client decodes as it is set to.
         let request = match &state.download_http {
-            Some(http) => http.get(url).header(reqwest::header::ACCEPT_ENCODING, "gzip, deflate"),
+            Some(clients) => {
+                let http = if url.scheme() == "http" { &clients.direct } else { &clients.proxied };
+                http.get(url).header(reqwest::header::ACCEPT_ENCODING, "gzip, deflate")
+            }
             None => self.client().get(url),
         };
         let request = request.timeout(Duration::MAX);
@@ -133,15 +136,24 @@ impl Client {
             response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let broken = |e: std::io::Error| answered(Error::invalid_response(format!("the encoded file is broken: {e}")));
         let mut bytes = 0u64;
+        // An encoded chunk is decoded a little at a time, each piece's file written before the next: a few KiB of
+        // deflate may hold megabytes of file, and memory is to stay flat.
+        let piece = if matches!(decoding, Decoding::Identity) { usize::MAX } else { ENCODED_PIECE };
         while let Some(chunk) = tokio::time::timeout(idle, response.chunk())
             .await
             .map_err(|_| answered(stalled()))?
             .map_err(|e| answered(e.into()))?
         {
-            let decoded = decoding.decode(&chunk).map_err(broken)?;
-            writer.write_all(decoded).await.map_err(|e| Error::io("could not write the download", e))?;
-            bytes += decoded.len() as u64;
-            on_progress(DownloadProgress { bytes, total });
+            let before = bytes;
+            for piece in chunk.chunks(piece) {
+                let decoded = decoding.decode(piece).map_err(broken)?;
+                writer.write_all(decoded).await.map_err(|e| Error::io("could not write the download", e))?;
+                bytes += decoded.len() as u64;
+            }
+            // (An encoded chunk may decode to nothing yet: a gzip header, say.)
+            if bytes > before {
+                on_progress(DownloadProgress { bytes, total });
+            }
         }
         let rest = decoding.finish().map_err(broken)?;
         if !rest.is_empty() {
@@ -243,13 +255,17 @@ impl Drop for PartialFile {
     }
 }
 
+/// How much of an encoded chunk is decoded at once: at deflate's best ratio (about 1,000 to 1), 4 MiB of file.
+const ENCODED_PIECE: usize = 4096;
+
 /// How a file's bytes arrive. Decoded here rather than by reqwest, whose gzip decoder stops after the first member of
 /// a file written in several (as concatenated or appended gzip files are), and ignores whatever follows the last:
 /// the file would be saved cut short, as if whole. flate2's decoders read every member, and fail on anything else.
 enum Decoding {
     Identity,
-    Gzip(flate2::write::MultiGzDecoder<Vec<u8>>),
-    Deflate(flate2::write::ZlibDecoder<Vec<u8>>),
+    /// The decoder, and whether any encoded byte has come (an empty body is an empty file, encoded or not).
+    Gzip(flate2::write::MultiGzDecoder<Vec<u8>>, bool),
+    Deflate(flate2::write::ZlibDecoder<Vec<u8>>, bool),
 }
 
 impl Decoding {
@@ -259,11 +275,11 @@ impl Decoding {
         match named {
             [] => Some(Self::Identity),
             [gzip] if gzip.eq_ignore_ascii_case(b"gzip") || gzip.eq_ignore_ascii_case(b"x-gzip") => {
-                Some(Self::Gzip(flate2::write::MultiGzDecoder::new(Vec::new())))
+                Some(Self::Gzip(flate2::write::MultiGzDecoder::new(Vec::new()), false))
             }
             // HTTP's `deflate` is the zlib format (RFC 9110).
             [deflate] if deflate.eq_ignore_ascii_case(b"deflate") => {
-                Some(Self::Deflate(flate2::write::ZlibDecoder::new(Vec::new())))
+                Some(Self::Deflate(flate2::write::ZlibDecoder::new(Vec::new()), false))
             }
             _ => None,
         }
@@ -271,16 +287,25 @@ impl Decoding {
 
     /// What `chunk` decodes to (the chunk itself when not encoded; otherwise what the decoder has ready).
     fn decode<'a>(&'a mut self, chunk: &'a [u8]) -> std::io::Result<&'a [u8]> {
+        // The zlib decoder takes nothing after its stream's end, which `write_all` reports as a zero write.
+        let after_the_end = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::WriteZero => {
+                std::io::Error::other("there are bytes after the end of the deflate stream")
+            }
+            _ => e,
+        };
         let out = match self {
             Self::Identity => return Ok(chunk),
-            Self::Gzip(decoder) => {
-                decoder.get_mut().clear();
+            Self::Gzip(decoder, started) => {
+                *started |= !chunk.is_empty();
+                kept_small(decoder.get_mut());
                 decoder.write_all(chunk)?;
                 decoder.get_ref()
             }
-            Self::Deflate(decoder) => {
-                decoder.get_mut().clear();
-                decoder.write_all(chunk)?;
+            Self::Deflate(decoder, started) => {
+                *started |= !chunk.is_empty();
+                kept_small(decoder.get_mut());
+                decoder.write_all(chunk).map_err(after_the_end)?;
                 decoder.get_ref()
             }
         };
@@ -290,13 +315,13 @@ impl Decoding {
     /// The rest of the file, once the last chunk has come; an error when the encoded data stopped short.
     fn finish(&mut self) -> std::io::Result<&[u8]> {
         let out = match self {
-            Self::Identity => return Ok(&[]),
-            Self::Gzip(decoder) => {
+            Self::Identity | Self::Gzip(_, false) | Self::Deflate(_, false) => return Ok(&[]),
+            Self::Gzip(decoder, true) => {
                 decoder.get_mut().clear();
                 decoder.try_finish()?;
                 decoder.get_ref()
             }
-            Self::Deflate(decoder) => {
+            Self::Deflate(decoder, true) => {
                 decoder.get_mut().clear();
                 decoder.try_finish()?;
                 decoder.get_ref()
@@ -304,4 +329,10 @@ impl Decoding {
         };
         Ok(out)
     }
+}
+
+/// Empties a decoder's output for the next piece, giving back what one piece that decoded to much made it grow to.
+fn kept_small(out: &mut Vec<u8>) {
+    out.clear();
+    out.shrink_to(1 << 16);
 }

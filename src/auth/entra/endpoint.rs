@@ -55,7 +55,7 @@ impl TokenEndpoint {
         let url = Url::parse(&url).map_err(|e| AuthError::new(format!("token endpoint `{url}` is not a URL: {e}")))?;
         let http = match options.http_client {
             Some(client) => client,
-            None => crate::tls::direct_if_plain(crate::http_client_builder(), url.as_str())
+            None => crate::tls::direct_if_loopback_http(crate::http_client_builder(), url.as_str())
                 .map_err(|e| {
                     let message = format!("could not set up TLS for the token endpoint: {}", innermost_cause(&e));
                     AuthError::with_source(message, e)
