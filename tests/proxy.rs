@@ -10,9 +10,13 @@ use partner_center_insights::{Client, TokenProvider};
 #[tokio::test]
 async fn plain_http_to_loopback_bypasses_a_proxy_from_the_environment() {
     let proxy = TestServer::always(Reply::json(502, r#"{"message":"via the proxy"}"#)).await;
-    for name in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
-        // SAFETY: this binary's only test, before any client exists; nothing else reads the environment meanwhile.
+    // SAFETY: this binary's only test, before any client exists; nothing else reads the environment meanwhile.
+    for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
         unsafe { std::env::set_var(name, proxy.url("")) };
+    }
+    // Whatever the machine running the tests says about hosts to reach directly.
+    for name in ["NO_PROXY", "no_proxy"] {
+        unsafe { std::env::remove_var(name) };
     }
     // The proxy would take a client that does not opt out: the environment is in effect.
     let server = TestServer::always(Reply::json(200, &response_example("Reports").to_string())).await;

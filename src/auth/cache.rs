@@ -291,7 +291,10 @@ impl Shared {
         );
         Some(match error.retry_after() {
             Some(_) => error.clone().with_retry_after(Some(left)),
-            None => error.clone().with_note(&format!(" (a refusal repeated: not asked again for {}s)", left.as_secs())),
+            None => {
+                let seconds = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                error.clone().with_note(&format!(" (a refusal repeated: not asked again for {seconds}s)"))
+            }
         })
     }
 

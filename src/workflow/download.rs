@@ -73,7 +73,7 @@ impl Client {
         if url.scheme() != "https" && !(url.scheme() == "http" && crate::config::is_loopback(&url)) {
             return Err(Error::invalid_argument("download link must be https"));
         }
-        // A plain request on the shared connection pool: the hooks, and so the bearer token, are not involved.
+        // A plain request on the downloads' own connection pool: the hooks, and so the bearer token, are not involved.
         // No total timeout (a large file takes as long as it takes: `Duration::MAX` lifts the one the client may
         // have); instead the request timeout bounds the wait for the headers and for each chunk.
         let state = self.inner().get();
@@ -318,7 +318,10 @@ impl Decoding {
             Self::Identity | Self::Gzip(_, false) | Self::Deflate(_, false) => return Ok(&[]),
             Self::Gzip(decoder, true) => {
                 decoder.get_mut().clear();
-                decoder.try_finish()?;
+                // A member cut short, or bytes after the last that do not begin another: flate2 says only the first.
+                decoder.try_finish().map_err(|e| {
+                    std::io::Error::other(format!("the gzip data stops short or has bytes after its last member ({e})"))
+                })?;
                 decoder.get_ref()
             }
             Self::Deflate(decoder, true) => {
@@ -331,8 +334,11 @@ impl Decoding {
     }
 }
 
-/// Empties a decoder's output for the next piece, giving back what one piece that decoded to much made it grow to.
+/// Empties a decoder's output for the next piece; memory a piece made it grow to is kept for the next (a piece
+/// decodes to a few MiB at most), unless a stream with far more than that in it left it larger.
 fn kept_small(out: &mut Vec<u8>) {
     out.clear();
-    out.shrink_to(1 << 16);
+    if out.capacity() > 8 << 20 {
+        out.shrink_to(8 << 20);
+    }
 }
