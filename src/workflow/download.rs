@@ -263,74 +263,84 @@ const ENCODED_PIECE: usize = 4096;
 /// the file would be saved cut short, as if whole. flate2's decoders read every member, and fail on anything else.
 enum Decoding {
     Identity,
-    /// The decoder, and whether any encoded byte has come (an empty body is an empty file, encoded or not).
-    Gzip(flate2::write::MultiGzDecoder<Vec<u8>>, bool),
-    Deflate(flate2::write::ZlibDecoder<Vec<u8>>, bool),
+    Encoded {
+        decoder: Box<dyn Decoder>,
+        /// The encoding's name, for errors.
+        name: &'static str,
+        /// Whether any encoded byte has come: an empty body is an empty file, encoded or not.
+        started: bool,
+    },
+}
+
+/// A flate2 decoder that writes the file into its buffer: the two encodings the client undoes have the same shape.
+trait Decoder: Write + Send {
+    fn output(&mut self) -> &mut Vec<u8>;
+    fn finish_stream(&mut self) -> std::io::Result<()>;
+}
+
+impl Decoder for flate2::write::MultiGzDecoder<Vec<u8>> {
+    fn output(&mut self) -> &mut Vec<u8> {
+        self.get_mut()
+    }
+
+    fn finish_stream(&mut self) -> std::io::Result<()> {
+        self.try_finish()
+    }
+}
+
+impl Decoder for flate2::write::ZlibDecoder<Vec<u8>> {
+    fn output(&mut self) -> &mut Vec<u8> {
+        self.get_mut()
+    }
+
+    fn finish_stream(&mut self) -> std::io::Result<()> {
+        self.try_finish()
+    }
 }
 
 impl Decoding {
     /// The decoding for the encodings a response names, or `None` when the client cannot undo them (one other than
     /// gzip or deflate, or more than one).
     fn for_encodings(named: &[&[u8]]) -> Option<Self> {
-        match named {
-            [] => Some(Self::Identity),
+        let (decoder, name): (Box<dyn Decoder>, _) = match named {
+            [] => return Some(Self::Identity),
             [gzip] if gzip.eq_ignore_ascii_case(b"gzip") || gzip.eq_ignore_ascii_case(b"x-gzip") => {
-                Some(Self::Gzip(flate2::write::MultiGzDecoder::new(Vec::new()), false))
+                (Box::new(flate2::write::MultiGzDecoder::new(Vec::new())), "gzip")
             }
             // HTTP's `deflate` is the zlib format (RFC 9110).
             [deflate] if deflate.eq_ignore_ascii_case(b"deflate") => {
-                Some(Self::Deflate(flate2::write::ZlibDecoder::new(Vec::new()), false))
+                (Box::new(flate2::write::ZlibDecoder::new(Vec::new())), "deflate")
             }
-            _ => None,
-        }
+            _ => return None,
+        };
+        Some(Self::Encoded { decoder, name, started: false })
     }
 
     /// What `chunk` decodes to (the chunk itself when not encoded; otherwise what the decoder has ready).
     fn decode<'a>(&'a mut self, chunk: &'a [u8]) -> std::io::Result<&'a [u8]> {
+        let Self::Encoded { decoder, name, started } = self else { return Ok(chunk) };
+        *started |= !chunk.is_empty();
+        kept_small(decoder.output());
         // The zlib decoder takes nothing after its stream's end, which `write_all` reports as a zero write.
-        let after_the_end = |e: std::io::Error| match e.kind() {
+        decoder.write_all(chunk).map_err(|e| match e.kind() {
             std::io::ErrorKind::WriteZero => {
-                std::io::Error::other("there are bytes after the end of the deflate stream")
+                std::io::Error::other(format!("there are bytes after the end of the {name} stream"))
             }
             _ => e,
-        };
-        let out = match self {
-            Self::Identity => return Ok(chunk),
-            Self::Gzip(decoder, started) => {
-                *started |= !chunk.is_empty();
-                kept_small(decoder.get_mut());
-                decoder.write_all(chunk)?;
-                decoder.get_ref()
-            }
-            Self::Deflate(decoder, started) => {
-                *started |= !chunk.is_empty();
-                kept_small(decoder.get_mut());
-                decoder.write_all(chunk).map_err(after_the_end)?;
-                decoder.get_ref()
-            }
-        };
-        Ok(out)
+        })?;
+        Ok(decoder.output())
     }
 
     /// The rest of the file, once the last chunk has come; an error when the encoded data stopped short.
     fn finish(&mut self) -> std::io::Result<&[u8]> {
-        let out = match self {
-            Self::Identity | Self::Gzip(_, false) | Self::Deflate(_, false) => return Ok(&[]),
-            Self::Gzip(decoder, true) => {
-                decoder.get_mut().clear();
-                // A member cut short, or bytes after the last that do not begin another: flate2 says only the first.
-                decoder.try_finish().map_err(|e| {
-                    std::io::Error::other(format!("the gzip data stops short or has bytes after its last member ({e})"))
-                })?;
-                decoder.get_ref()
-            }
-            Self::Deflate(decoder, true) => {
-                decoder.get_mut().clear();
-                decoder.try_finish()?;
-                decoder.get_ref()
-            }
-        };
-        Ok(out)
+        let Self::Encoded { decoder, name, started: true } = self else { return Ok(&[]) };
+        decoder.output().clear();
+        // A stream cut short, or (gzip) bytes after the last member that do not begin another: flate2 names only
+        // the first.
+        decoder.finish_stream().map_err(|e| {
+            std::io::Error::other(format!("the {name} data stops short or has bytes after its end ({e})"))
+        })?;
+        Ok(decoder.output())
     }
 }
 

@@ -2,7 +2,7 @@
 // emulator's, and dependencies' `log` records) through a writer that ends the run if a test secret is in any line.
 
 use std::io::Write;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 
 /// Every fixed secret the suite hands the client, the emulator or a token endpoint (a test that adds one adds it
 /// here, or spells it with `s3cret` or `hunter2` in it, which this list holds as such).
@@ -71,9 +71,9 @@ pub fn captured() -> String {
     String::from_utf8_lossy(capture().as_deref().unwrap_or_default()).into_owned()
 }
 
-/// The secret `text` holds, as given, percent-encoded as in a URL, or form-encoded as in a token request's body,
-/// if it holds one.
-pub fn leaked_secret(text: &str) -> Option<String> {
+/// Every spelling looked for: each secret as given, percent-encoded as in a URL, and form-encoded as in a token
+/// request's body, then the prefixes. Spelled once, not at every line logged.
+static SPELLINGS: LazyLock<Vec<String>> = LazyLock::new(|| {
     let encoded = |secret: &str, kept: &[u8], space: &str| -> String {
         let spell = |b: u8| match b {
             b' ' => space.to_owned(),
@@ -83,11 +83,13 @@ pub fn leaked_secret(text: &str) -> Option<String> {
         secret.bytes().map(spell).collect()
     };
     let spellings = |secret: &str| [secret.to_owned(), encoded(secret, b"-._~", "%20"), encoded(secret, b"*-._", "+")];
-    SECRETS
-        .iter()
-        .flat_map(|secret| spellings(secret))
-        .chain(SECRET_PREFIXES.iter().map(|prefix| (*prefix).to_owned()))
-        .find(|spelling| text.contains(spelling.as_str()))
+    let secrets = SECRETS.iter().flat_map(|secret| spellings(secret));
+    secrets.chain(SECRET_PREFIXES.iter().map(|prefix| (*prefix).to_owned())).collect()
+});
+
+/// The secret `text` holds, in any of its spellings, if it holds one.
+pub fn leaked_secret(text: &str) -> Option<String> {
+    SPELLINGS.iter().find(|spelling| text.contains(spelling.as_str())).cloned()
 }
 
 /// `line` with each secret cut out, to the end of the token it begins (a prefix is only the start of one).

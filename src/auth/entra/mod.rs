@@ -120,7 +120,7 @@ impl Authority {
         // MSAL's authorities end with the tenant (`…/contoso.onmicrosoft.com`, `…/common`); here the tenant is the
         // credential's own argument, and one in the authority too would end up in the path twice.
         if let Some(last) = parsed.path_segments().and_then(|mut segments| segments.rfind(|s| !s.is_empty()))
-            && looks_like_a_tenant(last)
+            && check_tenant(last).is_ok()
         {
             return Err(AuthError::new(format!(
                 "authority `{origin}/…` ends with a tenant (`{}`); give only the host, like \
@@ -385,27 +385,21 @@ pub(super) fn may_be_a_secret(client_id: &str) -> bool {
     !is_guid(client_id) && client_id.len() >= 16
 }
 
-/// A tenant as `Debug` shows it: a GUID, an alias or a domain name whose last label is letters (`Winter.2024`, a
-/// password given in its place, passes `check_tenant` but is not shown).
+/// A tenant as a builder's `Debug` shows it: one `check_tenant` takes (a GUID, an alias, or a domain name whose last
+/// label is letters); any other, which the build will refuse, may be a secret given in its place.
 pub(super) fn shown_tenant(tenant: &str) -> &str {
-    if looks_like_a_tenant(tenant) { tenant } else { "[not a tenant id: not shown]" }
+    if check_tenant(tenant).is_ok() { tenant } else { "[not a tenant id: not shown]" }
 }
 
 /// A user name as `Debug` shows it: one shaped like a user principal name (`name@domain`, the domain as
 /// `shown_tenant` shows it) is shown; any other may be the password given in its place.
 pub(super) fn shown_username(username: &str) -> &str {
     match username.split_once('@') {
-        Some((name, domain)) if !name.is_empty() && whitespace_in(name).is_none() && looks_like_a_tenant(domain) => {
+        Some((name, domain)) if !name.is_empty() && whitespace_in(name).is_none() && check_tenant(domain).is_ok() => {
             username
         }
         _ => "[not a user principal name: not shown]",
     }
-}
-
-/// A GUID, an alias, or a domain name whose last label is letters: a tenant id as people write them, and as
-/// `check_tenant` takes them.
-fn looks_like_a_tenant(tenant: &str) -> bool {
-    check_tenant(tenant).is_ok()
 }
 
 /// A client id as `Debug` shows it: an application id (a GUID) is no secret; any other may be one.
